@@ -1,0 +1,100 @@
+"""Input validation shared by every layer.
+
+These checks run on concrete (non-traced) arrays only: inside ``jit`` the values
+are unknown, so they are skipped there and the caller is expected to have
+validated its data before entering compiled code (the learning loop and the
+public helpers do).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "is_concrete",
+    "check_array",
+    "check_binary",
+    "check_spins",
+    "check_last_dim",
+]
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds actual values (not a JAX tracer)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_array(x, name: str, *, ndim_min: int = 1, floating: bool = True, finite: bool = True):
+    """Return ``x`` as a JAX array after checking rank, dtype and finiteness.
+
+    Raises
+    ------
+    TypeError
+        If ``floating`` and the dtype is not a floating-point type.
+    ValueError
+        If the rank is below ``ndim_min`` or (for concrete arrays) values are NaN/inf.
+    """
+    if isinstance(x, jax.core.Tracer):
+        arr = x
+    else:
+        arr = jnp.asarray(x)
+    if arr.ndim < ndim_min:
+        raise ValueError(
+            f"{name} must have at least {ndim_min} dimension(s); got shape {tuple(arr.shape)}"
+        )
+    if floating and not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(
+            f"{name} must have a floating-point dtype (float32 or float64); got {arr.dtype}. "
+            f"Convert with {name}.astype(jnp.float32)."
+        )
+    if finite and is_concrete(arr):
+        bad = ~np.isfinite(np.asarray(arr))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf); "
+                f"the first is at index {idx}"
+            )
+    return arr
+
+
+def check_last_dim(x, expected: int, name: str, what: str = "units"):
+    """Raise a ValueError naming both sizes when ``x.shape[-1] != expected``."""
+    if x.shape[-1] != expected:
+        raise ValueError(
+            f"{name} has {x.shape[-1]} {what} in its last dimension but the model has "
+            f"{expected}; got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_binary(x, name: str):
+    """Raise if a concrete array holds values other than 0 and 1."""
+    if is_concrete(x):
+        values = np.asarray(x)
+        bad = (values != 0) & (values != 1)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must be binary (0/1) for a binary model; found {int(bad.sum())} "
+                f"value(s) outside {{0, 1}}, e.g. {values[idx]!r} at index {idx}. "
+                "Binarize first (e.g. numpyro_ebm.datasets.binarize) or use a "
+                "Gaussian-Bernoulli RBM for real-valued data."
+            )
+    return x
+
+
+def check_spins(x, name: str):
+    """Raise if a concrete array holds values other than -1 and +1."""
+    if is_concrete(x):
+        values = np.asarray(x)
+        bad = (values != -1) & (values != 1)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must hold spins in {{-1, +1}}; found {int(bad.sum())} other value(s), "
+                f"e.g. {values[idx]!r} at index {idx}"
+            )
+    return x
