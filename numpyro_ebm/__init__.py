@@ -9,7 +9,7 @@ Data flow (each module imports only from those to its left):
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics.
 """
 
-from numpyro_ebm import energies, evaluation, kernels
+from numpyro_ebm import energies, evaluation, kernels, potentials
 
 __version__ = "0.1.0"
-__all__ = ["energies", "kernels", "evaluation", "__version__"]
+__all__ = ["energies", "potentials", "kernels", "evaluation", "__version__"]
