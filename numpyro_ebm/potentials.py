@@ -96,7 +96,9 @@ class UnnormalizedEnergy(Distribution):
     pytree_data_fields = ("params", "support")
     pytree_aux_fields = ("energy_fn",)
 
-    def __init__(self, energy_fn: Callable, params, event_shape, support="real", *, validate_args=None):
+    def __init__(
+        self, energy_fn: Callable, params, event_shape, support="real", *, validate_args=None
+    ):
         if isinstance(support, str):
             if support not in _SUPPORTS:
                 raise ValueError(f"unknown support {support!r}; choose one of {sorted(_SUPPORTS)}")

@@ -128,7 +128,9 @@ def joint_energy(
     return -(v @ params.b) - (h @ params.c) - jnp.sum((v @ params.W) * h, axis=-1)
 
 
-def free_energy(params: BernoulliRBMParams, v: Float[Array, "*batch visible"]) -> Float[Array, "*batch"]:
+def free_energy(
+    params: BernoulliRBMParams, v: Float[Array, "*batch visible"]
+) -> Float[Array, "*batch"]:
     """Free energy :math:`F(v) = -\\log \\sum_h e^{-E(v,h)} = -b^\\top v - \\sum_j \\mathrm{softplus}(c_j + v^\\top W_{:j})`.
 
     ``softplus`` is evaluated as ``logaddexp(x, 0)``, so the result stays finite
@@ -137,7 +139,9 @@ def free_energy(params: BernoulliRBMParams, v: Float[Array, "*batch visible"]) -
     return -(v @ params.b) - jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
 
 
-def hidden_free_energy(params: BernoulliRBMParams, h: Float[Array, "*batch hidden"]) -> Float[Array, "*batch"]:
+def hidden_free_energy(
+    params: BernoulliRBMParams, h: Float[Array, "*batch hidden"]
+) -> Float[Array, "*batch"]:
     """Free energy of the hidden layer, :math:`-\\log \\sum_v e^{-E(v,h)}`.
 
     Used to enumerate the smaller layer when computing the exact partition function.

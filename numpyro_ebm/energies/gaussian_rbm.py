@@ -135,14 +135,18 @@ def joint_energy(params: GaussianRBMParams, v, h) -> Float[Array, "*batch"]:
     return quadratic - (h @ params.c) - jnp.sum(((v * inv_sigma) @ params.W) * h, axis=-1)
 
 
-def free_energy(params: GaussianRBMParams, v: Float[Array, "*batch visible"]) -> Float[Array, "*batch"]:
+def free_energy(
+    params: GaussianRBMParams, v: Float[Array, "*batch visible"]
+) -> Float[Array, "*batch"]:
     """:math:`F(v) = \\sum_i \\frac{(v_i-b_i)^2}{2\\sigma_i^2} - \\sum_j \\mathrm{softplus}(c_j + (v/\\sigma)^\\top W_{:j})`."""
     inv_sigma = jnp.exp(-params.log_sigma)
     quadratic = 0.5 * jnp.sum(jnp.square((v - params.b) * inv_sigma), axis=-1)
     return quadratic - jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
 
 
-def hidden_free_energy(params: GaussianRBMParams, h: Float[Array, "*batch hidden"]) -> Float[Array, "*batch"]:
+def hidden_free_energy(
+    params: GaussianRBMParams, h: Float[Array, "*batch hidden"]
+) -> Float[Array, "*batch"]:
     """:math:`-\\log \\int e^{-E(v,h)}\\,dv`, in closed form.
 
     With :math:`a = W h`: :math:`-c^\\top h - \\sum_i (b_i a_i / \\sigma_i + a_i^2/2)

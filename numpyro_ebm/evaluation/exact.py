@@ -94,13 +94,21 @@ def log_partition_binary(
     with jax.enable_x64(float64):
         dtype = jnp.float64 if float64 else jnp.float32
         params = _as_float(params, dtype)
-        low = binary_states(chunk_bits, dtype=dtype, spins=spins) if chunk_bits else jnp.zeros((1, 0), dtype)
+        low = (
+            binary_states(chunk_bits, dtype=dtype, spins=spins)
+            if chunk_bits
+            else jnp.zeros((1, 0), dtype)
+        )
 
         @jax.jit
         def run(params):
             def body(running, chunk):
-                high = binary_states(n_bits - chunk_bits, start=chunk, count=1, dtype=dtype, spins=spins)
-                states = jnp.concatenate([low, jnp.broadcast_to(high, (low.shape[0], high.shape[1]))], axis=1)
+                high = binary_states(
+                    n_bits - chunk_bits, start=chunk, count=1, dtype=dtype, spins=spins
+                )
+                states = jnp.concatenate(
+                    [low, jnp.broadcast_to(high, (low.shape[0], high.shape[1]))], axis=1
+                )
                 chunk_lse = jax.nn.logsumexp(-energy_fn(params, states))
                 return jnp.logaddexp(running, chunk_lse), None
 
@@ -110,7 +118,9 @@ def log_partition_binary(
         return float(run(params))
 
 
-def log_probabilities_binary(energy_fn: Callable, params, n_bits: int, *, spins=False, max_bits: int = 22):
+def log_probabilities_binary(
+    energy_fn: Callable, params, n_bits: int, *, spins=False, max_bits: int = 22
+):
     """All ``2**n_bits`` states and their exact log probabilities (float64 numpy arrays)."""
     _check_bits(n_bits, max_bits)
     with jax.enable_x64(True):
@@ -133,10 +143,14 @@ def log_partition_bernoulli_rbm(params: bernoulli_rbm.BernoulliRBMParams, **kwar
 def log_partition_gaussian_rbm(params: gaussian_rbm.GaussianRBMParams, **kwargs) -> float:
     """Exact :math:`\\log Z` of a Gaussian-Bernoulli RBM: visible Gaussians integrated in
     closed form, hidden layer enumerated."""
-    return log_partition_binary(gaussian_rbm.hidden_free_energy, params, params.W.shape[1], **kwargs)
+    return log_partition_binary(
+        gaussian_rbm.hidden_free_energy, params, params.W.shape[1], **kwargs
+    )
 
 
-def log_likelihood_bernoulli_rbm(params: bernoulli_rbm.BernoulliRBMParams, data, log_z: float | None = None):
+def log_likelihood_bernoulli_rbm(
+    params: bernoulli_rbm.BernoulliRBMParams, data, log_z: float | None = None
+):
     """Per-example exact log-likelihood :math:`-F(v) - \\log Z` (float64 numpy array)."""
     data = bernoulli_rbm.validate_visible(params, data, "data")
     if log_z is None:

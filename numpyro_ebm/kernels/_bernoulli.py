@@ -8,7 +8,6 @@ the kernels.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 __all__ = ["bernoulli_from_logits"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -74,7 +73,9 @@ def _energy_module(model: str):
     return bernoulli_rbm if _check_model(model) == "bernoulli" else gaussian_rbm
 
 
-def init(position: Float[Array, "*chains visible"], params, model: str = "bernoulli") -> RBMGibbsState:
+def init(
+    position: Float[Array, "*chains visible"], params, model: str = "bernoulli"
+) -> RBMGibbsState:
     """Build the state for ``position`` (validated: shape, dtype, NaN, binary values)."""
     module = _energy_module(model)
     visible = module.validate_visible(params, position, "position")
@@ -85,7 +86,9 @@ def build_kernel(model: str = "bernoulli"):
     """Return ``kernel(rng_key, state, params) -> (RBMGibbsState, RBMGibbsInfo)``."""
     _check_model(model)
 
-    def kernel(rng_key: PRNGKeyArray, state: RBMGibbsState, params) -> tuple[RBMGibbsState, RBMGibbsInfo]:
+    def kernel(
+        rng_key: PRNGKeyArray, state: RBMGibbsState, params
+    ) -> tuple[RBMGibbsState, RBMGibbsInfo]:
         key_hidden, key_visible = jax.random.split(rng_key)
         visible = state.visible
         dtype = visible.dtype
