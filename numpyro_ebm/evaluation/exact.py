@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +54,7 @@ def _check_bits(n_bits: int, max_bits: int):
     if n_bits > max_bits:
         raise ValueError(
             f"exact enumeration over {n_bits} bits (2^{n_bits} states) exceeds the limit of "
-            f"{max_bits} bits; use AIS (numpyro_ebm.evaluation.ais) for models this large, "
+            f"{max_bits} bits; use a stochastic estimator such as annealed importance sampling for models this large, "
             "or raise max_bits if you really mean it"
         )
     if n_bits < 1:
@@ -90,32 +91,29 @@ def log_partition_binary(
     """
     _check_bits(n_bits, max_bits)
     chunk_bits = min(n_bits, max(0, int(math.log2(chunk_size))))
-    n_chunks = 2 ** (n_bits - chunk_bits)
     with jax.enable_x64(float64):
         dtype = jnp.float64 if float64 else jnp.float32
         params = _as_float(params, dtype)
-        low = (
-            binary_states(chunk_bits, dtype=dtype, spins=spins)
-            if chunk_bits
-            else jnp.zeros((1, 0), dtype)
-        )
+        return float(_log_partition_chunked(energy_fn, params, n_bits, chunk_bits, spins, dtype))
 
-        @jax.jit
-        def run(params):
-            def body(running, chunk):
-                high = binary_states(
-                    n_bits - chunk_bits, start=chunk, count=1, dtype=dtype, spins=spins
-                )
-                states = jnp.concatenate(
-                    [low, jnp.broadcast_to(high, (low.shape[0], high.shape[1]))], axis=1
-                )
-                chunk_lse = jax.nn.logsumexp(-energy_fn(params, states))
-                return jnp.logaddexp(running, chunk_lse), None
 
-            start = jnp.asarray(-jnp.inf, dtype)
-            return jax.lax.scan(body, start, jnp.arange(n_chunks))[0]
+@partial(jax.jit, static_argnums=(0, 2, 3, 4, 5))
+def _log_partition_chunked(energy_fn, params, n_bits, chunk_bits, spins, dtype):
+    """Running logsumexp over ``2**(n_bits - chunk_bits)`` chunks of ``2**chunk_bits`` states.
 
-        return float(run(params))
+    Compiled once per (energy_fn, sizes, dtype) and reused across calls, so
+    evaluating log Z after every training epoch costs no recompilation.
+    """
+    low = binary_states(chunk_bits, dtype=dtype, spins=spins)
+    n_high = n_bits - chunk_bits
+
+    def body(running, chunk):
+        high = binary_states(n_high, start=chunk, count=1, dtype=dtype, spins=spins)
+        states = jnp.concatenate([low, jnp.broadcast_to(high, (low.shape[0], n_high))], axis=1)
+        return jnp.logaddexp(running, jax.nn.logsumexp(-energy_fn(params, states))), None
+
+    start = jnp.asarray(-jnp.inf, dtype)
+    return jax.lax.scan(body, start, jnp.arange(2**n_high))[0]
 
 
 def log_probabilities_binary(

@@ -1,0 +1,28 @@
+"""Learning rules (Optax-style factories of pure functions) and the training loop."""
+
+from numpyro_ebm.learning import contrastive_divergence
+from numpyro_ebm.learning.contrastive_divergence import (
+    LearningRule,
+)
+from numpyro_ebm.learning.contrastive_divergence import (
+    contrastive_divergence as cd,
+)
+from numpyro_ebm.learning.contrastive_divergence import (
+    fast_persistent_contrastive_divergence as fpcd,
+)
+from numpyro_ebm.learning.contrastive_divergence import (
+    persistent_contrastive_divergence as pcd,
+)
+from numpyro_ebm.learning.fit import FitResult, TrainingDiverged, fit, load_checkpoint
+
+__all__ = [
+    "contrastive_divergence",
+    "LearningRule",
+    "cd",
+    "pcd",
+    "fpcd",
+    "fit",
+    "FitResult",
+    "TrainingDiverged",
+    "load_checkpoint",
+]

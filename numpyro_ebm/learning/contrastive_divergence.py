@@ -1,0 +1,276 @@
+r"""Contrastive-divergence learning rules: CD-k, PCD and FPCD.
+
+Each factory returns a :class:`LearningRule`, a pair of pure functions in the
+style of Optax:
+
+- ``init(rng_key, params, data) -> state``
+- ``step(rng_key, state, params, batch) -> (grads, state, info)``
+
+``grads`` is an estimate of :math:`-\partial \log p(\text{batch}) / \partial\theta
+= \langle \partial E/\partial\theta \rangle_{\text{data}} - \langle \partial E/\partial\theta \rangle_{\text{model}}`,
+so any Optax optimizer applies it as a gradient to *minimise*. It is computed by
+automatic differentiation of
+
+.. math:: L(\theta) = \overline{E_\theta(\text{batch})} - \overline{E_\theta(\text{negatives})}
+
+with the negative samples held constant, which works for every energy (for an
+RBM pass its free energy). The negative samples come from any kernel with the
+project's contract (``init(position, params)``, ``step(rng_key, state, params)``).
+
+References
+----------
+Hinton, G. E. (2002). Training products of experts by minimizing contrastive
+divergence. *Neural Computation* 14(8).
+Tieleman, T. (2008). Training restricted Boltzmann machines using
+approximations to the likelihood gradient. *ICML*.
+Tieleman, T. & Hinton, G. E. (2009). Using fast weights to improve persistent
+contrastive divergence. *ICML*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+__all__ = [
+    "LearningRule",
+    "CDState",
+    "PCDState",
+    "FPCDState",
+    "ContrastiveInfo",
+    "contrastive_gradient",
+    "contrastive_divergence",
+    "persistent_contrastive_divergence",
+    "fast_persistent_contrastive_divergence",
+    "default_get_position",
+]
+
+
+class LearningRule(NamedTuple):
+    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``)."""
+
+    init: Callable
+    step: Callable
+
+
+class CDState(NamedTuple):
+    """CD-k keeps no state between batches."""
+
+
+class PCDState(NamedTuple):
+    """Persistent chains: the sampler's state, with a leading chain dimension."""
+
+    chains: Any
+
+
+class FPCDState(NamedTuple):
+    """Persistent chains plus the fast weights added to the negative-phase parameters."""
+
+    chains: Any
+    fast_params: Any
+
+
+class ContrastiveInfo(NamedTuple):
+    """Per-batch diagnostics.
+
+    positive_energy
+        Mean energy of the batch.
+    negative_energy
+        Mean energy of the negative samples.
+    sampler_info
+        The kernel's info from the last negative-phase step (e.g. acceptance
+        rates for Metropolis-adjusted kernels).
+    """
+
+    positive_energy: Float[Array, ""]
+    negative_energy: Float[Array, ""]
+    sampler_info: Any
+
+
+def default_get_position(state):
+    """Position of a kernel state: ``state.position`` (BlackJAX) or ``state.visible`` (RBM Gibbs)."""
+    for field in ("position", "visible"):
+        if hasattr(state, field):
+            return getattr(state, field)
+    raise TypeError(
+        f"cannot find the position in a {type(state).__name__}; pass get_position=... to the rule"
+    )
+
+
+def contrastive_gradient(energy_fn: Callable, params, batch, negatives):
+    """Gradient of ``mean E(batch) - mean E(negatives)`` with negatives held constant.
+
+    Returns ``(grads, mean positive energy, mean negative energy)``.
+    """
+    negatives = jax.lax.stop_gradient(negatives)
+
+    def surrogate(p):
+        positive = jnp.mean(energy_fn(p, batch))
+        negative = jnp.mean(energy_fn(p, negatives))
+        return positive - negative, (positive, negative)
+
+    grads, (positive, negative) = jax.grad(surrogate, has_aux=True)(params)
+    return grads, positive, negative
+
+
+def _run_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):
+    """``n_steps`` kernel steps on a batch of chains; returns the last state and info."""
+    step = jax.vmap(sampler.step, in_axes=(0, 0, None)) if vmap_chains else sampler.step
+
+    def one_step(states, key):
+        if vmap_chains:
+            n = jax.tree.leaves(states)[0].shape[0]
+            key = jax.random.split(key, n)
+        return step(key, states, params)
+
+    keys = jax.random.split(rng_key, n_steps)
+    states, info = one_step(states, keys[0])
+    if n_steps > 1:
+
+        def body(carry, key):
+            return one_step(carry, key)
+
+        states, infos = jax.lax.scan(body, states, keys[1:])
+        info = jax.tree.map(lambda x: x[-1], infos)
+    return states, info
+
+
+def _init_chains(sampler, positions, params, vmap_chains: bool):
+    if vmap_chains:
+        return jax.vmap(sampler.init, in_axes=(0, None))(positions, params)
+    return sampler.init(positions, params)
+
+
+def _check_steps(k: int):
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"the number of sampler steps k must be a positive integer; got {k!r}")
+
+
+def contrastive_divergence(
+    energy_fn: Callable,
+    sampler,
+    k: int = 1,
+    *,
+    vmap_chains: bool = False,
+    get_position: Callable = default_get_position,
+) -> LearningRule:
+    """CD-k (Hinton 2002): chains start at the batch and run ``k`` kernel steps.
+
+    Parameters
+    ----------
+    energy_fn
+        ``energy_fn(params, x)`` whose gradient is used (an RBM's free energy).
+    sampler
+        A kernel with ``init(position, params)`` and ``step(rng_key, state, params)``.
+    k
+        Kernel steps per batch.
+    vmap_chains
+        ``False`` when the kernel handles a leading chain dimension itself (the
+        RBM, lattice and Boltzmann Gibbs kernels, faster); ``True`` to ``vmap``
+        a single-chain kernel (the BlackJAX adapters).
+    get_position
+        Extracts the position from a kernel state.
+    """
+    _check_steps(k)
+
+    def init(rng_key, params, data=None):
+        return CDState()
+
+    def step(rng_key, state: CDState, params, batch):
+        chains = _init_chains(sampler, batch, params, vmap_chains)
+        chains, sampler_info = _run_chains(sampler, rng_key, chains, params, k, vmap_chains)
+        grads, positive, negative = contrastive_gradient(
+            energy_fn, params, batch, get_position(chains)
+        )
+        return grads, state, ContrastiveInfo(positive, negative, sampler_info)
+
+    return LearningRule(init, step)
+
+
+def _initial_positions(rng_key, data, n_chains: int):
+    if data is None:
+        raise ValueError(
+            "persistent chains are initialised from the training data; pass data to init"
+        )
+    data = jnp.asarray(data)
+    index = jax.random.randint(rng_key, (n_chains,), 0, data.shape[0])
+    return data[index]
+
+
+def persistent_contrastive_divergence(
+    energy_fn: Callable,
+    sampler,
+    n_chains: int,
+    k: int = 1,
+    *,
+    vmap_chains: bool = False,
+    get_position: Callable = default_get_position,
+) -> LearningRule:
+    """PCD (Tieleman 2008): ``n_chains`` persistent chains, independent of the batch size.
+
+    ``init(rng_key, params, data)`` starts the chains at random training examples.
+    Each step advances every chain ``k`` kernel steps with the current parameters.
+    """
+    _check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+
+    def init(rng_key, params, data):
+        positions = _initial_positions(rng_key, data, n_chains)
+        return PCDState(_init_chains(sampler, positions, params, vmap_chains))
+
+    def step(rng_key, state: PCDState, params, batch):
+        chains, sampler_info = _run_chains(sampler, rng_key, state.chains, params, k, vmap_chains)
+        grads, positive, negative = contrastive_gradient(
+            energy_fn, params, batch, get_position(chains)
+        )
+        return grads, PCDState(chains), ContrastiveInfo(positive, negative, sampler_info)
+
+    return LearningRule(init, step)
+
+
+def fast_persistent_contrastive_divergence(
+    energy_fn: Callable,
+    sampler,
+    n_chains: int,
+    k: int = 1,
+    *,
+    fast_learning_rate: float = 1e-2,
+    fast_decay: float = 19.0 / 20.0,
+    vmap_chains: bool = False,
+    get_position: Callable = default_get_position,
+) -> LearningRule:
+    """FPCD (Tieleman & Hinton 2009): PCD whose chains use ``params + fast_params``.
+
+    The fast parameters follow the same gradient with their own (large)
+    learning rate and decay towards zero each step,
+    ``fast <- fast_decay * fast - fast_learning_rate * grads``, which makes the
+    negative phase leave modes it has just visited and so mix faster.
+    """
+    _check_steps(k)
+    if not 0.0 <= fast_decay < 1.0:
+        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
+
+    def init(rng_key, params, data):
+        positions = _initial_positions(rng_key, data, n_chains)
+        fast = jax.tree.map(jnp.zeros_like, params)
+        return FPCDState(_init_chains(sampler, positions, params, vmap_chains), fast)
+
+    def step(rng_key, state: FPCDState, params, batch):
+        negative_params = jax.tree.map(jnp.add, params, state.fast_params)
+        chains, sampler_info = _run_chains(
+            sampler, rng_key, state.chains, negative_params, k, vmap_chains
+        )
+        grads, positive, negative = contrastive_gradient(
+            energy_fn, params, batch, get_position(chains)
+        )
+        fast = jax.tree.map(
+            lambda f, g: fast_decay * f - fast_learning_rate * g, state.fast_params, grads
+        )
+        return grads, FPCDState(chains, fast), ContrastiveInfo(positive, negative, sampler_info)
+
+    return LearningRule(init, step)

@@ -1,0 +1,374 @@
+"""The training loop: compiled epochs, history, checkpoints, resume and divergence recovery.
+
+:func:`fit` runs any :class:`~numpyro_ebm.learning.contrastive_divergence.LearningRule`
+with any Optax optimizer. One epoch is one compiled call: the data is shuffled
+with a key derived from the epoch number, cut into minibatches, and the rule
+and optimizer are applied inside ``lax.scan``. Between epochs, in Python, the
+loop checks for divergence, computes the per-epoch metrics, updates the
+progress bar and writes checkpoints.
+
+Everything random derives from ``rng_key`` and the epoch number alone, so a
+run stopped after a checkpoint and resumed with ``resume=True`` ends
+bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from numpyro_ebm import _checks
+from numpyro_ebm.learning.contrastive_divergence import LearningRule
+
+__all__ = ["FitResult", "TrainingDiverged", "fit", "load_checkpoint", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    params, opt_state, rule_state
+        Final values (the rule state holds persistent chains, fast weights, ...).
+    history
+        ``dict`` of per-epoch lists: ``epoch``, ``positive_energy``,
+        ``negative_energy``, ``learning_rate_scale``, ``wall_time``, the
+        acceptance rate when the kernel reports one, ``free_energy_gap`` when
+        held-out data is given, and one entry per user metric.
+    epochs_completed
+        Number of epochs done (including those before a resume).
+    """
+
+    params: Any
+    opt_state: Any
+    rule_state: Any
+    history: dict
+    epochs_completed: int
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when training stays non-finite after the allowed number of rollbacks."""
+
+
+class _TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+    rule_state: Any
+    learning_rate_scale: jax.Array
+
+
+def _tree_is_finite(tree) -> bool:
+    return all(
+        bool(np.all(np.isfinite(np.asarray(x))))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+    )
+
+
+def _mean_field(tree, name):
+    """Mean of a field named ``name`` anywhere in a (nested) NamedTuple, or None."""
+    if tree is None:
+        return None
+    if hasattr(tree, "_fields"):
+        if name in tree._fields:
+            return getattr(tree, name)
+        for field in tree._fields:
+            found = _mean_field(getattr(tree, field), name)
+            if found is not None:
+                return found
+    return None
+
+
+def _epoch_fn(rule: LearningRule, optimizer, batch_size: int, n_batches: int):
+    """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics."""
+
+    def run_epoch(state: _TrainState, data, epoch_key):
+        shuffle_key, steps_key = jax.random.split(epoch_key)
+        order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
+        batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
+
+        def body(state: _TrainState, inputs):
+            key, batch = inputs
+            grads, rule_state, info = rule.step(key, state.rule_state, state.params, batch)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            updates = jax.tree.map(
+                lambda u: (u * state.learning_rate_scale).astype(u.dtype), updates
+            )
+            params = optax.apply_updates(state.params, updates)
+            acceptance = _mean_field(info.sampler_info, "acceptance_rate")
+            acceptance = jnp.mean(acceptance) if acceptance is not None else jnp.nan
+            finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+            diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite)
+            return _TrainState(
+                params, opt_state, rule_state, state.learning_rate_scale
+            ), diagnostics
+
+        keys = jax.random.split(steps_key, n_batches)
+        state, (positive, negative, acceptance, finite) = jax.lax.scan(body, state, (keys, batches))
+        return state, {
+            "positive_energy": jnp.mean(positive),
+            "negative_energy": jnp.mean(negative),
+            "acceptance_rate": jnp.mean(acceptance),
+            "all_gradients_finite": jnp.all(finite),
+        }
+
+    return jax.jit(run_epoch, donate_argnums=())
+
+
+def _save_checkpoint(directory: Path, state: _TrainState, epoch: int, history: dict, config: dict):
+    """Write params, optimizer and rule state, epoch, history and config atomically."""
+    leaves = jax.tree.leaves(
+        (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
+    )
+    arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+    meta = {"epoch": epoch, "history": history, "config": config, "n_leaves": len(leaves)}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, directory / CHECKPOINT_NAME)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path, template=None):
+    """Read a checkpoint written by :func:`fit`.
+
+    Returns ``(leaves_or_state, meta)``: with ``template`` (a pytree of the same
+    structure as ``(params, opt_state, rule_state, learning_rate_scale)``) the
+    leaves are put back into that structure.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    with np.load(path) as archive:
+        meta = json.loads(archive["meta"].tobytes().decode())
+        leaves = [archive[f"leaf_{i:05d}"] for i in range(meta["n_leaves"])]
+    if template is None:
+        return leaves, meta
+    treedef = jax.tree.structure(template)
+    if treedef.num_leaves != len(leaves):
+        raise ValueError(
+            f"checkpoint {path} has {len(leaves)} arrays but the model/optimizer/rule state "
+            f"has {treedef.num_leaves}: it was written by a different configuration"
+        )
+    template_leaves = jax.tree.leaves(template)
+    for i, (saved, expected) in enumerate(zip(leaves, template_leaves, strict=True)):
+        if saved.shape != np.shape(expected):
+            raise ValueError(
+                f"checkpoint array {i} has shape {saved.shape}, expected {np.shape(expected)}"
+            )
+    restored = [
+        jnp.asarray(s, dtype=jnp.asarray(t).dtype)
+        for s, t in zip(leaves, template_leaves, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, restored), meta
+
+
+def _validate_training_data(data, batch_size: int, validate_data: Callable | None):
+    data = _checks.check_array(data, "data", ndim_min=2)
+    if validate_data is not None:
+        data = validate_data(data)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if batch_size > data.shape[0]:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the number of training examples {data.shape[0]}"
+        )
+    return data
+
+
+def fit(
+    rng_key,
+    params,
+    data,
+    rule: LearningRule,
+    optimizer: optax.GradientTransformation,
+    *,
+    epochs: int,
+    batch_size: int,
+    held_out=None,
+    energy_fn: Callable | None = None,
+    metrics: Mapping[str, Callable] | None = None,
+    validate_data: Callable | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
+    on_divergence: str = "rollback",
+    learning_rate_decrease: float = 0.5,
+    max_rollbacks: int = 5,
+    progress: bool = True,
+    config: dict | None = None,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Train ``params`` on ``data`` with a learning rule and an Optax optimizer.
+
+    Parameters
+    ----------
+    rng_key
+        PRNG key; every random choice derives from it and the epoch number.
+    params
+        Initial parameters (pytree).
+    data
+        Training data, shape ``(n, *event)``, float.
+    rule
+        A learning rule (CD-k, PCD, FPCD, ...).
+    optimizer
+        Any ``optax.GradientTransformation`` (schedules included).
+    epochs, batch_size
+        Epochs to run in total (including any already in a resumed checkpoint),
+        and examples per minibatch (the remainder of each shuffled epoch is dropped).
+    held_out
+        Optional held-out data; with ``energy_fn`` the history records the
+        free-energy gap ``mean E(held_out) - mean E(train subset)`` (an
+        overfitting signal; Hinton's practical guide, section 6).
+    energy_fn
+        The (free) energy used for the gap.
+    metrics
+        ``{name: fn(params, train, held_out) -> float}`` evaluated after every
+        epoch (e.g. exact pseudo-likelihood, reconstruction error, exact
+        log-likelihood from :mod:`numpyro_ebm.evaluation`).
+    validate_data
+        ``fn(data) -> data`` raising on bad input (e.g. non-binary data for a
+        Bernoulli RBM); run on ``data`` and ``held_out`` before training.
+    checkpoint_dir, checkpoint_every
+        Where and how often (in epochs) to write ``checkpoint.npz`` atomically.
+        A checkpoint is only written from a finite state.
+    resume
+        Continue from ``checkpoint_dir`` if a checkpoint is there.
+    on_divergence
+        ``"rollback"``: on non-finite parameters, gradients or energies, return
+        to the last good state, multiply the learning rate by
+        ``learning_rate_decrease`` and redo the epoch (at most ``max_rollbacks``
+        times in a row); ``"raise"``: raise :class:`TrainingDiverged` at once.
+    progress
+        Show a tqdm progress bar with live metrics.
+    config
+        JSON-serialisable description of the run, stored in checkpoints.
+    log
+        Where messages go (default: the progress bar's ``write`` or ``print``).
+    """
+    if on_divergence not in ("rollback", "raise"):
+        raise ValueError(
+            f"unknown on_divergence option {on_divergence!r}; choose 'rollback' or 'raise'"
+        )
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
+    data = _validate_training_data(data, batch_size, validate_data)
+    if held_out is not None:
+        held_out = _checks.check_array(held_out, "held_out", ndim_min=2)
+        if held_out.shape[1:] != data.shape[1:]:
+            raise ValueError(
+                f"held_out rows have shape {held_out.shape[1:]} but data rows have {data.shape[1:]}"
+            )
+        if validate_data is not None:
+            held_out = validate_data(held_out)
+    if not _tree_is_finite(params):
+        raise ValueError("initial params contain non-finite values")
+    metrics = dict(metrics or {})
+    config = dict(config or {})
+
+    init_key, train_key = jax.random.split(rng_key)
+    rule_state = rule.init(init_key, params, data)
+    state = _TrainState(
+        params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
+    )
+    history: dict[str, list] = {}
+    start_epoch = 0
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume:
+        if checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        if (checkpoint_dir / CHECKPOINT_NAME).exists():
+            restored, meta = load_checkpoint(checkpoint_dir, template=tuple(state))
+            state = _TrainState(*restored)
+            start_epoch = meta["epoch"]
+            history = {k: list(v) for k, v in meta["history"].items()}
+
+    n_batches = data.shape[0] // batch_size
+    run_epoch = _epoch_fn(rule, optimizer, batch_size, n_batches)
+    train_subset = data[: min(len(data), len(held_out))] if held_out is not None else None
+
+    bar = None
+    if progress and epochs > start_epoch:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=start_epoch, desc="fit", unit="epoch", dynamic_ncols=True)
+    write = log or (bar.write if bar is not None else print)
+
+    good_state, rollbacks, epoch = state, 0, start_epoch
+    try:
+        while epoch < epochs:
+            started = time.perf_counter()
+            new_state, summary = run_epoch(state, data, jax.random.fold_in(train_key, epoch))
+            summary = {k: float(v) for k, v in summary.items()}
+            finite = (
+                summary.pop("all_gradients_finite") == 1.0
+                and math.isfinite(summary["positive_energy"])
+                and math.isfinite(summary["negative_energy"])
+                and _tree_is_finite(new_state.params)
+            )
+            if not finite:
+                if on_divergence == "raise" or rollbacks >= max_rollbacks:
+                    raise TrainingDiverged(
+                        f"training became non-finite in epoch {epoch + 1} "
+                        f"(after {rollbacks} rollback(s)); the last good state is epoch {epoch}"
+                        + (f", saved in {checkpoint_dir}" if checkpoint_dir else "")
+                    )
+                rollbacks += 1
+                scale = float(good_state.learning_rate_scale) * learning_rate_decrease
+                write(
+                    f"epoch {epoch + 1}: non-finite parameters, gradients or energies; rolled back to "
+                    f"epoch {epoch} and multiplied the learning rate by {learning_rate_decrease} "
+                    f"(now x{scale:g})"
+                )
+                state = good_state._replace(
+                    learning_rate_scale=jnp.asarray(scale, dtype=jnp.float32)
+                )
+                good_state = state
+                continue
+            rollbacks = 0
+            state = good_state = new_state
+            epoch += 1
+            record = {
+                "epoch": epoch,
+                **summary,
+                "learning_rate_scale": float(state.learning_rate_scale),
+            }
+            if held_out is not None and energy_fn is not None:
+                gap = jnp.mean(energy_fn(state.params, held_out)) - jnp.mean(
+                    energy_fn(state.params, train_subset)
+                )
+                record["free_energy_gap"] = float(gap)
+            for name, fn in metrics.items():
+                record[name] = float(fn(state.params, data, held_out))
+            record["wall_time"] = time.perf_counter() - started
+            if math.isnan(record["acceptance_rate"]):
+                del record["acceptance_rate"]
+            for name, value in record.items():
+                history.setdefault(name, []).append(value)
+            if bar is not None:
+                bar.update(1)
+                shown = [*metrics, "free_energy_gap", "acceptance_rate"]
+                bar.set_postfix({k: f"{record[k]:.4g}" for k in shown if k in record})
+            if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
+                _save_checkpoint(checkpoint_dir, state, epoch, history, config)
+    finally:
+        if bar is not None:
+            bar.close()
+    return FitResult(state.params, state.opt_state, state.rule_state, history, epoch)
