@@ -52,13 +52,17 @@ class RBMGibbsState(NamedTuple):
 class RBMGibbsInfo(NamedTuple):
     """What the sweep computed on the way, free of charge.
 
+    hidden_logits
+        Logits of :math:`p(h = 1 \\mid v)` for the visible state the sweep
+        started from.
     hidden_probs
-        :math:`p(h = 1 \\mid v)` for the visible state the sweep started from
-        (the positive-phase statistics of contrastive divergence).
+        :math:`p(h = 1 \\mid v)` for that state (the statistics contrastive
+        divergence uses).
     visible_mean
         :math:`E[v \\mid h]` for the hidden draw (the "reconstruction").
     """
 
+    hidden_logits: Float[Array, "*chains hidden"]
     hidden_probs: Float[Array, "*chains hidden"]
     visible_mean: Float[Array, "*chains visible"]
 
@@ -104,7 +108,11 @@ def build_kernel(model: str = "bernoulli"):
             visible_mean = gaussian_rbm.visible_mean(params, hidden)
             noise = jax.random.normal(key_visible, visible.shape, dtype)
             new_visible = visible_mean + gaussian_rbm.visible_std(params) * noise
-        info = RBMGibbsInfo(jax.nn.sigmoid(logits_h).astype(dtype), visible_mean.astype(dtype))
+        info = RBMGibbsInfo(
+            logits_h.astype(dtype),
+            jax.nn.sigmoid(logits_h).astype(dtype),
+            visible_mean.astype(dtype),
+        )
         return RBMGibbsState(new_visible.astype(dtype), hidden), info
 
     return kernel

@@ -101,17 +101,30 @@ def default_get_position(state):
     )
 
 
-def contrastive_gradient(energy_fn: Callable, params, batch, negatives):
+def contrastive_gradient(
+    energy_fn: Callable, params, batch, negatives, energy_penalty: float = 0.0
+):
     """Gradient of ``mean E(batch) - mean E(negatives)`` with negatives held constant.
+
+    With ``energy_penalty = alpha > 0`` the surrogate gains
+    ``alpha * (mean E(batch)^2 + mean E(negatives)^2)``, the energy-magnitude
+    regulariser of Du & Mordatch (2019) that keeps a neural energy's scale in check.
 
     Returns ``(grads, mean positive energy, mean negative energy)``.
     """
     negatives = jax.lax.stop_gradient(negatives)
 
     def surrogate(p):
-        positive = jnp.mean(energy_fn(p, batch))
-        negative = jnp.mean(energy_fn(p, negatives))
-        return positive - negative, (positive, negative)
+        positive_energies = energy_fn(p, batch)
+        negative_energies = energy_fn(p, negatives)
+        positive = jnp.mean(positive_energies)
+        negative = jnp.mean(negative_energies)
+        loss = positive - negative
+        if energy_penalty:
+            loss = loss + energy_penalty * (
+                jnp.mean(jnp.square(positive_energies)) + jnp.mean(jnp.square(negative_energies))
+            )
+        return loss, (positive, negative)
 
     grads, (positive, negative) = jax.grad(surrogate, has_aux=True)(params)
     return grads, positive, negative
@@ -157,6 +170,7 @@ def contrastive_divergence(
     *,
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
+    energy_penalty: float = 0.0,
 ) -> LearningRule:
     """CD-k (Hinton 2002): chains start at the batch and run ``k`` kernel steps.
 
@@ -174,6 +188,8 @@ def contrastive_divergence(
         a single-chain kernel (the BlackJAX adapters).
     get_position
         Extracts the position from a kernel state.
+    energy_penalty
+        Weight of the energy-magnitude penalty (see :func:`contrastive_gradient`).
     """
     _check_steps(k)
 
@@ -209,6 +225,7 @@ def persistent_contrastive_divergence(
     *,
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
+    energy_penalty: float = 0.0,
 ) -> LearningRule:
     """PCD (Tieleman 2008): ``n_chains`` persistent chains, independent of the batch size.
 
@@ -243,6 +260,7 @@ def fast_persistent_contrastive_divergence(
     fast_decay: float = 19.0 / 20.0,
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
+    energy_penalty: float = 0.0,
 ) -> LearningRule:
     """FPCD (Tieleman & Hinton 2009): PCD whose chains use ``params + fast_params``.
 

@@ -238,7 +238,8 @@ def fit(
         free-energy gap ``mean E(held_out) - mean E(train subset)`` (an
         overfitting signal; Hinton's practical guide, section 6).
     energy_fn
-        The (free) energy used for the gap.
+        The (free) energy used for the gap and, on a minibatch, for the divergence check
+        after every epoch.
     metrics
         ``{name: fn(params, train, held_out) -> float}`` evaluated after every
         epoch (e.g. exact pseudo-likelihood, reconstruction error, exact
@@ -301,6 +302,7 @@ def fit(
             history = {k: list(v) for k, v in meta["history"].items()}
 
     n_batches = data.shape[0] // batch_size
+    probe = data[:batch_size]
     run_epoch = _epoch_fn(rule, optimizer, batch_size, n_batches)
     train_subset = data[: min(len(data), len(held_out))] if held_out is not None else None
 
@@ -322,6 +324,12 @@ def fit(
                 and math.isfinite(summary["positive_energy"])
                 and math.isfinite(summary["negative_energy"])
                 and _tree_is_finite(new_state.params)
+                # parameters can be finite yet give non-finite energies (caught only by the
+                # next epoch's first gradient, from a state that would then look "good")
+                and (
+                    energy_fn is None
+                    or bool(jnp.all(jnp.isfinite(energy_fn(new_state.params, probe))))
+                )
             )
             if not finite:
                 if on_divergence == "raise" or rollbacks >= max_rollbacks:
