@@ -80,7 +80,7 @@ def check_binary(x, name: str):
             raise ValueError(
                 f"{name} must be binary (0/1) for a binary model; found {int(bad.sum())} "
                 f"value(s) outside {{0, 1}}, e.g. {values[idx]!r} at index {idx}. "
-                "Binarize first (e.g. numpyro_ebm.datasets.binarize) or use a "
+                "Binarize first (numpyro_ebm.datasets.binarize_threshold or binarize_stochastic) or use a "
                 "Gaussian-Bernoulli RBM for real-valued data."
             )
     return x

@@ -1,0 +1,106 @@
+"""784-25 Bernoulli RBM on binarized MNIST: exact test log-likelihood.
+
+Trains with this library's ``fit`` and evaluates the exact log-likelihood of the
+10,000 test images (log Z by enumerating the 2^25 hidden configurations in
+float64). Writes the parameters to ``bench/results/mnist_rbm_784_25.npz``
+(arrays W (784x25), b (784), c (25); E = -b'v - c'h - v'Wh) and the figures to
+``bench/results/mnist_rbm_784_25.json``.
+
+Example::
+
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py --epochs 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_description, mnist_path  # noqa: E402
+
+from numpyro_ebm import datasets  # noqa: E402
+from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
+from numpyro_ebm.evaluation import exact  # noqa: E402
+from numpyro_ebm.kernels import rbm_gibbs  # noqa: E402
+from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
+from numpyro_ebm.learning import fit  # noqa: E402
+from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", default=None)
+    parser.add_argument("--hidden", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--chains", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
+    parser.add_argument("--rule", choices=["pcd", "fpcd"], default="pcd")
+    parser.add_argument("--lr", type=float, default=0.05, help="initial SGD learning rate")
+    parser.add_argument("--final-lr-fraction", type=float, default=0.0, help="learning rate decays linearly to this")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--fast-lr", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)")
+    args = parser.parse_args(argv)
+
+    split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
+    train, test = jnp.asarray(split.x_train), jnp.asarray(split.x_test)
+    params = bernoulli_rbm.init_params(jax.random.key(args.seed), train.shape[1], args.hidden, data=train)
+    if args.rule == "pcd":
+        rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k)
+    else:
+        rule = cdlib.fast_persistent_contrastive_divergence(
+            bernoulli_rbm.free_energy, rbm_gibbs.as_top_level_api("bernoulli"), n_chains=args.chains, k=args.k,
+            fast_learning_rate=args.fast_lr,
+        )
+    steps = args.epochs * (train.shape[0] // args.batch_size)
+    schedule = optax.linear_schedule(args.lr, args.lr * args.final_lr_fraction, steps)
+    optimizer = optax.sgd(schedule, momentum=args.momentum)
+    if args.weight_decay:
+        from numpyro_ebm.learning.regularizers import weight_decay
+
+        optimizer = optax.chain(weight_decay(args.weight_decay), optimizer)
+    started = time.perf_counter()
+    result = fit(jax.random.key(args.seed + 1), params, train, rule, optimizer, epochs=args.epochs,
+                 batch_size=args.batch_size, held_out=test[:2000], energy_fn=bernoulli_rbm.free_energy,
+                 config=vars(args))
+    train_seconds = time.perf_counter() - started
+    params = result.params
+    started = time.perf_counter()
+    log_z = exact.log_partition_bernoulli_rbm(params)
+    eval_seconds = time.perf_counter() - started
+    test_ll = float(np.mean(exact.log_likelihood_bernoulli_rbm(params, test, log_z=log_z)))
+    train_ll = float(np.mean(exact.log_likelihood_bernoulli_rbm(params, train, log_z=log_z)))
+    stem = args.name or f"mnist_rbm_784_{args.hidden}"
+    RESULTS.mkdir(exist_ok=True)
+    np.savez_compressed(RESULTS / f"{stem}.npz", W=np.asarray(params.W), b=np.asarray(params.b),
+                        c=np.asarray(params.c))
+    summary = {
+        "test_log_likelihood": test_ll,
+        "train_log_likelihood": train_ll,
+        "log_partition_function": log_z,
+        "train_seconds": round(train_seconds, 1),
+        "log_z_seconds": round(eval_seconds, 1),
+        "machine": machine_description(),
+        "command": "python bench/mnist_rbm25.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "config": vars(args),
+    }
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""One PCD-1 epoch of a 784x500 Bernoulli RBM on MNIST, batch 100: three ways, one run.
+
+- ``fit``: this library's training loop with the closed-form PCD rule
+  (``numpyro_ebm.learning.rbm.bernoulli_rbm_pcd``), SGD with momentum;
+- ``matmul-only``: a ``lax.scan`` over the same minibatches doing only the five
+  matmuls PCD-1 needs per batch (data W, chain W, chain W', and the two outer
+  products) and a plain weight update: the speed of light for this algorithm;
+- ``scikit-learn``: ``sklearn.neural_network.BernoulliRBM`` (same hidden size,
+  batch size, float32 input), ``fit`` with ``n_iter=1``.
+
+Times are medians over ``--repeats`` epochs after a warm-up epoch (compilation
+excluded). Example::
+
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/pcd_epoch.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_description, median_seconds, mnist_path  # noqa: E402
+
+from numpyro_ebm import datasets  # noqa: E402
+from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
+from numpyro_ebm.learning import fit  # noqa: E402
+from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
+
+
+def matmul_only_epoch(n_batches: int, batch_size: int):
+    @jax.jit
+    def epoch(W, data, chains):
+        batches = data[: n_batches * batch_size].reshape(n_batches, batch_size, -1)
+
+        def body(carry, batch):
+            W, chains = carry
+            positive_hidden = batch @ W  # 1
+            chain_hidden = chains @ W  # 2
+            chains = chain_hidden @ W.T  # 3
+            grad = batch.T @ positive_hidden - chains.T @ chain_hidden  # 4, 5
+            return (W + 1e-6 * grad, chains), None
+
+        return jax.lax.scan(body, (W, chains), batches)[0]
+
+    return epoch
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", default=None)
+    parser.add_argument("--hidden", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--chains", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-sklearn", action="store_true")
+    args = parser.parse_args(argv)
+
+    split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
+    train = jnp.asarray(split.x_train)
+    n, d = train.shape
+    n_batches = n // args.batch_size
+    params = bernoulli_rbm.init_params(jax.random.key(0), d, args.hidden, data=train)
+    rows = []
+
+    # our fit: per-epoch wall time from the history (epoch 1 includes compilation)
+    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=1)
+    result = fit(jax.random.key(1), params, train, rule, optax.sgd(1e-3, momentum=0.9), epochs=args.repeats + 1,
+                 batch_size=args.batch_size, progress=False)
+    ours = float(np.median(result.history["wall_time"][1:]))
+    rows.append(("numpyro_ebm fit (PCD-1)", ours))
+
+    epoch = matmul_only_epoch(n_batches, args.batch_size)
+    chains = train[: args.chains]
+    jax.block_until_ready(epoch(params.W, train, chains))
+    light, _ = median_seconds(lambda: jax.block_until_ready(epoch(params.W, train, chains)), args.repeats)
+    rows.append(("matmul-only loop (5 matmuls/batch)", light))
+
+    if not args.skip_sklearn:
+        from sklearn.neural_network import BernoulliRBM
+
+        x32 = np.asarray(split.x_train, dtype=np.float32)
+        rbm = BernoulliRBM(n_components=args.hidden, batch_size=args.batch_size, learning_rate=1e-3, n_iter=1,
+                           random_state=0)
+
+        def one_epoch():  # fit with n_iter=1 is one epoch of sklearn's own batch loop
+            rbm.fit(x32)
+
+        sk, _ = median_seconds(one_epoch, max(1, min(args.repeats, 3)))
+        rows.append(("scikit-learn BernoulliRBM", sk))
+
+    print(f"machine: {machine_description()}")
+    print(f"784x{args.hidden} RBM, PCD-1, batch {args.batch_size}, {n_batches} batches per epoch, "
+          f"median of {args.repeats} epochs")
+    print(f"{'':38s} {'s/epoch':>9s} {'vs matmul-only':>15s} {'speed-up vs sklearn':>20s}")
+    sk_time = rows[2][1] if len(rows) > 2 else None
+    for name, seconds in rows:
+        ratio = light / seconds
+        vs_sk = f"{sk_time / seconds:19.2f}x" if sk_time else ""
+        print(f"{name:38s} {seconds:9.3f} {ratio:14.0%} {vs_sk}")
+
+
+if __name__ == "__main__":
+    main()
