@@ -2,8 +2,15 @@
 
 No sampling and no NumPyro here: closed forms only (energies, free energies,
 conditionals). Every function broadcasts over leading batch dimensions.
+
+- :mod:`~numpyro_ebm.energies.bernoulli_rbm`, :mod:`~numpyro_ebm.energies.gaussian_rbm`:
+  restricted Boltzmann machines;
+- :mod:`~numpyro_ebm.energies.boltzmann`: fully-visible Boltzmann machine, dense couplings;
+- :mod:`~numpyro_ebm.energies.lattice_ising`: 2-D nearest-neighbour Ising model with a field;
+- :mod:`~numpyro_ebm.energies.poe`: products of uni-gauss and Student-t experts;
+- :mod:`~numpyro_ebm.energies.mlp`: a neural energy with deterministic hidden units.
 """
 
-from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
+from numpyro_ebm.energies import bernoulli_rbm, boltzmann, gaussian_rbm, lattice_ising, mlp, poe
 
-__all__ = ["bernoulli_rbm", "gaussian_rbm"]
+__all__ = ["bernoulli_rbm", "gaussian_rbm", "boltzmann", "lattice_ising", "poe", "mlp"]

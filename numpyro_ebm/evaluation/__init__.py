@@ -1,5 +1,5 @@
 """Partition functions and likelihood-type metrics."""
 
-from numpyro_ebm.evaluation import exact
+from numpyro_ebm.evaluation import exact, metrics
 
-__all__ = ["exact"]
+__all__ = ["exact", "metrics"]

@@ -3,10 +3,37 @@
 Each kernel takes the model parameters at call time,
 ``step(rng_key, state, params)``, so a learning loop can change them without
 recompiling.
+
+- Block Gibbs written here: :mod:`rbm_gibbs` (both RBM types), :mod:`checkerboard_gibbs`
+  (lattice Ising), :mod:`boltzmann_gibbs` (dense couplings, systematic or random scan),
+  :mod:`unigauss_gibbs` (products of uni-gauss experts).
+- BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
+  :mod:`random_walk`, :mod:`langevin` (unadjusted).
 """
 
-from numpyro_ebm.kernels import rbm_gibbs
+from numpyro_ebm.kernels import (
+    boltzmann_gibbs,
+    checkerboard_gibbs,
+    hmc,
+    langevin,
+    mala,
+    nuts,
+    random_walk,
+    rbm_gibbs,
+    unigauss_gibbs,
+)
 
 bernoulli_rbm_gibbs = rbm_gibbs.as_top_level_api  # model="bernoulli" by default
 
-__all__ = ["rbm_gibbs", "bernoulli_rbm_gibbs"]
+__all__ = [
+    "rbm_gibbs",
+    "bernoulli_rbm_gibbs",
+    "checkerboard_gibbs",
+    "boltzmann_gibbs",
+    "unigauss_gibbs",
+    "hmc",
+    "nuts",
+    "mala",
+    "random_walk",
+    "langevin",
+]
