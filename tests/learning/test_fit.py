@@ -191,51 +191,29 @@ def test_bad_data_fails_before_training(change, error, match):
         )
 
 
-def test_bad_options_fail_before_training():
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"batch_size": 50}, "larger than the number of training examples"),
+        ({"on_divergence": "ignore"}, "unknown on_divergence"),
+        ({"resume": True}, "resume=True needs checkpoint_dir"),
+        ({"held_out": "narrow"}, "held_out rows"),
+        ({"epochs": -1}, "epochs must be a non-negative integer"),
+    ],
+    ids=[
+        "batch_too_large",
+        "unknown_divergence_option",
+        "resume_without_directory",
+        "held_out_width",
+        "epochs",
+    ],
+)
+def test_bad_options_fail_before_training(options, match):
     data = _data(20)
     params = _params(data)
     rule = pcd(bernoulli_rbm.free_energy, GIBBS, n_chains=10)
-    with pytest.raises(ValueError, match="larger than the number of training examples"):
-        fit(
-            jax.random.key(0),
-            params,
-            data,
-            rule,
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=50,
-            progress=False,
-        )
-    with pytest.raises(ValueError, match="unknown on_divergence"):
-        fit(
-            jax.random.key(0),
-            params,
-            data,
-            rule,
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=5,
-            on_divergence="ignore",
-        )
-    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
-        fit(
-            jax.random.key(0),
-            params,
-            data,
-            rule,
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=5,
-            resume=True,
-        )
-    with pytest.raises(ValueError, match="held_out rows"):
-        fit(
-            jax.random.key(0),
-            params,
-            data,
-            rule,
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=5,
-            held_out=data[:, :3],
-        )
+    if options.get("held_out") == "narrow":
+        options = {**options, "held_out": data[:, :3]}
+    kwargs = {"epochs": 1, "batch_size": 5, "progress": False, **options}
+    with pytest.raises(ValueError, match=match):
+        fit(jax.random.key(0), params, data, rule, optax.sgd(0.1), **kwargs)
