@@ -1,26 +1,57 @@
-"""Energies as unnormalized NumPyro and BlackJAX potentials.
+r"""Energies as unnormalized NumPyro and BlackJAX potentials.
 
 The only module that knows signs. An energy ``E(params, x)`` defines
-:math:`p(x) \\propto e^{-E(x)}`; so
+:math:`p(x) \propto e^{-E(x)}`; so
 
 - BlackJAX receives the log density :math:`-E` (:func:`log_density_fn`);
 - NumPyro's ``MCMC(NUTS(potential_fn=...))`` receives the potential :math:`E`
   (:func:`potential_fn`);
 - inside a NumPyro model, :func:`factor` adds :math:`-E` to the log joint and
-  :class:`UnnormalizedEnergy` is a latent site whose ``log_prob`` is :math:`-E`.
+  :class:`UnnormalizedEnergy` is a latent (or observed) site whose ``log_prob``
+  is :math:`-E`.
 
-The normalising constant :math:`\\log Z(\\theta)` is dropped everywhere, which is
-right when :math:`\\theta` is fixed and wrong when :math:`\\theta` is itself
-inferred (a doubly-intractable posterior); see :func:`check_model`.
+The normalising constant :math:`\log Z(\theta)` is dropped everywhere, which is
+right when :math:`\theta` is fixed and wrong when :math:`\theta` is itself
+inferred (a doubly-intractable posterior). Two guards catch that mistake and
+emit a :class:`DoublyIntractableWarning`:
+
+- :func:`check_model` traces a model with NumPyro's provenance tracking and
+  reports every energy whose parameters depend on a latent sample site or a
+  ``numpyro.param`` site, however indirectly;
+- automatically, when an :class:`UnnormalizedEnergy` or a :func:`factor` is
+  built inside a model run under a ``numpyro.handlers.trace`` (every NumPyro
+  inference algorithm does this, e.g. when MCMC initialises), a parameter leaf
+  that *is* the value of an earlier latent (or param) site in that trace is
+  reported once per site. Parameters derived from such a value (``2 * W``,
+  ``jnp.exp(log_sigma)``, closures inside ``energy_fn``) are only caught by
+  :func:`check_model`.
+
+References
+----------
+Murray, I., Ghahramani, Z. & MacKay, D. J. C. (2006). MCMC for doubly-intractable
+distributions. *UAI*.
+Møller, J., Pettitt, A. N., Reeves, R. & Berthelsen, K. K. (2006). An efficient
+Markov chain Monte Carlo method for distributions with intractable normalising
+constants. *Biometrika* 93(2).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
+from numpyro import handlers
 from numpyro.distributions import Distribution, constraints
+from numpyro.distributions.distribution import Unit
+from numpyro.infer.initialization import init_to_sample
+from numpyro.ops.provenance import eval_provenance
+from numpyro.primitives import _PYRO_STACK, Messenger
 
 __all__ = [
     "log_density_fn",
@@ -28,7 +59,13 @@ __all__ = [
     "factor",
     "UnnormalizedEnergy",
     "UnnormalizedSampleError",
+    "DoublyIntractableWarning",
+    "check_model",
+    "ENERGY_FACTOR_MARK",
 ]
+
+ENERGY_FACTOR_MARK = "numpyro_ebm_energy"
+"""Key set in the ``infer`` dict of every :func:`factor` site (value ``"factor"``)."""
 
 
 def log_density_fn(energy_fn: Callable, params) -> Callable:
@@ -54,9 +91,152 @@ def potential_fn(energy_fn: Callable, params, site: str | None = None) -> Callab
     return potential
 
 
+# --------------------------------------------------------------------------------------
+# The doubly-intractable guard
+# --------------------------------------------------------------------------------------
+
+
+class DoublyIntractableWarning(UserWarning):
+    """An energy's parameters are inferred although its :math:`\\log Z(\\theta)` is dropped."""
+
+
+_WARNED: set = set()  # keys already warned about by the automatic check (once per site)
+_SUPPRESS_AUTO_CHECK = [0]  # > 0 while check_model traces a model (it reports by itself)
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep
+    for module in (sys.modules[__name__.rpartition(".")[0]], numpyro, jax)
+)
+
+
+def _warn(message: str):
+    """Warn with the stack level of the first frame outside numpyro_ebm, numpyro and jax."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DoublyIntractableWarning, stacklevel=level)
+
+
+def _site_list(kind: str, names) -> str:
+    return f"{kind} site{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)}"
+
+
+def _guard_head(what: str, latent, learnable) -> str:
+    sources = []
+    if latent:
+        sources.append("latent " + _site_list("sample", latent))
+    if learnable:
+        sources.append(_site_list("numpyro.param", learnable))
+    return f"{what} has parameters that depend on {' and '.join(sources)}."
+
+
+_GUARD_EXPLANATION = (
+    "numpyro_ebm uses an energy as an unnormalized log density and drops its normalising "
+    "constant log Z(theta). That is exact when theta is fixed, but when theta is inferred "
+    "the log joint is missing -log Z(theta), so the posterior over theta that MCMC samples "
+    "(or the objective SVI optimizes) is wrong: this is a doubly-intractable model. Either "
+    "fix theta (pass concrete arrays as params), or learn theta with "
+    "numpyro_ebm.learning.contrastive_divergence (CD / persistent CD), whose gradient "
+    "accounts for log Z(theta) with samples from the model. If this is intended (log Z does "
+    "not depend on these sites, or you mean one joint energy over x and theta: then pass "
+    "theta inside x, e.g. factor(name, energy_fn, params, (x, theta))), silence it with "
+    "warnings.filterwarnings('ignore', category=DoublyIntractableWarning)."
+)
+
+
+def _is_array_leaf(leaf) -> bool:
+    return isinstance(leaf, jax.Array | np.ndarray)
+
+
+def _sources_in_running_trace(params) -> tuple[list[str], list[str]]:
+    """Latent sample sites and param sites, recorded by active ``trace`` handlers, whose
+    value is itself a leaf of ``params`` (identity, not dependency)."""
+    if _SUPPRESS_AUTO_CHECK[0] or not _PYRO_STACK:
+        return [], []
+    leaf_ids = {id(leaf) for leaf in jax.tree.leaves(params) if _is_array_leaf(leaf)}
+    latent, learnable = [], []
+    if not leaf_ids:
+        return latent, learnable
+    for handler in list(_PYRO_STACK):
+        if not isinstance(handler, handlers.trace):
+            continue
+        for name, site in getattr(handler, "trace", {}).items():
+            if id(site.get("value")) not in leaf_ids:
+                continue
+            if site["type"] == "sample" and not site["is_observed"] and name not in latent:
+                latent.append(name)
+            elif site["type"] == "param" and name not in learnable:
+                learnable.append(name)
+    return latent, learnable
+
+
+def _auto_check(what: str, key, params):
+    latent, learnable = _sources_in_running_trace(params)
+    if not (latent or learnable):
+        return
+    key = (key, tuple(latent), tuple(learnable))
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    _warn(
+        _guard_head(what, latent, learnable)
+        + " "
+        + _GUARD_EXPLANATION
+        + " (Detected automatically; numpyro_ebm.potentials.check_model(model, *args) "
+        "also finds parameters derived from latent sites.)"
+    )
+
+
+class _EnergyRecorder(Messenger):
+    """Collects ``(params, x)`` of every :func:`factor` run while it is on the stack."""
+
+    def __init__(self):
+        super().__init__()
+        self.factors: dict = {}
+
+    def __enter__(self):
+        super().__enter__()
+        return self
+
+
+def _fn_name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+# --------------------------------------------------------------------------------------
+# factor
+# --------------------------------------------------------------------------------------
+
+
 def factor(name: str, energy_fn: Callable, params, x):
-    """``numpyro.factor(name, -energy_fn(params, x))``, summed over batch dimensions."""
-    return numpyro.factor(name, -jnp.sum(energy_fn(params, x)))
+    """``numpyro.factor(name, -energy_fn(params, x))``, summed over batch dimensions.
+
+    ``x`` is the configuration the energy is a density of: any pytree of (latent or
+    observed) values, e.g. ``(v, h)`` for a joint energy over two sites. ``params``
+    is :math:`\\theta`, which must be fixed: :math:`\\log Z(\\theta)` is dropped. The
+    site is a ``numpyro.factor`` site whose ``infer`` dict also carries
+    ``{ENERGY_FACTOR_MARK: "factor"}``.
+
+    Warns with :class:`DoublyIntractableWarning` (once per site name) when a leaf of
+    ``params`` is the value of an earlier latent or ``numpyro.param`` site of the
+    running trace; see :func:`check_model` for the complete check.
+    """
+    _auto_check(f"The energy factor {name!r} ({_fn_name(energy_fn)})", ("factor", name), params)
+    for handler in _PYRO_STACK:
+        if isinstance(handler, _EnergyRecorder):
+            handler.factors[name] = (params, x)
+    log_factor = -jnp.sum(energy_fn(params, x))
+    unit = Unit(log_factor)
+    numpyro.sample(
+        name,
+        unit,
+        obs=unit.sample(None),
+        infer={"is_auxiliary": True, ENERGY_FACTOR_MARK: "factor"},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# UnnormalizedEnergy
+# --------------------------------------------------------------------------------------
 
 
 class UnnormalizedSampleError(NotImplementedError):
@@ -71,51 +251,321 @@ _SUPPORTS = {
 }
 
 
+def _float_dtype(params):
+    for leaf in jax.tree.leaves(params):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+            return dtype
+    return jnp.result_type(float)
+
+
 class UnnormalizedEnergy(Distribution):
     """An energy as an (unnormalized) NumPyro distribution: ``log_prob(x) = -E(params, x)``.
 
     Use it as a latent site, ``x = numpyro.sample("x", UnnormalizedEnergy(E, params, (D,)))``,
-    and sample the model with ``MCMC(NUTS(model))`` (real support) or a discrete
-    Gibbs kernel (binary support). ``log_prob`` omits :math:`\\log Z(\\theta)`.
+    and sample the model with ``MCMC(NUTS(model))`` (real support) or with
+    ``DiscreteHMCGibbs`` / ``DiscreteGibbs`` (binary support), or as an observed site.
+    ``log_prob`` omits :math:`\\log Z(\\theta)`, so ``params`` must be fixed (see
+    :func:`check_model`); :meth:`sample` raises :class:`UnnormalizedSampleError`.
 
     Parameters
     ----------
     energy_fn
-        ``energy_fn(params, x)``, broadcasting over leading batch dimensions of ``x``.
+        ``energy_fn(params, x)``: ``x`` of shape ``(*batch, *event_shape)`` gives
+        energies of shape ``(*batch,)``.
     params
-        Pytree of parameters (held fixed; see :func:`check_model`).
+        Pytree of parameters (held fixed), shared by every batch element.
     event_shape
         Shape of one configuration ``x``, e.g. ``(D,)``.
     support
         ``"real"`` (default), ``"binary"``, ``"positive"`` or ``"unit_interval"``, or a
         NumPyro constraint on a single element.
+    batch_shape
+        Batch of independent configurations, each with density :math:`\\propto e^{-E}`
+        (default ``()``). ``numpyro.plate`` also expands the site as usual.
+    validate_args
+        When on, ``log_prob`` of values outside the support is ``-inf`` with NumPyro's
+        out-of-support warning. A value whose trailing shape is not ``event_shape`` is
+        always a ``ValueError``.
+
+    Notes
+    -----
+    With binary support the site has ``has_enumerate_support = True`` and
+    :meth:`enumerate_support` enumerates the two values of *one coordinate* (shape
+    ``(2, 1, ...)``, as a ``Bernoulli`` with a batch of coordinates does), which is what
+    ``DiscreteGibbs`` / ``DiscreteHMCGibbs`` / ``MixedHMC`` need for their
+    coordinate-wise Gibbs updates. Parallel enumeration
+    (``infer={"enumerate": "parallel"}``) would need all :math:`2^D` joint
+    configurations and is rejected by the shape check. NumPyro draws the initial
+    value of a discrete latent site with ``.sample()``, so give the model one with
+    ``numpyro.handlers.substitute(model, data={name: x0})`` (an integer array, as
+    NumPyro's discrete proposals are integers); integer and boolean values are cast to
+    the floating dtype of ``params`` before ``energy_fn`` sees them.
     """
 
     arg_constraints = {}
     support = constraints.dependent
+    has_enumerate_support = False
     pytree_data_fields = ("params", "support")
-    pytree_aux_fields = ("energy_fn",)
+    pytree_aux_fields = ("energy_fn", "has_enumerate_support")
 
     def __init__(
-        self, energy_fn: Callable, params, event_shape, support="real", *, validate_args=None
+        self,
+        energy_fn: Callable,
+        params,
+        event_shape,
+        support="real",
+        *,
+        batch_shape=(),
+        validate_args=None,
     ):
+        if not callable(energy_fn):
+            raise TypeError(
+                f"energy_fn must be callable as energy_fn(params, x); got {energy_fn!r}"
+            )
         if isinstance(support, str):
             if support not in _SUPPORTS:
                 raise ValueError(f"unknown support {support!r}; choose one of {sorted(_SUPPORTS)}")
             support = _SUPPORTS[support]
-        event_shape = tuple(event_shape)
+        if not isinstance(support, constraints.Constraint):
+            raise TypeError(
+                f"support must be a string or a numpyro constraint; got {type(support).__name__}"
+            )
+        event_shape = tuple(int(d) for d in event_shape)
+        batch_shape = tuple(int(d) for d in batch_shape)
+        if support.event_dim > len(event_shape):
+            raise ValueError(
+                f"support {support} has event_dim {support.event_dim} but event_shape "
+                f"{event_shape} has only {len(event_shape)} dimension(s)"
+            )
         self.energy_fn = energy_fn
         self.params = params
         self.support = constraints.independent(support, len(event_shape) - support.event_dim)
-        super().__init__(batch_shape=(), event_shape=event_shape, validate_args=validate_args)
+        self.has_enumerate_support = support is constraints.boolean
+        super().__init__(
+            batch_shape=batch_shape, event_shape=event_shape, validate_args=validate_args
+        )
+        _auto_check(
+            f"An UnnormalizedEnergy({_fn_name(energy_fn)})",
+            ("UnnormalizedEnergy", _fn_name(energy_fn)),
+            params,
+        )
+
+    def _batch_of(self, value):
+        n_event = len(self.event_shape)
+        shape = tuple(jnp.shape(value))
+        if len(shape) < n_event or shape[len(shape) - n_event :] != self.event_shape:
+            raise ValueError(
+                f"UnnormalizedEnergy: value of shape {shape} does not end with the event "
+                f"shape {self.event_shape}. Values must have shape (*batch, "
+                f"{', '.join(map(str, self.event_shape))}). (NumPyro's parallel enumeration "
+                "of a binary energy is not supported: it would need all joint "
+                "configurations; use numpyro_ebm.evaluation.exact for that.)"
+            )
+        return shape[: len(shape) - n_event]
 
     def log_prob(self, value):
-        return -self.energy_fn(self.params, value)
+        """:math:`-E(\\text{params}, x)` (no :math:`\\log Z`), shape ``(*sample, *batch)``."""
+        value = value if isinstance(value, jax.Array) else jnp.asarray(value)
+        batch = self._batch_of(value)
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            value = value.astype(_float_dtype(self.params))
+        mask = self._validate_sample(value) if self._validate_args else None
+        energy = self.energy_fn(self.params, value)
+        if tuple(jnp.shape(energy)) != batch:
+            raise ValueError(
+                f"energy_fn returned shape {tuple(jnp.shape(energy))} for values of shape "
+                f"{tuple(value.shape)}; it must return one energy per configuration, shape "
+                f"{batch} (broadcast over leading batch dimensions, do not sum them)"
+            )
+        log_prob = jnp.broadcast_to(-energy, jax.lax.broadcast_shapes(batch, self.batch_shape))
+        if mask is not None:
+            log_prob = jnp.where(mask, log_prob, -jnp.inf)
+        return log_prob
+
+    def enumerate_support(self, expand: bool = True):
+        """The two values ``{0, 1}`` of one coordinate (binary support only).
+
+        Shape ``(2, 1, ..., 1)`` (``expand=False``) or ``(2, *batch_shape, *event_shape)``,
+        as for a ``Bernoulli`` whose batch holds the coordinates.
+        """
+        if not self.has_enumerate_support:
+            raise NotImplementedError(
+                f"enumerate_support needs binary support; this energy has support {self.support}"
+            )
+        shape = self.batch_shape + self.event_shape
+        values = jnp.arange(2).reshape((2,) + (1,) * len(shape))
+        if expand:
+            values = jnp.broadcast_to(values, (2,) + shape)
+        return values
 
     def sample(self, key, sample_shape=()):
         raise UnnormalizedSampleError(
             "UnnormalizedEnergy has no normalising constant and cannot be sampled directly. "
             "Use it as a latent site in a NumPyro model and run MCMC "
             "(numpyro.infer.MCMC(NUTS(model)) for real support, a Gibbs kernel for binary support), "
-            "or use a kernel from numpyro_ebm.kernels."
+            "or use a kernel from numpyro_ebm.kernels. "
+            "(For a binary latent site, NumPyro draws the initial value with .sample(): supply it "
+            "with numpyro.handlers.substitute(model, data={site_name: x0}).)"
         )
+
+
+def _unnormalized_base(fn) -> UnnormalizedEnergy | None:
+    """The UnnormalizedEnergy inside ``fn`` (through Independent / Expanded / Masked)."""
+    while fn is not None:
+        if isinstance(fn, UnnormalizedEnergy):
+            return fn
+        fn = getattr(fn, "base_dist", None)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# check_model
+# --------------------------------------------------------------------------------------
+
+
+class _suppress_auto_check:
+    def __enter__(self):
+        _SUPPRESS_AUTO_CHECK[0] += 1
+
+    def __exit__(self, *exc):
+        _SUPPRESS_AUTO_CHECK[0] -= 1
+
+
+def _init_value(site):
+    """Initial values for the abstract trace: zeros for discrete energy sites (they have
+    no ``sample``), NumPyro's ``init_to_sample`` otherwise."""
+    if site["type"] == "sample" and not site["is_observed"] and site["value"] is None:
+        fn = site["fn"]
+        if _unnormalized_base(fn) is not None and fn.support.is_discrete:
+            return jnp.zeros(fn.shape(site["kwargs"].get("sample_shape", ())), jnp.int32)
+    return init_to_sample(site)
+
+
+def _array_leaves(tree):
+    return [
+        jnp.asarray(leaf)
+        for leaf in jax.tree.leaves(tree)
+        if _is_array_leaf(leaf) or isinstance(leaf, int | float | complex)
+    ]
+
+
+def _union(provenances) -> frozenset:
+    return frozenset().union(
+        *jax.tree.leaves(provenances, is_leaf=lambda p: isinstance(p, frozenset))
+    )
+
+
+def check_model(model: Callable, *args, **kwargs) -> dict[str, tuple[str, ...]]:
+    """Find energies whose parameters are inferred (the doubly-intractable mistake).
+
+    Traces ``model(*args, **kwargs)`` abstractly (no array computation) and uses
+    NumPyro's provenance tracking (:func:`numpyro.ops.provenance.eval_provenance`, the
+    machinery of :func:`numpyro.infer.inspect.get_dependencies`) to find, for every
+    :class:`UnnormalizedEnergy` site and every :func:`factor`, the latent sample sites
+    and ``numpyro.param`` sites its parameters depend on. "Parameters" means
+    everything the energy depends on except its own configuration: the ``params``
+    pytree, and whatever ``energy_fn`` closes over (the dependencies of the log
+    factor minus those of ``x``). Any such site means :math:`\\log Z(\\theta)` is
+    silently dropped from a quantity that varies with the inferred sites.
+
+    Parameters
+    ----------
+    model
+        A NumPyro model.
+    *args, **kwargs
+        Its arguments.
+
+    Returns
+    -------
+    dict
+        ``{energy_site_name: (source_site, ...)}`` for every offending energy site
+        (empty when the model is fine). When non-empty, a
+        :class:`DoublyIntractableWarning` naming them is also emitted.
+
+    Notes
+    -----
+    An energy over several latent sites meant as one joint density (e.g. an RBM's
+    :math:`E(v, h)`) is fine: pass all of them as ``x`` (``factor(name, E, params,
+    (v, h))``). Dependence is structural: a parameter computed from a latent site
+    counts even if the value would not change :math:`\\log Z`.
+    """
+    with _suppress_auto_check():
+        latent, learnable, energies = [], [], {}  # energies: site name -> kind
+
+        def abstract_run():
+            with (
+                handlers.trace() as tr,
+                handlers.substitute(substitute_fn=_init_value),
+                handlers.seed(rng_seed=0),  # inside substitute: keys reach _init_value
+                _EnergyRecorder() as recorder,
+            ):
+                model(*args, **kwargs)
+            values = {}
+            for name, site in tr.items():
+                if site["type"] == "sample":
+                    if name in recorder.factors:
+                        energies[name] = "energy factor"
+                    elif _unnormalized_base(site["fn"]) is not None:
+                        energies[name] = "UnnormalizedEnergy site"
+                    if not site["is_observed"]:
+                        latent.append(name)
+                        values[name] = site["value"]
+                elif site["type"] == "param":
+                    learnable.append(name)
+                    values[name] = site["value"]
+            return values
+
+        values = jax.eval_shape(abstract_run)
+        if not energies:
+            return {}
+
+        def energy_inputs(**values):
+            with (
+                handlers.trace() as tr,
+                handlers.substitute(data=values),
+                handlers.seed(rng_seed=0),
+                _EnergyRecorder() as recorder,
+            ):
+                model(*args, **kwargs)
+            out = {}
+            for name in energies:
+                site = tr[name]
+                if name in recorder.factors:
+                    params, x = recorder.factors[name]
+                    log_factor = site["fn"].log_factor
+                else:
+                    params, x = _unnormalized_base(site["fn"]).params, site["value"]
+                    log_factor = site["fn"].log_prob(site["value"])
+                out[name] = {
+                    "params": _array_leaves(params),
+                    "log_factor": jnp.asarray(log_factor),
+                    "x": _array_leaves(x),
+                }
+            return out
+
+        provenance = eval_provenance(energy_inputs, **values)
+
+    report = {}
+    for name in energies:
+        p = provenance[name]
+        sources = _union(p["params"]) | (_union(p["log_factor"]) - _union(p["x"]))
+        sources = sources - {name}
+        if sources:
+            report[name] = tuple(s for s in latent + learnable if s in sources)
+    if report:
+        lines = [
+            _guard_head(
+                f"The {energies[name]} {name!r}",
+                [s for s in sources if s in latent],
+                [s for s in sources if s in learnable],
+            )
+            for name, sources in report.items()
+        ]
+        _warn(
+            "check_model found doubly-intractable energies:\n  - "
+            + "\n  - ".join(lines)
+            + "\n"
+            + _GUARD_EXPLANATION
+        )
+    return report

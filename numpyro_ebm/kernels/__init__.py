@@ -9,6 +9,8 @@ recompiling.
   :mod:`unigauss_gibbs` (products of uni-gauss experts).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
+- For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
+  Gaussian-Bernoulli RBM).
 """
 
 from numpyro_ebm.kernels import (
@@ -17,6 +19,7 @@ from numpyro_ebm.kernels import (
     hmc,
     langevin,
     mala,
+    numpyro_gibbs,
     nuts,
     random_walk,
     rbm_gibbs,
@@ -36,4 +39,5 @@ __all__ = [
     "mala",
     "random_walk",
     "langevin",
+    "numpyro_gibbs",
 ]
