@@ -200,7 +200,7 @@ def contrastive_divergence(
         chains = _init_chains(sampler, batch, params, vmap_chains)
         chains, sampler_info = _run_chains(sampler, rng_key, chains, params, k, vmap_chains)
         grads, positive, negative = contrastive_gradient(
-            energy_fn, params, batch, get_position(chains)
+            energy_fn, params, batch, get_position(chains), energy_penalty
         )
         return grads, state, ContrastiveInfo(positive, negative, sampler_info)
 
@@ -243,7 +243,7 @@ def persistent_contrastive_divergence(
     def step(rng_key, state: PCDState, params, batch):
         chains, sampler_info = _run_chains(sampler, rng_key, state.chains, params, k, vmap_chains)
         grads, positive, negative = contrastive_gradient(
-            energy_fn, params, batch, get_position(chains)
+            energy_fn, params, batch, get_position(chains), energy_penalty
         )
         return grads, PCDState(chains), ContrastiveInfo(positive, negative, sampler_info)
 
@@ -284,7 +284,7 @@ def fast_persistent_contrastive_divergence(
             sampler, rng_key, state.chains, negative_params, k, vmap_chains
         )
         grads, positive, negative = contrastive_gradient(
-            energy_fn, params, batch, get_position(chains)
+            energy_fn, params, batch, get_position(chains), energy_penalty
         )
         fast = jax.tree.map(
             lambda f, g: fast_decay * f - fast_learning_rate * g, state.fast_params, grads

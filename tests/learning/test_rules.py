@@ -265,3 +265,29 @@ def test_bad_options():
         cdlib.persistent_contrastive_divergence(bernoulli_rbm.free_energy, GIBBS, 10).init(
             jax.random.key(0), _params(), None
         )
+
+
+@pytest.mark.parametrize("factory", ["cd", "pcd", "fpcd"])
+def test_rules_pass_the_energy_penalty_on(factory):
+    # with a kernel that does not move, negatives equal the chain starts; for CD that is the
+    # batch itself, so the contrastive part cancels and only the penalty's gradient remains
+    def energy(p, x):
+        return 0.5 * jnp.sum((x - p) ** 2, axis=-1)
+
+    sampler = type("S", (), {"init": lambda position, params: _State(position), "step": _step})
+    data = jnp.stack([jnp.linspace(0, 1, 8), jnp.linspace(2, 4, 8)], axis=1)
+    params = jnp.array([0.5, 1.0])
+    kwargs = {"vmap_chains": False, "energy_penalty": 0.1}
+    if factory == "cd":
+        rule = cdlib.contrastive_divergence(energy, sampler, **kwargs)
+    elif factory == "pcd":
+        rule = cdlib.persistent_contrastive_divergence(energy, sampler, n_chains=8, **kwargs)
+    else:
+        rule = cdlib.fast_persistent_contrastive_divergence(energy, sampler, n_chains=8, **kwargs)
+    state = rule.init(jax.random.key(0), params, data)
+    grads, _, _ = jax.jit(rule.step)(jax.random.key(1), state, params, data)
+    negatives = data if factory == "cd" else state.chains.position
+    expected, _, _ = cdlib.contrastive_gradient(energy, params, data, negatives, energy_penalty=0.1)
+    without, _, _ = cdlib.contrastive_gradient(energy, params, data, negatives)
+    np.testing.assert_allclose(grads, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(expected), np.asarray(without))
