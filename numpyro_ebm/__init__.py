@@ -9,7 +9,7 @@ Data flow (each module imports only from those to its left):
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics.
 """
 
-from numpyro_ebm import datasets, energies, evaluation, kernels, learning, potentials
+from numpyro_ebm import datasets, diagnostics, energies, evaluation, kernels, learning, potentials
 
 __version__ = "0.1.0"
-__all__ = ["datasets", "energies", "potentials", "kernels", "learning", "evaluation", "__version__"]
+__all__ = ["datasets", "energies", "potentials", "kernels", "learning", "evaluation", "diagnostics", "__version__"]

@@ -1,5 +1,13 @@
-"""Partition functions and likelihood-type metrics."""
+"""Partition functions and likelihood-type metrics.
 
-from numpyro_ebm.evaluation import exact, metrics
+- :mod:`exact`: enumeration (the test oracle).
+- :mod:`ais`: annealed importance sampling and reverse annealing (RAISE) for
+  Bernoulli RBMs (Salakhutdinov & Murray 2008; Burda et al. 2015).
+- :mod:`annealing`: AIS and reverse AIS for any energy, with a tractable base
+  and the library's kernels as transitions.
+- :mod:`metrics`: pseudo-likelihood, reconstruction error, anomaly scores, AUROC.
+"""
 
-__all__ = ["exact", "metrics"]
+from numpyro_ebm.evaluation import ais, annealing, exact, metrics
+
+__all__ = ["ais", "annealing", "exact", "metrics"]

@@ -6,7 +6,8 @@ recompiling.
 
 - Block Gibbs written here: :mod:`rbm_gibbs` (both RBM types), :mod:`checkerboard_gibbs`
   (lattice Ising), :mod:`boltzmann_gibbs` (dense couplings, systematic or random scan),
-  :mod:`unigauss_gibbs` (products of uni-gauss experts).
+  :mod:`unigauss_gibbs` (products of uni-gauss experts), :mod:`binary_gibbs`
+  (single-site Gibbs for any energy of binary vectors).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
 - For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
@@ -14,6 +15,7 @@ recompiling.
 """
 
 from numpyro_ebm.kernels import (
+    binary_gibbs,
     boltzmann_gibbs,
     checkerboard_gibbs,
     hmc,
@@ -33,6 +35,7 @@ __all__ = [
     "bernoulli_rbm_gibbs",
     "checkerboard_gibbs",
     "boltzmann_gibbs",
+    "binary_gibbs",
     "unigauss_gibbs",
     "hmc",
     "nuts",

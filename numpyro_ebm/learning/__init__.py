@@ -1,6 +1,6 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
-from numpyro_ebm.learning import contrastive_divergence
+from numpyro_ebm.learning import contrastive_divergence, rbm, regularizers, replay, score_matching
 from numpyro_ebm.learning.contrastive_divergence import (
     LearningRule,
 )
@@ -14,9 +14,15 @@ from numpyro_ebm.learning.contrastive_divergence import (
     persistent_contrastive_divergence as pcd,
 )
 from numpyro_ebm.learning.fit import FitResult, TrainingDiverged, fit, load_checkpoint
+from numpyro_ebm.learning.score_matching import score_matching_loss
 
 __all__ = [
     "contrastive_divergence",
+    "rbm",
+    "regularizers",
+    "replay",
+    "score_matching",
+    "score_matching_loss",
     "LearningRule",
     "cd",
     "pcd",

@@ -1,0 +1,180 @@
+"""784-500 Bernoulli RBM on binarized MNIST: AIS test log-likelihood, with RAISE beside it.
+
+Trains with this library's ``fit`` (closed-form PCD, SGD with momentum, a
+learning rate that decays linearly to zero, L2 weight decay on the weights),
+then estimates log Z by annealed importance sampling (Salakhutdinov & Murray
+2008: base-rate base model, 14,500 temperatures, 100 runs) and the test
+log-likelihood of the 10,000 test images, and runs reverse annealing (RAISE,
+Burda et al. 2015) on a random subset of test images as the conservative
+second opinion. Writes the parameters to ``bench/results/<name>.npz`` (arrays W
+(784x500), b (784), c (500); E = -b'v - c'h - v'Wh) and the figures to
+``bench/results/<name>.json``.
+
+Examples::
+
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py \\
+        --evaluate bench/results/mnist_rbm_784_500.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_description, mnist_path  # noqa: E402
+
+from numpyro_ebm import datasets  # noqa: E402
+from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
+from numpyro_ebm.learning import fit  # noqa: E402
+from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
+from numpyro_ebm.learning.regularizers import momentum_schedule, weight_decay  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def train(args, train_data, test_data):
+    params = bernoulli_rbm.init_params(
+        jax.random.key(args.seed), train_data.shape[1], args.hidden, data=train_data
+    )
+    if args.centered:
+        rule = rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k))
+    else:
+        rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k)
+    steps_per_epoch = train_data.shape[0] // args.batch_size
+    steps = args.epochs * steps_per_epoch
+    schedule = optax.linear_schedule(args.lr, args.lr * args.final_lr_fraction, steps)
+    momentum = momentum_schedule(0.5, args.momentum, 5 * steps_per_epoch)
+    optimizer = optax.chain(
+        weight_decay(args.weight_decay),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=schedule, momentum=momentum),
+    )
+    started = time.perf_counter()
+    result = fit(
+        jax.random.key(args.seed + 1),
+        params,
+        train_data,
+        rule,
+        optimizer,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        held_out=test_data[:2000],
+        energy_fn=bernoulli_rbm.free_energy,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=10,
+        resume=args.resume,
+        config={k: v for k, v in vars(args).items() if k != "evaluate"},
+    )
+    seconds = time.perf_counter() - started
+    history = {k: [float(x) for x in v] for k, v in result.history.items()}
+    return result.params, seconds, history
+
+
+def evaluate(args, params, train_data, test_data):
+    from numpyro_ebm.evaluation import ais
+
+    key = jax.random.key(args.seed + 2)
+    key_ais, key_raise, key_subset = jax.random.split(key, 3)
+    started = time.perf_counter()
+    estimate = ais.ais_bernoulli_rbm(
+        key_ais, params, n_runs=args.ais_runs, base_data=train_data, progress=True
+    )
+    ais_seconds = time.perf_counter() - started
+    test_ll = ais.log_likelihood_bernoulli_rbm(params, test_data, estimate)
+    train_ll = ais.log_likelihood_bernoulli_rbm(params, train_data[:10000], estimate)
+    subset = jax.random.choice(
+        key_subset, test_data.shape[0], (args.raise_examples,), replace=False
+    )
+    started = time.perf_counter()
+    reverse = ais.raise_bernoulli_rbm(
+        key_raise,
+        params,
+        test_data[subset],
+        n_runs=args.raise_runs,
+        n_temperatures=args.raise_temperatures,
+        base_data=train_data,
+        progress=True,
+    )
+    raise_seconds = time.perf_counter() - started
+    subset_ais = ais.log_likelihood_bernoulli_rbm(params, test_data[subset], estimate)
+    return {
+        "log_partition_function": float(estimate.log_z),
+        "log_partition_function_interval_3sigma": [float(x) for x in estimate.interval],
+        "ais_effective_sample_size": float(estimate.effective_sample_size),
+        "ais_runs": args.ais_runs,
+        "ais_temperatures": int(estimate.n_temperatures),
+        "ais_seconds": round(ais_seconds, 1),
+        "test_log_likelihood_ais": float(test_ll.mean),
+        "test_log_likelihood_ais_interval_3sigma": [float(x) for x in test_ll.interval],
+        "train_log_likelihood_ais_first_10000": float(train_ll.mean),
+        "raise_examples": args.raise_examples,
+        "raise_runs_per_example": args.raise_runs,
+        "raise_temperatures": args.raise_temperatures,
+        "raise_seconds": round(raise_seconds, 1),
+        "test_log_likelihood_raise_subset": float(reverse.mean),
+        "test_log_likelihood_raise_subset_standard_error": float(reverse.standard_error),
+        "test_log_likelihood_ais_same_subset": float(subset_ais.mean),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", default=None)
+    parser.add_argument("--hidden", type=int, default=500)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--chains", type=int, default=100)
+    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
+    parser.add_argument("--centered", action="store_true", help="centered RBM gradient (Melchior et al. 2016)")
+    parser.add_argument("--lr", type=float, default=0.005, help="initial SGD learning rate")
+    parser.add_argument("--final-lr-fraction", type=float, default=0.0)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--ais-runs", type=int, default=100)
+    parser.add_argument("--raise-examples", type=int, default=500)
+    parser.add_argument("--raise-runs", type=int, default=1)
+    parser.add_argument("--raise-temperatures", type=int, default=14500)
+    parser.add_argument("--evaluate", default=None, help="skip training; evaluate these parameters (.npz)")
+    parser.add_argument("--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)")
+    args = parser.parse_args(argv)
+
+    split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
+    train_data, test_data = jnp.asarray(split.x_train), jnp.asarray(split.x_test)
+    stem = args.name or f"mnist_rbm_784_{args.hidden}"
+    RESULTS.mkdir(exist_ok=True)
+    summary = {"machine": machine_description(),
+               "command": "python bench/mnist_rbm500.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if args.evaluate:
+        with np.load(args.evaluate) as arrays:
+            params = bernoulli_rbm.BernoulliRBMParams(
+                jnp.asarray(arrays["W"]), jnp.asarray(arrays["b"]), jnp.asarray(arrays["c"])
+            )
+        previous = RESULTS / f"{stem}.json"
+        if previous.exists():
+            summary = {**json.loads(previous.read_text()), **summary}
+    else:
+        params, seconds, history = train(args, train_data, test_data)
+        np.savez_compressed(RESULTS / f"{stem}.npz", W=np.asarray(params.W), b=np.asarray(params.b),
+                            c=np.asarray(params.c))
+        summary.update(train_seconds=round(seconds, 1), train_command=summary["command"],
+                       config=vars(args), history=history)
+        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    summary.update(evaluate(args, params, train_data, test_data))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
