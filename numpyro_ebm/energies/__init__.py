@@ -8,9 +8,18 @@ conditionals). Every function broadcasts over leading batch dimensions.
 - :mod:`~numpyro_ebm.energies.boltzmann`: fully-visible Boltzmann machine, dense couplings;
 - :mod:`~numpyro_ebm.energies.lattice_ising`: 2-D nearest-neighbour Ising model with a field;
 - :mod:`~numpyro_ebm.energies.poe`: products of uni-gauss and Student-t experts;
-- :mod:`~numpyro_ebm.energies.mlp`: a neural energy with deterministic hidden units.
+- :mod:`~numpyro_ebm.energies.mlp`: a neural energy with deterministic hidden units;
+- :mod:`~numpyro_ebm.energies.dbm`: two-hidden-layer deep Boltzmann machine.
 """
 
-from numpyro_ebm.energies import bernoulli_rbm, boltzmann, gaussian_rbm, lattice_ising, mlp, poe
+from numpyro_ebm.energies import (
+    bernoulli_rbm,
+    boltzmann,
+    dbm,
+    gaussian_rbm,
+    lattice_ising,
+    mlp,
+    poe,
+)
 
-__all__ = ["bernoulli_rbm", "gaussian_rbm", "boltzmann", "lattice_ising", "poe", "mlp"]
+__all__ = ["bernoulli_rbm", "gaussian_rbm", "boltzmann", "lattice_ising", "poe", "mlp", "dbm"]

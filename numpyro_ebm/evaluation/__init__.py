@@ -5,9 +5,11 @@
   Bernoulli RBMs (Salakhutdinov & Murray 2008; Burda et al. 2015).
 - :mod:`annealing`: AIS and reverse AIS for any energy, with a tractable base
   and the library's kernels as transitions.
+- :mod:`deep`: AIS and variational bounds for deep belief nets and deep Boltzmann
+  machines (Salakhutdinov & Murray 2008; Salakhutdinov & Hinton 2009).
 - :mod:`metrics`: pseudo-likelihood, reconstruction error, anomaly scores, AUROC.
 """
 
-from numpyro_ebm.evaluation import ais, annealing, exact, metrics
+from numpyro_ebm.evaluation import ais, annealing, deep, exact, metrics
 
-__all__ = ["ais", "annealing", "exact", "metrics"]
+__all__ = ["ais", "annealing", "deep", "exact", "metrics"]

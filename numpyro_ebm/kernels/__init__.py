@@ -7,7 +7,9 @@ recompiling.
 - Block Gibbs written here: :mod:`rbm_gibbs` (both RBM types), :mod:`checkerboard_gibbs`
   (lattice Ising), :mod:`boltzmann_gibbs` (dense couplings, systematic or random scan),
   :mod:`unigauss_gibbs` (products of uni-gauss experts), :mod:`binary_gibbs`
-  (single-site Gibbs for any energy of binary vectors).
+  (single-site Gibbs for any energy of binary vectors), :mod:`clamped_gibbs` (RBM
+  block Gibbs with observed units held fixed: missing inputs), :mod:`dbm_gibbs` (deep
+  Boltzmann machines, odd/even layers).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
 - For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
@@ -18,6 +20,8 @@ from numpyro_ebm.kernels import (
     binary_gibbs,
     boltzmann_gibbs,
     checkerboard_gibbs,
+    clamped_gibbs,
+    dbm_gibbs,
     hmc,
     langevin,
     mala,
@@ -34,6 +38,8 @@ __all__ = [
     "rbm_gibbs",
     "bernoulli_rbm_gibbs",
     "checkerboard_gibbs",
+    "clamped_gibbs",
+    "dbm_gibbs",
     "boltzmann_gibbs",
     "binary_gibbs",
     "unigauss_gibbs",

@@ -1,6 +1,14 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
-from numpyro_ebm.learning import contrastive_divergence, rbm, regularizers, replay, score_matching
+from numpyro_ebm.learning import (
+    contrastive_divergence,
+    dbm,
+    dbn,
+    rbm,
+    regularizers,
+    replay,
+    score_matching,
+)
 from numpyro_ebm.learning.contrastive_divergence import (
     LearningRule,
 )
@@ -19,6 +27,8 @@ from numpyro_ebm.learning.score_matching import score_matching_loss
 __all__ = [
     "contrastive_divergence",
     "rbm",
+    "dbn",
+    "dbm",
     "regularizers",
     "replay",
     "score_matching",

@@ -1,0 +1,251 @@
+"""Two-layer deep Boltzmann machine on binarized MNIST: greedy pretraining, DBM training, AIS bound.
+
+Pipeline (Salakhutdinov & Hinton 2009), all library code:
+
+1. greedy pretraining (``numpyro_ebm.learning.dbm.greedy_pretrain``): the bottom
+   RBM with two tied copies of the visible units, the top RBM with two tied copies
+   of its hidden units, each by PCD with ``fit``;
+2. DBM training with ``fit`` and ``numpyro_ebm.learning.dbm.dbm_pcd``: mean-field
+   positive phase, persistent block-Gibbs chains for the negative phase, SGD with
+   momentum, a learning rate decaying linearly to zero and L2 decay on W1, W2;
+3. evaluation (``numpyro_ebm.evaluation.deep``): log Z by AIS with h1 summed out
+   (base model fitted to the training data, 14,500 temperatures, 100 runs by
+   default), and the mean-field variational lower bound on the average test
+   log-probability, the quantity behind the paper's -84.62 for a 784-500-1000 DBM.
+
+The data follow the project's convention (``datasets.load_mnist(path,
+binarize="stochastic")``). Writes the parameters to ``bench/results/<name>.npz``
+(W1, W2, b, c1, c2; E = -v'W1 h1 - h1'W2 h2 - b'v - c1'h1 - c2'h2) and the figures
+to ``bench/results/<name>.json``, with the wall time of every phase.
+
+Examples::
+
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py \\
+        --hidden1 20 --hidden2 20 --pretrain-epochs 1 --epochs 1 --train-subset 2000 \\
+        --ais-runs 16 --ais-temperatures 300 --name smoke   # a smoke run, about a minute
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py \\
+        --evaluate bench/results/mnist_dbm_784_500_1000.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_description, mnist_path  # noqa: E402
+
+from numpyro_ebm import datasets  # noqa: E402
+from numpyro_ebm.energies import dbm  # noqa: E402
+from numpyro_ebm.evaluation import ais, deep  # noqa: E402
+from numpyro_ebm.learning import dbm as dbm_rules  # noqa: E402
+from numpyro_ebm.learning import fit  # noqa: E402
+from numpyro_ebm.learning.regularizers import momentum_schedule, weight_decay  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PAPER_TEST_BOUND = -84.62  # Salakhutdinov & Hinton (2009), 784-500-1000 DBM, variational bound
+
+
+def _sgd(
+    lr: float,
+    final_fraction: float,
+    momentum: float,
+    decay: float,
+    steps_per_epoch: int,
+    epochs: int,
+    mask=None,
+):
+    steps = max(1, epochs * steps_per_epoch)
+    schedule = optax.linear_schedule(lr, lr * final_fraction, steps)
+    chain = [] if decay == 0 else [weight_decay(decay, **({"mask": mask} if mask else {}))]
+    chain.append(
+        optax.inject_hyperparams(optax.sgd)(
+            learning_rate=schedule, momentum=momentum_schedule(0.5, momentum, 5 * steps_per_epoch)
+        )
+    )
+    return optax.chain(*chain)
+
+
+def _dbm_weights(params):
+    return dbm.DBMParams(True, True, False, False, False)
+
+
+def train(args, train_data):
+    steps_per_epoch = train_data.shape[0] // args.batch_size
+    timings = {}
+    started = time.perf_counter()
+    pre = dbm_rules.greedy_pretrain(
+        jax.random.key(args.seed),
+        train_data,
+        args.hidden1,
+        args.hidden2,
+        _sgd(
+            args.pretrain_lr,
+            0.0,
+            args.momentum,
+            args.weight_decay,
+            steps_per_epoch,
+            args.pretrain_epochs,
+        ),
+        epochs=args.pretrain_epochs,
+        batch_size=args.batch_size,
+        n_chains=args.chains,
+        progress=True,
+    )
+    timings["pretrain_seconds"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    result = fit(
+        jax.random.key(args.seed + 1),
+        pre.params,
+        train_data,
+        dbm_rules.dbm_pcd(args.chains, k=args.k, mean_field_iterations=args.mf_iterations),
+        _sgd(
+            args.lr,
+            args.final_lr_fraction,
+            args.momentum,
+            args.weight_decay,
+            steps_per_epoch,
+            args.epochs,
+            mask=_dbm_weights,
+        ),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=5,
+        resume=args.resume,
+        config={k: v for k, v in vars(args).items() if k != "evaluate"},
+    )
+    timings["dbm_train_seconds"] = round(time.perf_counter() - started, 1)
+    history = {k: [float(x) for x in v] for k, v in result.history.items()}
+    pretrain_history = [{k: [float(x) for x in v] for k, v in h.items()} for h in pre.histories]
+    return pre.params, result.params, timings, history, pretrain_history
+
+
+def evaluate(args, params, train_data, test_data, label):
+    key = jax.random.fold_in(jax.random.key(args.seed + 2), len(label))
+    started = time.perf_counter()
+    estimate = deep.ais_dbm(
+        key,
+        params,
+        n_runs=args.ais_runs,
+        schedule=ais.default_schedule(args.ais_temperatures),
+        base_data=train_data,
+        progress=True,
+    )
+    ais_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    test_bound = deep.dbm_variational_bound(
+        params, test_data, estimate, mean_field_iterations=args.eval_mf_iterations
+    )
+    train_bound = deep.dbm_variational_bound(
+        params, train_data[:10000], estimate, mean_field_iterations=args.eval_mf_iterations
+    )
+    bound_seconds = time.perf_counter() - started
+    return {
+        f"{label}log_partition_function": float(estimate.log_z),
+        f"{label}log_partition_function_interval_3sigma": [float(x) for x in estimate.interval],
+        f"{label}ais_effective_sample_size": float(estimate.effective_sample_size),
+        f"{label}ais_runs": args.ais_runs,
+        f"{label}ais_temperatures": int(estimate.n_temperatures),
+        f"{label}ais_seconds": round(ais_seconds, 1),
+        f"{label}test_variational_bound": float(test_bound.mean),
+        f"{label}test_variational_bound_interval_3sigma": [float(x) for x in test_bound.interval],
+        f"{label}train_variational_bound_first_10000": float(train_bound.mean),
+        f"{label}bound_seconds": round(bound_seconds, 1),
+    }
+
+
+def _save(path, params):
+    np.savez_compressed(path, **{k: np.asarray(v) for k, v in params._asdict().items()})
+
+
+def _load(path):
+    with np.load(path) as arrays:
+        return dbm.DBMParams(*(jnp.asarray(arrays[k]) for k in dbm.DBMParams._fields))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", default=None)
+    parser.add_argument("--hidden1", type=int, default=500)
+    parser.add_argument("--hidden2", type=int, default=1000)
+    parser.add_argument("--pretrain-epochs", type=int, default=10, help="epochs per pretrained RBM")
+    parser.add_argument("--pretrain-lr", type=float, default=0.005)
+    parser.add_argument("--epochs", type=int, default=50, help="DBM training epochs")
+    parser.add_argument("--lr", type=float, default=0.005, help="initial DBM learning rate")
+    parser.add_argument("--final-lr-fraction", type=float, default=0.0)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=2e-4)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--chains", type=int, default=100, help="persistent chains (fantasy particles)"
+    )
+    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
+    parser.add_argument(
+        "--mf-iterations", type=int, default=10, help="mean-field iterations in training"
+    )
+    parser.add_argument("--eval-mf-iterations", type=int, default=30)
+    parser.add_argument(
+        "--train-subset", type=int, default=None, help="first N training images only"
+    )
+    parser.add_argument("--test-subset", type=int, default=None, help="first N test images only")
+    parser.add_argument("--ais-runs", type=int, default=100)
+    parser.add_argument("--ais-temperatures", type=int, default=14500)
+    parser.add_argument(
+        "--no-pretrained-eval",
+        action="store_true",
+        help="skip the AIS evaluation of the pretrained DBM",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument(
+        "--evaluate", default=None, help="skip training; evaluate these parameters (.npz)"
+    )
+    parser.add_argument(
+        "--name", default=None, help="output stem (default mnist_dbm_784_<h1>_<h2>)"
+    )
+    args = parser.parse_args(argv)
+
+    split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
+    train_data = jnp.asarray(split.x_train[: args.train_subset])
+    test_data = jnp.asarray(split.x_test[: args.test_subset])
+    stem = args.name or f"mnist_dbm_784_{args.hidden1}_{args.hidden2}"
+    RESULTS.mkdir(exist_ok=True)
+    summary = {
+        "machine": machine_description(),
+        "command": "python bench/mnist_dbm.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "paper_test_variational_bound": PAPER_TEST_BOUND,
+    }
+    started = time.perf_counter()
+    if args.evaluate:
+        params = _load(args.evaluate)
+    else:
+        pretrained, params, timings, history, pretrain_history = train(args, train_data)
+        _save(RESULTS / f"{stem}.npz", params)
+        _save(RESULTS / f"{stem}_pretrained.npz", pretrained)
+        summary.update(
+            timings, config=vars(args), history=history, pretrain_history=pretrain_history
+        )
+        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        if not args.no_pretrained_eval:
+            summary.update(evaluate(args, pretrained, train_data, test_data, "pretrained_"))
+    summary.update(evaluate(args, params, train_data, test_data, ""))
+    summary["total_seconds"] = round(time.perf_counter() - started, 1)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    shown = {k: v for k, v in summary.items() if not k.endswith("history") and k != "config"}
+    print(json.dumps(shown, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,440 @@
+r"""Partition functions and likelihood bounds for deep belief nets and deep Boltzmann machines.
+
+**DBM** (two layers). The DBM is a Bernoulli RBM between its odd layer
+:math:`h^1` and its even layers :math:`x = (v, h^2)`
+(:func:`numpyro_ebm.energies.dbm.as_bipartite_rbm`), so :func:`ais_dbm` runs the
+RBM annealer :func:`numpyro_ebm.evaluation.ais.ais_bernoulli_rbm` on that RBM:
+:math:`h^1` is summed out analytically, the chains move over :math:`(v, h^2)`
+with the DBM's block-Gibbs sweep at each inverse temperature, and the base
+model is factorised over :math:`v` and :math:`h^2` with :math:`h^1` free
+(Salakhutdinov & Hinton 2009, section 4; Salakhutdinov & Murray 2008). With a
+mean-field posterior :math:`q` (:func:`numpyro_ebm.energies.dbm.mean_field`),
+
+.. math::
+
+    \log p(v) \ge -\mathbb{E}_q[E(v, h^1, h^2)] + H(q) - \log Z,
+
+the variational bound of :func:`dbm_variational_bound` (the paper's eq. 4, the
+quantity behind its reported test figure of :math:`-84.62` nats on MNIST).
+Because :math:`\log \hat Z` from AIS is itself a stochastic *under*-estimate,
+the bound computed with it is a lower bound only up to the AIS error (and its
+:math:`\pm 3\sigma` interval is reported).
+
+**DBN** (two layers, :class:`numpyro_ebm.learning.dbn.DBNParams`). With
+:math:`q(h^1 \mid v) = \prod_j \sigma(c^{(1)}_j + v^\top W^{(1)}_{:j})` (the
+bottom RBM's posterior), :math:`p(v \mid h^1)` the directed bottom layer and
+:math:`p(h^1) = p^*(h^1)/Z_\text{top}` the top RBM's marginal over its visible
+layer :math:`h^1`,
+
+.. math::
+
+    \log p(v) \ge \sum_{h^1} q(h^1 \mid v)\bigl[\log p(v \mid h^1) + \log p^*(h^1)\bigr]
+        + H(q) - \log Z_\text{top}
+
+(Salakhutdinov & Murray 2008, section 4). :func:`dbn_variational_bound`
+computes :math:`H(q)` exactly and the expectation by Monte Carlo with
+``n_samples`` draws of :math:`h^1 \sim q` per test vector (an unbiased estimate of
+the bound, with its standard error); :math:`\log Z_\text{top}` comes from
+:func:`ais_dbn` (AIS on the top RBM).
+
+The ``exact_*`` functions enumerate tiny models and are the test oracles.
+
+References
+----------
+Salakhutdinov, R. & Murray, I. (2008). On the quantitative analysis of deep
+belief networks. *ICML*.
+Salakhutdinov, R. & Hinton, G. E. (2009). Deep Boltzmann machines. *AISTATS*.
+Neal, R. M. (2001). Annealed importance sampling. *Statistics and Computing* 11.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from numpyro_ebm import _checks
+from numpyro_ebm.energies import bernoulli_rbm, dbm
+from numpyro_ebm.evaluation import ais, exact
+from numpyro_ebm.learning.dbn import DBNParams, up_pass
+
+__all__ = [
+    "VariationalBound",
+    "dbm_base_biases",
+    "ais_dbm",
+    "dbm_variational_bound",
+    "exact_log_partition_dbm",
+    "exact_log_likelihood_dbm",
+    "ais_dbn",
+    "dbn_variational_bound",
+    "exact_log_likelihood_dbn",
+]
+
+MAX_EXACT_HIDDEN1 = 20
+
+
+class VariationalBound(NamedTuple):
+    r"""A variational lower bound on the average log-likelihood of some data.
+
+    Attributes
+    ----------
+    mean
+        Average over the data of the per-example bound.
+    interval
+        ``mean`` with the :math:`\pm 3\sigma` interval of :math:`\log \hat Z` carried
+        through (lower, upper); equal to ``(mean, mean)`` for an exact :math:`\log Z`.
+        Monte Carlo error of the bound itself is in ``standard_error``.
+    per_example
+        The bound for every row (for the DBN: a Monte Carlo estimate).
+    standard_error
+        Monte Carlo standard error of ``mean`` (zero for the closed-form DBM bound).
+    log_z
+        The :math:`\log Z` used.
+    """
+
+    mean: Float[Array, ""]
+    interval: tuple[Float[Array, ""], Float[Array, ""]]
+    per_example: Float[Array, " n"]
+    standard_error: Float[Array, ""]
+    log_z: Float[Array, ""]
+
+
+def _log_z_and_interval(log_z):
+    """``(log_z, (lower, upper))`` from an :class:`~numpyro_ebm.evaluation.ais.AISResult` or a number."""
+    if isinstance(log_z, ais.AISResult):
+        return log_z.log_z, log_z.interval
+    value = jnp.asarray(log_z)
+    return value, (value, value)
+
+
+def _check_dbm(params):
+    if not isinstance(params, dbm.DBMParams):
+        raise TypeError(f"params must be a dbm.DBMParams; got {type(params).__name__}")
+    for name, value in zip(params._fields, params, strict=True):
+        _checks.check_array(value, f"params.{name}", ndim_min=1)
+    dtype = params.W1.dtype
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+
+
+# --------------------------------------------------------------------------------------
+# DBM
+# --------------------------------------------------------------------------------------
+
+
+def _smoothed_logit(mean_activity, n: int, pseudo_count: float = 0.05):
+    p = (mean_activity * n + pseudo_count) / (n + 2 * pseudo_count)
+    return jnp.log(p) - jnp.log1p(-p)
+
+
+def dbm_base_biases(
+    params: dbm.DBMParams, data, mean_field_iterations: int = 10
+) -> Float[Array, " visible_plus_hidden2"]:
+    r"""Biases of the factorised AIS base over :math:`(v, h^2)` fitted to ``data``.
+
+    Visible: the smoothed base rates of the data
+    (:func:`~numpyro_ebm.evaluation.ais.base_rate_visible_bias`); second hidden
+    layer: the smoothed logits of the mean-field means :math:`\mu^2` averaged over
+    the data. Returned concatenated, shape ``(D + K2,)``.
+    """
+    data = dbm.validate_visible(params, data, "base_data")
+    dtype = params.W1.dtype
+    data = jnp.asarray(data, dtype)
+    q = jax.jit(dbm.mean_field, static_argnums=2)(params, data, mean_field_iterations)
+    visible = ais.base_rate_visible_bias(data)
+    hidden2 = _smoothed_logit(jnp.mean(q.hidden2, axis=0), data.shape[0])
+    return jnp.concatenate([visible, hidden2]).astype(dtype)
+
+
+def ais_dbm(
+    rng_key: PRNGKeyArray,
+    params: dbm.DBMParams,
+    *,
+    n_runs: int = 100,
+    schedule=None,
+    base_data=None,
+    base_biases=None,
+    mean_field_iterations: int = 10,
+    progress: bool = False,
+) -> ais.AISResult:
+    r"""Estimate :math:`\log Z` of a two-layer DBM by AIS with :math:`h^1` summed out.
+
+    The annealing path is the geometric path of the RBM
+    :func:`~numpyro_ebm.energies.dbm.as_bipartite_rbm` (weights and :math:`c_1`
+    scaled by :math:`\beta`, biases of :math:`(v, h^2)` moving from the base to
+    the model's), i.e. of the joint :math:`p(v, h^1, h^2)`, marginalised over
+    :math:`h^1`; the transitions are DBM block-Gibbs sweeps at inverse
+    temperature :math:`\beta`. Runs in the dtype of ``params.W1``.
+
+    Parameters
+    ----------
+    rng_key
+        PRNG key.
+    params
+        The DBM.
+    n_runs, schedule, progress
+        As for :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm` (default: the
+        14,500 temperatures of Salakhutdinov & Murray 2008).
+    base_data
+        Binary training data for the base (:func:`dbm_base_biases`); recommended.
+    base_biases
+        Or the base's biases over ``concat(v, h2)`` directly, shape ``(D + K2,)``.
+        Without either, the base is uniform.
+    mean_field_iterations
+        Used by :func:`dbm_base_biases`.
+
+    Returns
+    -------
+    AISResult
+        Its ``samples`` are the final states as a tuple ``(visible, hidden2)``.
+    """
+    params = _check_dbm(params)
+    if base_data is not None and base_biases is not None:
+        raise ValueError("give base_data or base_biases, not both")
+    if base_data is not None:
+        base_biases = dbm_base_biases(params, base_data, mean_field_iterations)
+    result = ais.ais_bernoulli_rbm(
+        rng_key,
+        dbm.as_bipartite_rbm(params),
+        n_runs=n_runs,
+        schedule=schedule,
+        base_visible_bias=base_biases,
+        progress=progress,
+    )
+    samples = result.samples
+    D = params.n_visible
+    return result._replace(samples=(samples[:, :D], samples[:, D:]))
+
+
+def dbm_variational_bound(
+    params: dbm.DBMParams,
+    data: Float[Array, "n visible"],
+    log_z: ais.AISResult | float,
+    *,
+    mean_field_iterations: int = 30,
+    batch_size: int = 1000,
+) -> VariationalBound:
+    r"""Mean-field lower bound :math:`-\mathbb{E}_q[E] + H(q) - \log Z` on :math:`\log p(v)` per row.
+
+    ``log_z`` is an :class:`~numpyro_ebm.evaluation.ais.AISResult` (from
+    :func:`ais_dbm`; its interval is carried through) or an exact value.
+    More ``mean_field_iterations`` never loosen the bound (coordinate ascent).
+    Rows are processed ``batch_size`` at a time.
+    """
+    params = _check_dbm(params)
+    data = dbm.validate_visible(params, data, "data")
+    if data.ndim != 2:
+        raise ValueError(f"data must have shape (n, {params.n_visible}); got {data.shape}")
+    data = jnp.asarray(data, params.W1.dtype)
+    value, (lower, upper) = _log_z_and_interval(log_z)
+    free = jnp.concatenate(
+        [
+            _variational_free_energy(params, data[i : i + batch_size], mean_field_iterations)
+            for i in range(0, data.shape[0], batch_size)
+        ]
+    )
+    per_example = -free - value
+    mean_neg_free = jnp.mean(-free)
+    zero = jnp.zeros((), per_example.dtype)
+    return VariationalBound(
+        mean_neg_free - value,
+        (mean_neg_free - upper, mean_neg_free - lower),
+        per_example,
+        zero,
+        value,
+    )
+
+
+@partial(jax.jit, static_argnums=2)
+def _variational_free_energy(params, v, n_iterations):
+    return dbm.variational_free_energy(params, v, n_iterations=n_iterations)
+
+
+def exact_log_partition_dbm(params: dbm.DBMParams, **kwargs) -> float:
+    r"""Exact :math:`\log Z` of a DBM by enumeration (float64): the bipartite RBM's
+    smaller side (:math:`h^1`, or :math:`(v, h^2)`) is enumerated, the other summed out."""
+    return exact.log_partition_bernoulli_rbm(dbm.as_bipartite_rbm(_check_dbm(params)), **kwargs)
+
+
+def _check_exact_hidden(n_hidden1: int):
+    if n_hidden1 > MAX_EXACT_HIDDEN1:
+        raise ValueError(
+            f"exact enumeration over the {n_hidden1} units of the first hidden layer exceeds the "
+            f"limit of {MAX_EXACT_HIDDEN1}; use ais_dbm with dbm_variational_bound for models this large"
+        )
+
+
+def exact_log_likelihood_dbm(params: dbm.DBMParams, data, log_z: float | None = None):
+    r"""Exact :math:`\log p(v)` per row (float64 numpy array), enumerating :math:`h^1`.
+
+    :math:`\log p(v) = \log \sum_{h^1} \exp\bigl(b^\top v + c_1^\top h^1 + v^\top W_1 h^1
+    + \sum_k \mathrm{softplus}(c_{2k} + h^{1\top} W_{2,:k})\bigr) - \log Z`.
+    """
+    params = _check_dbm(params)
+    _check_exact_hidden(params.n_hidden1)
+    data = dbm.validate_visible(params, data, "data")
+    if log_z is None:
+        log_z = exact_log_partition_dbm(params)
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        h1 = exact.binary_states(params.n_hidden1, dtype=jnp.float64)
+        v = jnp.asarray(data, jnp.float64)
+        return np.asarray(_dbm_log_marginal(p64, v, h1)) - log_z
+
+
+@jax.jit
+def _dbm_log_marginal(params, v, h1):
+    def row(x):
+        # -E(v, h1, h2) summed over h2, for every h1
+        terms = (
+            x @ params.b
+            + h1 @ params.c1
+            + h1 @ (x @ params.W1)
+            + jnp.sum(jax.nn.softplus(dbm.hidden2_logits(params, h1)), axis=-1)
+        )
+        return jax.nn.logsumexp(terms)
+
+    return jax.lax.map(row, v)
+
+
+# --------------------------------------------------------------------------------------
+# DBN
+# --------------------------------------------------------------------------------------
+
+
+def _check_dbn(params: DBNParams, n_layers: int | None = None) -> DBNParams:
+    if not isinstance(params, DBNParams):
+        raise TypeError(f"params must be a learning.dbn.DBNParams; got {type(params).__name__}")
+    if n_layers is not None and len(params.layers) != n_layers:
+        raise ValueError(
+            f"this bound is for a DBN with {n_layers} layers (two RBMs); got {len(params.layers)}. "
+            "A one-layer DBN is an RBM: use evaluation.ais.log_likelihood_bernoulli_rbm"
+        )
+    for below, above in zip(params.layers[:-1], params.layers[1:], strict=True):
+        if below.W.shape[1] != above.W.shape[0]:
+            raise ValueError(
+                f"layer sizes do not match: an RBM with {below.W.shape[1]} hidden units is "
+                f"followed by one with {above.W.shape[0]} visible units"
+            )
+    return params
+
+
+def ais_dbn(
+    rng_key: PRNGKeyArray,
+    params: DBNParams,
+    *,
+    base_data=None,
+    n_runs: int = 100,
+    schedule=None,
+    progress: bool = False,
+) -> ais.AISResult:
+    r""":math:`\log Z_\text{top}` of a DBN's top RBM by AIS
+    (:func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`).
+
+    ``base_data`` are *visible* training vectors: the base rates of the top
+    RBM's visible layer are taken from a binary up-pass sample of them
+    (:func:`~numpyro_ebm.learning.dbn.up_pass`).
+    """
+    params = _check_dbn(params)
+    key_up, key_ais = jax.random.split(rng_key)
+    top_data = None
+    if base_data is not None:
+        base_data = bernoulli_rbm.validate_visible(params.layers[0], base_data, "base_data")
+        top_data = base_data if len(params.layers) == 1 else up_pass(params, base_data, key_up)[-2]
+    return ais.ais_bernoulli_rbm(
+        key_ais,
+        params.layers[-1],
+        n_runs=n_runs,
+        schedule=schedule,
+        base_data=top_data,
+        progress=progress,
+    )
+
+
+def dbn_variational_bound(
+    rng_key: PRNGKeyArray,
+    params: DBNParams,
+    data: Float[Array, "n visible"],
+    log_z_top: ais.AISResult | float,
+    *,
+    n_samples: int = 100,
+    batch_size: int = 200,
+) -> VariationalBound:
+    r"""Lower bound on :math:`\log p(v)` of a two-layer DBN (Salakhutdinov & Murray 2008, section 4).
+
+    Per row, :math:`H(q)` is exact and
+    :math:`\mathbb{E}_q[\log p(v \mid h^1) + \log p^*(h^1)]` is the average over
+    ``n_samples`` independent draws :math:`h^1 \sim q(h^1 \mid v)`, so
+    ``per_example`` is an unbiased estimate of the bound and ``standard_error``
+    is the Monte Carlo standard error of ``mean``. ``log_z_top`` is the top RBM's
+    :math:`\log Z` (an :class:`~numpyro_ebm.evaluation.ais.AISResult` from
+    :func:`ais_dbn`, or an exact value).
+    """
+    params = _check_dbn(params, 2)
+    bottom, top = params.layers
+    data = bernoulli_rbm.validate_visible(bottom, data, "data")
+    if data.ndim != 2:
+        raise ValueError(f"data must have shape (n, {bottom.W.shape[0]}); got {data.shape}")
+    if not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an int of at least 2; got {n_samples!r}")
+    dtype = bottom.W.dtype
+    data = jnp.asarray(data, dtype)
+    value, (lower, upper) = _log_z_and_interval(log_z_top)
+    means, variances = [], []
+    for index, start in enumerate(range(0, data.shape[0], batch_size)):
+        key = jax.random.fold_in(rng_key, index)
+        m, var = _dbn_bound_terms(key, bottom, top, data[start : start + batch_size], n_samples)
+        means.append(m)
+        variances.append(var)
+    mean_terms, var_terms = jnp.concatenate(means), jnp.concatenate(variances)
+    n = data.shape[0]
+    per_example = mean_terms - value
+    average = jnp.mean(mean_terms)
+    standard_error = jnp.sqrt(jnp.sum(var_terms / n_samples)) / n
+    return VariationalBound(
+        average - value, (average - upper, average - lower), per_example, standard_error, value
+    )
+
+
+@partial(jax.jit, static_argnums=4)
+def _dbn_bound_terms(rng_key, bottom, top, v, n_samples):
+    """Per row: the Monte Carlo mean of ``log p(v|h1) + log p*(h1)`` plus ``H(q)``, and the
+    sample variance of the Monte Carlo terms."""
+    logits = bernoulli_rbm.hidden_logits(bottom, v)
+    q = jax.nn.sigmoid(logits)
+    entropy = dbm.binary_entropy(q)
+    uniform = jax.random.uniform(rng_key, (n_samples,) + q.shape, q.dtype)
+    h1 = (uniform < q).astype(q.dtype)  # (S, n, K1)
+    terms = _dbn_log_joint(bottom, top, v, h1)
+    return jnp.mean(terms, axis=0) + entropy, jnp.var(terms, axis=0, ddof=1)
+
+
+def _dbn_log_joint(bottom, top, v, h1):
+    r""":math:`\log p(v \mid h^1) - F_\text{top}(h^1)` for every ``h1`` (broadcast over leading axes)."""
+    a = bernoulli_rbm.visible_logits(bottom, h1)
+    log_p_v = jnp.sum(v * a - jax.nn.softplus(a), axis=-1)
+    return log_p_v - bernoulli_rbm.free_energy(top, h1)
+
+
+def exact_log_likelihood_dbn(params: DBNParams, data, log_z_top: float | None = None):
+    r"""Exact :math:`\log p(v) = \log \sum_{h^1} p(v \mid h^1)\, p^*(h^1) - \log Z_\text{top}`
+    of a two-layer DBN per row (float64 numpy array), enumerating :math:`h^1`."""
+    params = _check_dbn(params, 2)
+    bottom, top = params.layers
+    _check_exact_hidden(bottom.W.shape[1])
+    data = bernoulli_rbm.validate_visible(bottom, data, "data")
+    if log_z_top is None:
+        log_z_top = exact.log_partition_bernoulli_rbm(top)
+    with jax.enable_x64(True):
+        b64, t64 = (jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), p) for p in (bottom, top))
+        h1 = exact.binary_states(bottom.W.shape[1], dtype=jnp.float64)
+        v = jnp.asarray(data, jnp.float64)
+        log_marginal = jax.jit(
+            lambda b, t, v, h: jax.lax.map(
+                lambda x: jax.nn.logsumexp(_dbn_log_joint(b, t, x, h)), v
+            )
+        )(b64, t64, v, h1)
+        return np.asarray(log_marginal) - log_z_top

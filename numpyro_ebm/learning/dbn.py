@@ -1,0 +1,489 @@
+r"""Deep belief networks: greedy layer-wise training of a stack of RBMs.
+
+A DBN with layers :math:`v = h^0, h^1, \dots, h^L` is the directed model
+
+.. math::
+
+    p(v, h^1, \dots, h^L) = p(h^{L-1}, h^L) \prod_{l=1}^{L-1} p(h^{l-1} \mid h^l),
+    \qquad p(h^{l-1}_i = 1 \mid h^l) = \sigma(b^{(l)}_i + W^{(l)}_{i:} h^l),
+
+whose top two layers form an RBM (Hinton, Osindero & Teh 2006). Greedy
+layer-wise training fits an RBM to the data, then another RBM to the first
+one's hidden activities, and so on. Hinton et al. show that an added layer
+cannot lower a variational bound on :math:`\log p(v)` when it starts at the
+transpose of the layer below; here each RBM starts at small random weights, as
+is usual in practice, so that guarantee does not strictly apply.
+:func:`numpyro_ebm.evaluation.deep.dbn_variational_bound` estimates the bound for
+a two-layer DBN. The weights are kept tied: the recognition weights used by
+:func:`up_pass` are the generative weights transposed (no up-down fine-tuning).
+
+- :func:`greedy_layerwise` trains the stack with :func:`~numpyro_ebm.learning.fit.fit`
+  and any Bernoulli-RBM learning rule;
+- :func:`up_pass` computes features (the hidden probabilities layer by layer);
+- :func:`generate` runs block Gibbs in the top RBM and then a directed pass down.
+
+:func:`copies_rbm_pcd` is the PCD rule for an RBM whose visible or hidden
+units come in tied copies, used by the greedy pretraining of deep Boltzmann
+machines (:mod:`numpyro_ebm.learning.dbm`); with one copy of each it is plain
+PCD that also accepts probabilities as training data.
+
+References
+----------
+Hinton, G. E., Osindero, S. & Teh, Y.-W. (2006). A fast learning algorithm for
+deep belief nets. *Neural Computation* 18(7).
+Salakhutdinov, R. & Hinton, G. E. (2009). Deep Boltzmann machines. *AISTATS*.
+Tieleman, T. (2008). Training restricted Boltzmann machines using
+approximations to the likelihood gradient. *ICML*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from numpyro_ebm import _checks
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.kernels import rbm_gibbs
+from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
+from numpyro_ebm.learning.contrastive_divergence import (
+    ContrastiveInfo,
+    LearningRule,
+    _check_steps,
+)
+from numpyro_ebm.learning.fit import fit
+
+__all__ = [
+    "DBNParams",
+    "DBNFitResult",
+    "DBNSamples",
+    "CopiesChains",
+    "CopiesPCDState",
+    "copies_free_energy",
+    "copies_rbm_gradient",
+    "copies_rbm_pcd",
+    "greedy_layerwise",
+    "up_pass",
+    "generate",
+]
+
+
+# --------------------------------------------------------------------------------------
+# RBMs with tied copies of their units
+# --------------------------------------------------------------------------------------
+
+
+class CopiesChains(NamedTuple):
+    """Persistent chains of an RBM with tied copies: unit *counts*, summed over copies.
+
+    visible
+        :math:`\\sum_r v^{(r)}`, values in ``{0, ..., visible_copies}``, shape ``(n_chains, D)``.
+    hidden
+        :math:`\\sum_s h^{(s)}`, values in ``{0, ..., hidden_copies}``, shape ``(n_chains, K)``.
+    """
+
+    visible: Float[Array, "chains visible"]
+    hidden: Float[Array, "chains hidden"]
+
+
+class CopiesPCDState(NamedTuple):
+    """State of :func:`copies_rbm_pcd`: the persistent chains."""
+
+    chains: CopiesChains
+
+
+def copies_free_energy(
+    params: bernoulli_rbm.BernoulliRBMParams,
+    visible_counts: Float[Array, "*batch visible"],
+    hidden_copies: int = 1,
+) -> Float[Array, "*batch"]:
+    r"""Free energy of the tied-copies RBM as a function of the visible counts.
+
+    With :math:`r` tied copies of the visible units and :math:`s` of the hidden
+    units, :math:`E = -\sum_{r,s} v^{(r)\top} W h^{(s)} - b^\top \sum_r v^{(r)} -
+    c^\top \sum_s h^{(s)}` depends on the visible copies through their sum
+    :math:`n = \sum_r v^{(r)}` only, and summing out the hidden copies gives
+    :math:`F(n) = -b^\top n - s \sum_j \mathrm{softplus}(c_j + n^\top W_{:j})`
+    (per configuration of the copies; the number of configurations with a given
+    :math:`n` does not depend on the parameters).
+    """
+    return -(visible_counts @ params.b) - hidden_copies * jnp.sum(
+        jax.nn.softplus(bernoulli_rbm.hidden_logits(params, visible_counts)), axis=-1
+    )
+
+
+def copies_rbm_gradient(params, visible_counts, hidden_means, neg_visible_counts, neg_hidden_means):
+    r"""Gradient of :math:`\overline{F(n_\text{data})} - \overline{F(n_\text{neg})}` (tied parameters).
+
+    ``hidden_means`` are :math:`E[\sum_s h^{(s)} \mid n] = s\,\sigma(c + n^\top W)` for
+    the data and the negatives. The tied weight's gradient is the sum over all
+    copy pairs, i.e. the outer product of the counts.
+    """
+    n_pos, n_neg = visible_counts.shape[0], neg_visible_counts.shape[0]
+    grad_W = (neg_visible_counts.T @ neg_hidden_means) / n_neg - (
+        visible_counts.T @ hidden_means
+    ) / n_pos
+    grad_b = jnp.mean(neg_visible_counts, axis=0) - jnp.mean(visible_counts, axis=0)
+    grad_c = jnp.mean(neg_hidden_means, axis=0) - jnp.mean(hidden_means, axis=0)
+    return bernoulli_rbm.BernoulliRBMParams(grad_W, grad_b, grad_c)
+
+
+def _binomial_from_logits(rng_key, logits, copies: int, dtype):
+    """Sum of ``copies`` independent Bernoulli draws (one copy: exactly the RBM kernel's draw)."""
+    if copies == 1:
+        return bernoulli_from_logits(rng_key, logits, dtype)
+    total = bernoulli_from_logits(jax.random.fold_in(rng_key, 0), logits, dtype)
+    for r in range(1, copies):
+        total = total + bernoulli_from_logits(jax.random.fold_in(rng_key, r), logits, dtype)
+    return total
+
+
+def _check_copies(value, name):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return value
+
+
+def _bernoulli_sample(rng_key, probabilities):
+    """Binary draws with the given probabilities; binary input comes back unchanged."""
+    probabilities = jnp.asarray(probabilities)
+    uniform = jax.random.uniform(rng_key, probabilities.shape, probabilities.dtype)
+    return (uniform < probabilities).astype(probabilities.dtype)
+
+
+def copies_rbm_pcd(
+    n_chains: int, k: int = 1, *, visible_copies: int = 1, hidden_copies: int = 1
+) -> LearningRule:
+    r"""PCD-k for a Bernoulli RBM whose visible and/or hidden units come in tied copies.
+
+    Salakhutdinov & Hinton (2009, section 3.1) pretrain the bottom RBM of a DBM
+    with *two* copies of the visible units and the top RBM with *two* copies of
+    its hidden units, all copies sharing one set of weights and biases, so that
+    :math:`p(h \mid v) = \sigma(c + 2 v^\top W)` in the bottom RBM and
+    :math:`p(v \mid h) = \sigma(b + 2 W h)` in the top one. The copies are
+    independent given the other layer, so only their sums matter: a chain keeps
+    the counts (binomial draws), the positive phase puts every visible copy at the
+    data vector (counts ``visible_copies * v``), and the gradient is the tied
+    one (:func:`copies_rbm_gradient`), computed in closed form at the cost of
+    ordinary PCD. The parameters are an ordinary
+    :class:`~numpyro_ebm.energies.bernoulli_rbm.BernoulliRBMParams`.
+
+    With one copy of each this is exactly
+    :func:`numpyro_ebm.learning.rbm.bernoulli_rbm_pcd` (same draws for the same
+    key), except that the training data may hold probabilities (the hidden
+    activities of a layer below): the gradient then uses them as they are, and the
+    persistent chains start at binary draws from them.
+
+    Same interface as the other rules: ``init(rng_key, params, data)`` and
+    ``step(rng_key, state, params, batch) -> (grads, state, info)``; the
+    negative statistics come from the chains' state at the start of their last
+    sweep with the hidden expectations computed by that sweep.
+    """
+    _check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+    _check_copies(visible_copies, "visible_copies")
+    _check_copies(hidden_copies, "hidden_copies")
+
+    def sweep(rng_key, chains: CopiesChains, params):
+        key_hidden, key_visible = jax.random.split(rng_key)
+        dtype = chains.visible.dtype
+        logits_h = bernoulli_rbm.hidden_logits(params, chains.visible)
+        hidden = _binomial_from_logits(key_hidden, logits_h, hidden_copies, dtype)
+        logits_v = bernoulli_rbm.visible_logits(params, hidden)
+        visible = _binomial_from_logits(key_visible, logits_v, visible_copies, dtype)
+        info = rbm_gibbs.RBMGibbsInfo(
+            logits_h.astype(dtype),
+            jax.nn.sigmoid(logits_h).astype(dtype),
+            (visible_copies * jax.nn.sigmoid(logits_v)).astype(dtype),
+        )
+        return CopiesChains(visible, hidden), info
+
+    def init(rng_key, params, data):
+        if data is None:
+            raise ValueError(
+                "persistent chains are initialised from the training data; pass data to init"
+            )
+        data = _checks.check_array(data, "data", ndim_min=2)
+        _checks.check_last_dim(data, params.W.shape[0], "data", "visible units")
+        key_rows, key_draw = jax.random.split(rng_key)
+        rows = data[jax.random.randint(key_rows, (n_chains,), 0, data.shape[0])]
+        visible = visible_copies * _bernoulli_sample(key_draw, rows)
+        hidden = hidden_copies * bernoulli_rbm.hidden_probs(params, visible).astype(visible.dtype)
+        return CopiesPCDState(CopiesChains(visible, hidden))
+
+    def step(rng_key, state: CopiesPCDState, params, batch):
+        keys = jax.random.split(rng_key, k)
+        chains = state.chains
+        if k > 1:
+            chains = jax.lax.scan(
+                lambda s, key: (sweep(key, s, params)[0], None), chains, keys[:-1]
+            )[0]
+        negatives = chains.visible
+        chains, info = sweep(keys[-1], chains, params)
+        counts = visible_copies * batch
+        positive_logits = bernoulli_rbm.hidden_logits(params, counts)
+        grads = copies_rbm_gradient(
+            params,
+            counts,
+            hidden_copies * jax.nn.sigmoid(positive_logits),
+            negatives,
+            hidden_copies * info.hidden_probs,
+        )
+        positive_energy = jnp.mean(copies_free_energy(params, counts, hidden_copies))
+        negative_energy = jnp.mean(copies_free_energy(params, negatives, hidden_copies))
+        return (
+            grads,
+            CopiesPCDState(chains),
+            ContrastiveInfo(positive_energy, negative_energy, info),
+        )
+
+    return LearningRule(init, step)
+
+
+# --------------------------------------------------------------------------------------
+# DBN
+# --------------------------------------------------------------------------------------
+
+
+class DBNParams(NamedTuple):
+    """A DBN as its stack of RBMs, bottom first.
+
+    layers
+        ``layers[l]`` is the RBM between :math:`h^l` and :math:`h^{l+1}`
+        (:math:`h^0 = v`); ``layers[-1]`` is the top, undirected RBM. The
+        directed generative weights of layer ``l < L-1`` are ``layers[l].W`` with
+        visible biases ``layers[l].b`` (the hidden biases ``layers[l].c`` serve
+        the up-pass only).
+    """
+
+    layers: tuple[bernoulli_rbm.BernoulliRBMParams, ...]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.layers[0].W.shape[0],) + tuple(rbm.W.shape[1] for rbm in self.layers)
+
+
+class DBNFitResult(NamedTuple):
+    """What :func:`greedy_layerwise` returns: the DBN and each layer's :class:`FitResult` history."""
+
+    params: DBNParams
+    histories: tuple[dict, ...]
+
+
+class DBNSamples(NamedTuple):
+    """Samples from :func:`generate`.
+
+    visible
+        Binary visible samples, shape ``(n, D)``.
+    visible_probs
+        :math:`p(v = 1 \\mid h^1)` of each sample (the usual way to display them).
+    layers
+        The hidden configurations ``(h^1, ..., h^L)`` of each sample.
+    """
+
+    visible: Float[Array, "n visible"]
+    visible_probs: Float[Array, "n visible"]
+    layers: tuple[Float[Array, "n units"], ...]
+
+
+def _is_sequence(value) -> bool:
+    """A list or plain tuple of per-layer values (a NamedTuple such as a LearningRule or an
+    optax.GradientTransformation is one value)."""
+    return isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields"))
+
+
+def _per_layer(value, n_layers: int, name: str) -> list:
+    if _is_sequence(value):
+        if len(value) != n_layers:
+            raise ValueError(f"{name} has {len(value)} entries for {n_layers} layers")
+        return list(value)
+    return [value] * n_layers
+
+
+def _hidden_activities(rng_key, rbm, data, mode: str, input_scale: float = 1.0):
+    probs = jax.nn.sigmoid(input_scale * (data @ rbm.W) + rbm.c)
+    if mode == "probabilities":
+        return probs
+    return _bernoulli_sample(rng_key, probs)
+
+
+def _check_activities(mode: str) -> str:
+    if mode not in ("probabilities", "samples"):
+        raise ValueError(f"hidden_activities must be 'probabilities' or 'samples'; got {mode!r}")
+    return mode
+
+
+def greedy_layerwise(
+    rng_key: PRNGKeyArray,
+    data: Float[Array, "n visible"],
+    hidden_sizes: Sequence[int],
+    optimizer,
+    *,
+    epochs: int | Sequence[int],
+    batch_size: int,
+    rule: LearningRule | Sequence[LearningRule] | None = None,
+    hidden_activities: str = "probabilities",
+    weight_scale: float = 0.01,
+    progress: bool = False,
+    log=None,
+) -> DBNFitResult:
+    r"""Train a DBN greedily, one RBM at a time (Hinton, Osindero & Teh 2006).
+
+    Layer 1 is an RBM on ``data``; layer :math:`l+1` is an RBM on the hidden
+    activities of layer :math:`l` given the layer below (the probabilities
+    :math:`p(h^l = 1 \mid h^{l-1})` propagated up from the data, or binary draws
+    from them with ``hidden_activities="samples"``), trained with
+    :func:`~numpyro_ebm.learning.fit.fit` while the layers below stay fixed.
+
+    Parameters
+    ----------
+    rng_key
+        PRNG key.
+    data
+        Binary training data, shape ``(n, D)``.
+    hidden_sizes
+        Units in each hidden layer, bottom first (at least one).
+    optimizer
+        An Optax optimizer, or one per layer.
+    epochs
+        Epochs per layer (an int for all or one per layer).
+    batch_size
+        Minibatch size.
+    rule
+        A Bernoulli-RBM learning rule, or one per layer. Default
+        :func:`copies_rbm_pcd` with 100 chains (PCD-1, which accepts
+        probabilities as data). A rule that validates binary data in ``init``
+        (e.g. :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`) needs
+        ``hidden_activities="samples"`` above the first layer.
+    hidden_activities
+        ``"probabilities"`` (default, as in Hinton's and Salakhutdinov's code) or ``"samples"``.
+    weight_scale
+        Standard deviation of the initial weights; visible biases start at the
+        base rates of each layer's training data.
+    progress, log
+        Passed to :func:`~numpyro_ebm.learning.fit.fit`.
+    """
+    hidden_sizes = [int(k) for k in hidden_sizes]
+    if not hidden_sizes or min(hidden_sizes) < 1:
+        raise ValueError(
+            f"hidden_sizes must be a non-empty list of positive sizes; got {hidden_sizes}"
+        )
+    _check_activities(hidden_activities)
+    data = _checks.check_array(data, "data", ndim_min=2)
+    _checks.check_binary(data, "data")
+    n_layers = len(hidden_sizes)
+    rules = _per_layer(rule if rule is not None else copies_rbm_pcd(100), n_layers, "rule")
+    optimizers = _per_layer(optimizer, n_layers, "optimizer")
+    epochs_list = _per_layer(epochs, n_layers, "epochs")
+    layers, histories = [], []
+    layer_data = data
+    for index, (n_hidden, layer_rule, layer_opt, layer_epochs) in enumerate(
+        zip(hidden_sizes, rules, optimizers, epochs_list, strict=True)
+    ):
+        key_init, key_fit, key_up = jax.random.split(jax.random.fold_in(rng_key, index), 3)
+        params = bernoulli_rbm.init_params(
+            key_init, layer_data.shape[1], n_hidden, weight_scale=weight_scale, dtype=data.dtype
+        )
+        params = params._replace(b=_base_rate_bias(layer_data))
+        result = fit(
+            key_fit,
+            params,
+            layer_data,
+            layer_rule,
+            layer_opt,
+            epochs=layer_epochs,
+            batch_size=batch_size,
+            progress=progress,
+            log=log,
+            config={"layer": index, "n_hidden": n_hidden},
+        )
+        layers.append(result.params)
+        histories.append(result.history)
+        if index + 1 < n_layers:
+            layer_data = _hidden_activities(key_up, result.params, layer_data, hidden_activities)
+    return DBNFitResult(DBNParams(tuple(layers)), tuple(histories))
+
+
+def _base_rate_bias(data):
+    """Logit of each unit's mean activity, clipped to ``[1e-3, 1 - 1e-3]`` (Hinton's guide, section 8)."""
+    p = jnp.clip(jnp.mean(data, axis=0), 1e-3, 1 - 1e-3)
+    return (jnp.log(p) - jnp.log1p(-p)).astype(data.dtype)
+
+
+def up_pass(
+    params: DBNParams, v: Float[Array, "*batch visible"], rng_key: PRNGKeyArray | None = None
+) -> tuple[Float[Array, "*batch units"], ...]:
+    r"""Features: the hidden activities of every layer, bottom first.
+
+    Without ``rng_key``: deterministic probabilities,
+    :math:`\mu^l = \sigma(c^{(l)} + \mu^{l-1\top} W^{(l)})` with :math:`\mu^0 = v`
+    (the usual features). With ``rng_key``: a sample of the factorial
+    recognition distribution, :math:`h^l \sim \sigma(c^{(l)} + h^{l-1\top} W^{(l)})`
+    layer by layer (binary arrays).
+    """
+    v = _checks.check_array(v, "v")
+    _checks.check_last_dim(v, params.layers[0].W.shape[0], "v", "visible units")
+    outputs, below = [], v
+    for index, rbm in enumerate(params.layers):
+        logits = bernoulli_rbm.hidden_logits(rbm, below)
+        if rng_key is None:
+            below = jax.nn.sigmoid(logits)
+        else:
+            below = bernoulli_from_logits(jax.random.fold_in(rng_key, index), logits, v.dtype)
+        outputs.append(below)
+    return tuple(outputs)
+
+
+def generate(
+    rng_key: PRNGKeyArray,
+    params: DBNParams,
+    n_samples: int,
+    *,
+    n_gibbs: int = 1000,
+    init: Float[Array, "n units"] | None = None,
+) -> DBNSamples:
+    r"""Sample a DBN: block Gibbs in the top RBM, then a directed pass down.
+
+    ``n_samples`` independent chains run ``n_gibbs`` sweeps of
+    :mod:`~numpyro_ebm.kernels.rbm_gibbs` in the top RBM (over
+    :math:`h^{L-1}, h^L`), starting from ``init`` (configurations of
+    :math:`h^{L-1}`, e.g. an up-pass sample of data) or from uniform random bits;
+    then :math:`h^{l-1} \sim p(h^{l-1} \mid h^l)` for :math:`l = L-1, \dots, 1`.
+    The samples are exact draws from the DBN once the top chain has mixed.
+    """
+    if not isinstance(n_gibbs, int) or n_gibbs < 1:
+        raise ValueError(f"n_gibbs must be a positive int; got {n_gibbs!r}")
+    top = params.layers[-1]
+    dtype = top.W.dtype
+    key_init, key_gibbs, key_down = jax.random.split(rng_key, 3)
+    if init is None:
+        init = bernoulli_from_logits(key_init, jnp.zeros((n_samples, top.W.shape[0]), dtype))
+    state = rbm_gibbs.init(init, top, "bernoulli")
+    visible, visible_probs, hidden = _generate(key_gibbs, key_down, params, state, n_gibbs)
+    return DBNSamples(visible, visible_probs, hidden)
+
+
+@partial(jax.jit, static_argnames=("n_gibbs",))
+def _generate(key_gibbs, key_down, params: DBNParams, state, n_gibbs: int):
+    """Top-RBM Gibbs then the directed pass; returns ``(v, p(v | h^1), (h^1, ..., h^L))``."""
+    kernel = rbm_gibbs.build_kernel("bernoulli")
+    top = params.layers[-1]
+    state = jax.lax.scan(
+        lambda s, key: (kernel(key, s, top)[0], None), state, jax.random.split(key_gibbs, n_gibbs)
+    )[0]
+    dtype = state.visible.dtype
+    # a one-layer DBN is an RBM: its visible mean is E[v | h] of the last sweep's h
+    probs = bernoulli_rbm.visible_probs(top, state.hidden).astype(dtype)
+    hidden = [state.hidden]  # h^L, then h^{L-1}, ..., h^1 as the pass goes down
+    below = state.visible
+    for index in range(len(params.layers) - 2, -1, -1):
+        hidden.append(below)
+        logits = bernoulli_rbm.visible_logits(params.layers[index], below)
+        probs = jax.nn.sigmoid(logits).astype(dtype)
+        below = bernoulli_from_logits(jax.random.fold_in(key_down, index), logits, dtype)
+    return below, probs, tuple(hidden[::-1])
