@@ -76,7 +76,7 @@ def test_run_chains_burn_in_thin_and_layout(batched):
     np.testing.assert_array_equal(np.asarray(states[..., 0]), expected)
     np.testing.assert_array_equal(np.asarray(infos.count), expected)
     idata = diagnostics.to_inference_data(states, infos)
-    np.testing.assert_array_equal(idata.posterior["state"].values[..., 0], expected.T)
+    np.testing.assert_array_equal(idata.state["position"].values[..., 0], expected.T)
     np.testing.assert_array_equal(idata.sample_stats["count"].values, expected.T)
 
 
@@ -118,21 +118,17 @@ def test_rbm_gibbs_conversion_names_dims_and_values(rbm_run):
         coordinates={"first": 0, "last": D - 1},
         projections=directions,
     )
+    assert idata.groups() == ["posterior", "sample_stats", "state"]
     post = idata.posterior
-    assert list(post.data_vars) == SUMMARY_VARS + ["state"]
-    assert dict(post.sizes) == {
-        "chain": 3,
-        "draw": 40,
-        "chosen_unit": 2,
-        "direction": 2,
-        "unit": D,
-    }
+    assert list(post.data_vars) == SUMMARY_VARS  # the full state is not in the posterior
+    assert dict(post.sizes) == {"chain": 3, "draw": 40, "chosen_unit": 2, "direction": 2}
     assert post["energy"].dims == ("chain", "draw")
-    assert post["state"].dims == ("chain", "draw", "unit")
     assert list(post["chosen_unit"].values) == ["first", "last"]
+    assert list(idata.state.data_vars) == ["position"]
+    assert idata.state["position"].dims == ("chain", "draw", "unit")
     # the scan layout (draw, chain, unit) is transposed to (chain, draw, unit)
     state = np.asarray(states.visible).swapaxes(0, 1)
-    np.testing.assert_array_equal(post["state"].values, state)
+    np.testing.assert_array_equal(idata.state["position"].values, state)
     free = np.asarray(bernoulli_rbm.free_energy(params, jnp.asarray(state)))
     np.testing.assert_allclose(post["energy"].values, free, rtol=1e-5)
     np.testing.assert_allclose(post["mean_activation"].values, state.mean(-1), rtol=1e-6)
@@ -145,14 +141,34 @@ def test_rbm_gibbs_conversion_names_dims_and_values(rbm_run):
     np.testing.assert_allclose(idata.sample_stats["lp"].values, -free, rtol=1e-5)
 
 
+def test_state_group_per_unit_summary_netcdf_and_integer_positions(rbm_run, tmp_path):
+    params, states, infos, _ = rbm_run
+    kwargs = dict(energy_fn=bernoulli_rbm.free_energy, params=params)
+    idata = diagnostics.to_inference_data(states, infos, **kwargs)
+    # per-unit diagnostics, when wanted, come from the state group
+    per_unit = az.summary(idata, group="state")
+    assert list(per_unit.index) == [f"position[{i}]" for i in range(D)]
+    # the custom group survives a netCDF round trip
+    path = tmp_path / "chains.nc"
+    idata.to_netcdf(str(path))
+    loaded = az.from_netcdf(str(path))
+    assert loaded.groups() == ["posterior", "sample_stats", "state"]
+    np.testing.assert_array_equal(loaded.state["position"].values, idata.state["position"].values)
+    # integer states (NumPyro's discrete sites) are summarised as floats, under strict promotion
+    as_int = diagnostics.to_inference_data(np.asarray(states.visible).astype(np.int32), **kwargs)
+    np.testing.assert_array_equal(as_int.posterior["energy"], idata.posterior["energy"])
+    assert as_int.state["position"].dtype == np.int32
+
+
 def test_chain_axis_conventions_agree(rbm_run):
     params, states, _, _ = rbm_run
     kwargs = dict(energy_fn=bernoulli_rbm.free_energy, params=params, energy_name="free_energy")
     draw_chain = diagnostics.to_inference_data(states, **kwargs)
     swapped = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), states)
     chain_draw = diagnostics.to_inference_data(swapped, chain_axis=0, **kwargs)
-    for name in ("free_energy", "mean_activation", "state"):
+    for name in ("free_energy", "mean_activation"):
         np.testing.assert_array_equal(draw_chain.posterior[name], chain_draw.posterior[name])
+    np.testing.assert_array_equal(draw_chain.state["position"], chain_draw.state["position"])
     one = diagnostics.to_inference_data(
         jax.tree.map(lambda x: x[:, 1], states), chain_axis=None, **kwargs
     )
@@ -173,7 +189,7 @@ def test_raw_positions_pytree_and_multi_index():
     np.testing.assert_array_equal(
         idata.posterior["coordinate"].values, lattice.swapaxes(0, 1)[..., [1, 3], [2, 0]]
     )
-    assert idata.posterior["state"].dims == ("chain", "draw", "unit_dim_0", "unit_dim_1")
+    assert idata.state["position"].dims == ("chain", "draw", "unit_dim_0", "unit_dim_1")
 
     tree = {"a": rng.normal(size=(5, 2, 2)), "b": rng.normal(size=(5, 2, 3))}
     tree = jax.tree.map(lambda x: x.astype(np.float32), tree)
@@ -181,8 +197,9 @@ def test_raw_positions_pytree_and_multi_index():
     flat = np.concatenate([tree["a"], tree["b"]], -1).swapaxes(0, 1)
     np.testing.assert_allclose(idata.posterior["mean_activation"].values, flat.mean(-1), 1e-6)
     np.testing.assert_array_equal(idata.posterior["coordinate"].values[..., 0], flat[..., 3])
-    assert {"state_a", "state_b"} <= set(idata.posterior.data_vars)
-    assert idata.posterior["state_b"].dims == ("chain", "draw", "state_b_dim_0")
+    assert list(idata.state.data_vars) == ["position_a", "position_b"]
+    assert idata.state["position_b"].dims == ("chain", "draw", "position_b_dim_0")
+    np.testing.assert_array_equal(idata.state["position_a"].values, tree["a"].swapaxes(0, 1))
 
 
 def test_clear_errors(rbm_run):
@@ -204,13 +221,25 @@ def test_clear_errors(rbm_run):
         diagnostics.to_inference_data(summaries, projections=directions)
 
 
-def test_summaries_only_record_matches_full_state_784():
-    """The memory-bounded path (summaries recorded inside the scan, no 784-dim state
-    stored) gives the same numbers as summarising the stored states afterwards."""
-    n_visible = 784
-    params = bernoulli_rbm.init_params(jax.random.key(5), n_visible, 16, weight_scale=0.05)
-    v0 = (jax.random.uniform(jax.random.key(6), (4, n_visible)) < 0.3).astype(jnp.float32)
-    pcs = np.asarray(jax.random.normal(jax.random.key(7), (3, n_visible)))
+N_VISIBLE_784 = 784
+SUMMARY_ROWS_784 = [
+    "energy",
+    "mean_activation",
+    "coordinate[406]",
+    "coordinate[100]",
+    "projection[pc1]",
+    "projection[pc2]",
+    "projection[pc3]",
+]
+
+
+@pytest.fixture(scope="module")
+def run_784():
+    """Four Gibbs chains of a 784-16 RBM: the summaries recorded inside the scan, and the
+    full states (784 units) for comparison."""
+    params = bernoulli_rbm.init_params(jax.random.key(5), N_VISIBLE_784, 16, weight_scale=0.05)
+    v0 = (jax.random.uniform(jax.random.key(6), (4, N_VISIBLE_784)) < 0.3).astype(jnp.float32)
+    pcs = np.asarray(jax.random.normal(jax.random.key(7), (3, N_VISIBLE_784)))
     options = dict(
         energy_fn=bernoulli_rbm.free_energy,
         params=params,
@@ -223,13 +252,19 @@ def test_summaries_only_record_matches_full_state_784():
         diagnostics.run_chains, jax.random.key(8), algorithm, v0, params, 50, batched=True
     )
     summaries = run(record=record)
-    assert isinstance(summaries, diagnostics.ChainSummaries)
-    assert all(n_visible not in leaf.shape for leaf in jax.tree.leaves(summaries))
-    small = diagnostics.to_inference_data(summaries)
-    assert "state" not in small.posterior
-
     states, infos = run()
-    full = diagnostics.to_inference_data(states, infos, **options)
+    return summaries, states, diagnostics.to_inference_data(states, infos, **options)
+
+
+def test_summaries_only_record_matches_full_state_784(run_784):
+    """The memory-bounded path (summaries recorded inside the scan, no 784-dim state
+    stored) gives the same numbers as summarising the stored states afterwards."""
+    summaries, states, full = run_784
+    assert isinstance(summaries, diagnostics.ChainSummaries)
+    assert all(N_VISIBLE_784 not in leaf.shape for leaf in jax.tree.leaves(summaries))
+    small = diagnostics.to_inference_data(summaries)
+    assert small.groups() == ["posterior", "sample_stats"]  # no state group
+
     # equal up to float32 rounding: sums over 784 units in a different batch layout
     for name in SUMMARY_VARS:
         np.testing.assert_allclose(
@@ -238,16 +273,37 @@ def test_summaries_only_record_matches_full_state_784():
     np.testing.assert_allclose(small.sample_stats["lp"], full.sample_stats["lp"], rtol=1e-5)
 
     table = az.summary(small)  # no var_names needed: only the named summaries are there
-    assert list(table.index) == [
-        "energy",
-        "mean_activation",
-        "coordinate[406]",
-        "coordinate[100]",
-        "projection[pc1]",
-        "projection[pc2]",
-        "projection[pc3]",
-    ]
+    assert list(table.index) == SUMMARY_ROWS_784
     assert np.all(np.isfinite(table[["r_hat", "ess_bulk", "ess_tail"]].to_numpy()))
+
+
+def test_full_784_state_is_kept_outside_the_posterior(run_784):
+    """With the full state kept, plain az.summary still has the 7 summary rows (not 784
+    pixel rows), and the state is in its own group, unchanged."""
+    _, states, full = run_784
+    assert full.groups() == ["posterior", "sample_stats", "state"]
+    assert list(full.posterior.data_vars) == SUMMARY_VARS
+    assert list(az.summary(full).index) == SUMMARY_ROWS_784
+    position = full.state["position"]
+    assert position.dims == ("chain", "draw", "unit")
+    assert position.shape == (4, 50, N_VISIBLE_784)
+    np.testing.assert_array_equal(position.values, np.asarray(states.visible).swapaxes(0, 1))
+    # the state group is an ordinary ArviZ group: extract stacks its draws over chains
+    stacked = az.extract(full, group="state", var_names="position")
+    assert stacked.shape == (N_VISIBLE_784, 4 * 50)
+
+
+@pytest.mark.parametrize("plot", ["plot_trace", "plot_rank"])
+def test_arviz_plots_of_a_784_unit_chain_show_only_the_summaries(run_784, plot, tmp_path):
+    """Warnings are errors in this suite: no "too many subplots" warning, no var_names."""
+    _, _, full = run_784
+    axes = getattr(az, plot)(full)
+    # plot_trace: one row of two panels per summary variable (vector entries overlaid);
+    # plot_rank: one panel per scalar entry. Either way nothing of the 784 units.
+    expected = 2 * len(SUMMARY_VARS) if plot == "plot_trace" else len(SUMMARY_ROWS_784)
+    assert sum(ax.has_data() for ax in np.ravel(axes)) == expected  # plot_rank pads its grid
+    path = _save(axes, tmp_path / f"{plot}_784.png")
+    assert path.stat().st_size > 0
 
 
 # --------------------------------------------------------------------------------------
@@ -302,7 +358,6 @@ def nuts_idata():
         coordinates=[0, 2],
         projections=DIRECTIONS,
         step_size=step_size,
-        keep_full_state=False,  # the 3-D state would only add panels to the plots
     )
 
 
@@ -321,7 +376,7 @@ def test_nuts_adapter_sample_stats(nuts_idata):
 
 
 def test_summary_is_finite_for_the_summaries(nuts_idata):
-    table = az.summary(nuts_idata, var_names=SUMMARY_VARS)
+    table = az.summary(nuts_idata)  # the full state is in its own group, not summarised
     assert list(table.index) == [
         "energy",
         "mean_activation",
@@ -348,7 +403,6 @@ def test_arviz_plots_render_for_gibbs_chains(rbm_run, plot, tmp_path):
         energy_fn=bernoulli_rbm.free_energy,
         params=params,
         projections=directions,
-        keep_full_state=False,
     )
     path = _save(getattr(az, plot)(idata), tmp_path / f"{plot}.png")
     assert path.stat().st_size > 0
@@ -383,7 +437,9 @@ def test_from_numpyro_adds_summaries_and_sample_stats(tmp_path):
         mcmc, energy_fn=_gaussian_energy, params=GAUSS_SCALES, projections=DIRECTIONS
     )
     post = idata.posterior
-    assert list(post.data_vars) == ["energy", "mean_activation", "projection", "x"]
+    assert list(post.data_vars) == ["energy", "mean_activation", "projection"]
+    assert list(idata.state.data_vars) == ["x"]  # the state site, moved out of the posterior
+    assert idata.state["x"].dims == ("chain", "draw", "x_dim_0")
     assert post["energy"].dims == ("chain", "draw")
     assert dict(post.sizes)["chain"] == 2 and dict(post.sizes)["draw"] == 100
     x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
@@ -403,8 +459,10 @@ def test_from_numpyro_adds_summaries_and_sample_stats(tmp_path):
     path = _save(az.plot_energy(idata), tmp_path / "numpyro_energy.png")
     assert path.stat().st_size > 0
 
+    np.testing.assert_array_equal(idata.state["x"].values, x)
     dropped = diagnostics.from_numpyro(mcmc, keep_full_state=False)
     assert list(dropped.posterior.data_vars) == ["mean_activation"]
+    assert "state" not in dropped.groups()
 
 
 # --------------------------------------------------------------------------------------

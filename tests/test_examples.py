@@ -17,7 +17,17 @@ def _load(name):
 
 
 def test_every_example_has_a_test():
-    tested = {"ising_lattice", "gbrbm_hmc_within_gibbs"}
+    # each example is run with tiny arguments by a test in this file, in
+    # tests/test_examples_numpyro.py or in tests/test_compare_samplers.py
+    tested = {
+        "ising_lattice",
+        "gbrbm_hmc_within_gibbs",
+        "ising_denoising",
+        "missing_inputs",
+        "anomaly_detection",
+        "rbm_features_classifier",
+        "compare_samplers",
+    }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
