@@ -1,4 +1,4 @@
-"""Headless PNG plots: image grids (samples, filters) and training curves.
+"""Headless PNG plots: image grids (samples, filters), training curves, mixing of the chains.
 
 Matplotlib is an optional dependency (``pip install numpyro_ebm[plot]``); it is
 imported when a plot is made, with the non-interactive Agg backend.
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["image_grid", "plot_filters", "plot_history"]
+__all__ = ["image_grid", "plot_filters", "plot_history", "plot_mixing"]
+
+MIXING_KEYS = ("chain_rhat", "chain_ess_bulk", "chain_ess_tail")
 
 
 def _pyplot():
@@ -91,6 +93,127 @@ def plot_history(
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _finite_or_nan(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def plot_mixing(
+    history: dict,
+    path,
+    *,
+    rhat_threshold: float = 1.1,
+    rhat_cap: float = 5.0,
+    title: str = "mixing of the persistent chains (energies within each epoch)",
+) -> Path:
+    """R-hat and bulk/tail ESS of the persistent chains' energies, and the acceptance rate, per epoch.
+
+    Reads the ``history`` of :func:`numpyro_ebm.learning.fit.fit` (keys
+    ``chain_rhat``, ``chain_ess_bulk``, ``chain_ess_tail`` and, when the kernel
+    reports one, ``acceptance_rate``). The R-hat panel draws ``rhat_threshold``
+    (1.1 by default): epochs above it, with a falling ESS, are where the negative
+    phase stopped mixing. Rank normalization keeps R-hat below about 2 for chains
+    that move at all; values above ``rhat_cap`` (chains frozen in distinct states:
+    huge or infinite) are marked with triangles at the top of the panel. NaN (rules without persistent
+    chains, such as CD-k, or epochs of fewer than 4 minibatches) leaves a gap.
+
+    Raises
+    ------
+    ValueError
+        If the history has none of the chain diagnostics.
+    """
+    if not any(key in history for key in MIXING_KEYS):
+        raise ValueError(
+            "history has no chain diagnostics (chain_rhat, chain_ess_bulk, chain_ess_tail); "
+            "train with fit(..., chain_diagnostics=True) and a rule with persistent chains"
+        )
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    length = len(next(history[key] for key in MIXING_KEYS if key in history))
+    epochs = np.asarray(history.get("epoch", range(1, length + 1)), dtype=np.float64)
+    marker = "." if length < 60 else None
+    panels = ["rhat", "ess"] + (["acceptance"] if "acceptance_rate" in history else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    axes = dict(zip(panels, axes[0], strict=True))
+
+    ax = axes["rhat"]
+    if "chain_rhat" in history:
+        raw = np.asarray(history["chain_rhat"], dtype=np.float64)
+        frozen = raw > rhat_cap  # False for NaN
+        rhat = np.where(frozen, np.nan, _finite_or_nan(raw))
+        ax.plot(epochs, rhat, marker=marker, label="R-hat")
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.axhline(rhat_threshold, color="tab:red", ls="--", lw=0.8, label=f"{rhat_threshold:g}")
+        if frozen.any():
+            top = max(np.nanmax(rhat) if np.isfinite(rhat).any() else 0.0, rhat_threshold)
+            ax.plot(
+                epochs[frozen],
+                np.full(int(frozen.sum()), 1.05 * top),
+                "^",
+                color="tab:red",
+                label=f"> {rhat_cap:g} (frozen)",
+            )
+        if np.isnan(raw).all():
+            ax.text(
+                0.5,
+                0.5,
+                "not available\n(no persistent chains)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+        ax.legend(fontsize="small")
+    ax.set_title("rank-normalized split R-hat")
+
+    ax = axes["ess"]
+    plotted = False
+    for key, label in (("chain_ess_bulk", "bulk ESS"), ("chain_ess_tail", "tail ESS")):
+        if key in history:
+            values = _finite_or_nan(history[key])
+            ax.plot(epochs, values, marker=marker, label=label)
+            plotted = plotted or bool(np.isfinite(values).any())
+    if plotted:
+        finite = np.concatenate(
+            [
+                _finite_or_nan(history[k])
+                for k in ("chain_ess_bulk", "chain_ess_tail")
+                if k in history
+            ]
+        )
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        if finite.size and finite.max() > 10 * finite.min():  # log scale for a collapse
+            ax.set_yscale("log")
+        ax.legend(fontsize="small")
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "not available\n(no persistent chains)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    ax.set_title("effective sample size (all chains)")
+
+    if "acceptance" in axes:
+        ax = axes["acceptance"]
+        ax.plot(epochs, _finite_or_nan(history["acceptance_rate"]), marker=marker)
+        ax.set_ylim(0.0, 1.05)
+        ax.set_title("acceptance rate")
+    for ax in axes.values():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)

@@ -21,7 +21,14 @@ from numpyro_ebm.learning.contrastive_divergence import (
 from numpyro_ebm.learning.contrastive_divergence import (
     persistent_contrastive_divergence as pcd,
 )
-from numpyro_ebm.learning.fit import FitResult, TrainingDiverged, fit, load_checkpoint
+from numpyro_ebm.learning.fit import (
+    CHAIN_DIAGNOSTICS,
+    FitResult,
+    TrainingDiverged,
+    chain_energy_diagnostics,
+    fit,
+    load_checkpoint,
+)
 from numpyro_ebm.learning.score_matching import score_matching_loss
 
 __all__ = [
@@ -41,4 +48,6 @@ __all__ = [
     "FitResult",
     "TrainingDiverged",
     "load_checkpoint",
+    "chain_energy_diagnostics",
+    "CHAIN_DIAGNOSTICS",
 ]

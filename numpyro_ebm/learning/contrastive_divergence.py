@@ -84,11 +84,21 @@ class ContrastiveInfo(NamedTuple):
     sampler_info
         The kernel's info from the last negative-phase step (e.g. acceptance
         rates for Metropolis-adjusted kernels).
+    negative_energies
+        Energy of each persistent chain's negative sample, shape ``(n_chains,)``,
+        the chains in the same order at every step (the energies the gradient
+        already computed, so free). Stacked over the steps of an epoch it is a
+        trace per chain, from which :func:`~numpyro_ebm.learning.fit.fit`
+        computes R-hat and effective sample sizes. ``None`` for rules whose
+        negatives are not persistent chains (CD-k restarts its chains at the
+        batch every step), and the default, so rules written before this field
+        existed still build a ``ContrastiveInfo`` from the first three fields.
     """
 
     positive_energy: Float[Array, ""]
     negative_energy: Float[Array, ""]
     sampler_info: Any
+    negative_energies: Float[Array, " chains"] | None = None
 
 
 def default_get_position(state):
@@ -112,6 +122,14 @@ def contrastive_gradient(
 
     Returns ``(grads, mean positive energy, mean negative energy)``.
     """
+    grads, positive, negative, _ = _contrastive_gradient(
+        energy_fn, params, batch, negatives, energy_penalty
+    )
+    return grads, positive, negative
+
+
+def _contrastive_gradient(energy_fn: Callable, params, batch, negatives, energy_penalty: float):
+    """:func:`contrastive_gradient` that also returns each negative's energy, shape ``(n,)``."""
     negatives = jax.lax.stop_gradient(negatives)
 
     def surrogate(p):
@@ -124,10 +142,10 @@ def contrastive_gradient(
             loss = loss + energy_penalty * (
                 jnp.mean(jnp.square(positive_energies)) + jnp.mean(jnp.square(negative_energies))
             )
-        return loss, (positive, negative)
+        return loss, (positive, negative, negative_energies)
 
-    grads, (positive, negative) = jax.grad(surrogate, has_aux=True)(params)
-    return grads, positive, negative
+    grads, (positive, negative, negative_energies) = jax.grad(surrogate, has_aux=True)(params)
+    return grads, positive, negative, negative_energies
 
 
 def _run_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):
@@ -242,10 +260,11 @@ def persistent_contrastive_divergence(
 
     def step(rng_key, state: PCDState, params, batch):
         chains, sampler_info = _run_chains(sampler, rng_key, state.chains, params, k, vmap_chains)
-        grads, positive, negative = contrastive_gradient(
+        grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
-        return grads, PCDState(chains), ContrastiveInfo(positive, negative, sampler_info)
+        info = ContrastiveInfo(positive, negative, sampler_info, energies)
+        return grads, PCDState(chains), info
 
     return LearningRule(init, step)
 
@@ -283,12 +302,13 @@ def fast_persistent_contrastive_divergence(
         chains, sampler_info = _run_chains(
             sampler, rng_key, state.chains, negative_params, k, vmap_chains
         )
-        grads, positive, negative = contrastive_gradient(
+        grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
         fast = jax.tree.map(
             lambda f, g: fast_decay * f - fast_learning_rate * g, state.fast_params, grads
         )
-        return grads, FPCDState(chains, fast), ContrastiveInfo(positive, negative, sampler_info)
+        info = ContrastiveInfo(positive, negative, sampler_info, energies)
+        return grads, FPCDState(chains, fast), info
 
     return LearningRule(init, step)

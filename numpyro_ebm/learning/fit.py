@@ -1,11 +1,27 @@
-"""The training loop: compiled epochs, history, checkpoints, resume and divergence recovery.
+r"""The training loop: compiled epochs, history, checkpoints, resume and divergence recovery.
 
 :func:`fit` runs any :class:`~numpyro_ebm.learning.contrastive_divergence.LearningRule`
 with any Optax optimizer. One epoch is one compiled call: the data is shuffled
 with a key derived from the epoch number, cut into minibatches, and the rule
 and optimizer are applied inside ``lax.scan``. Between epochs, in Python, the
-loop checks for divergence, computes the per-epoch metrics, updates the
-progress bar and writes checkpoints.
+loop checks for divergence, computes the per-epoch metrics and the mixing
+diagnostics of the persistent chains, updates the progress bar and writes
+checkpoints.
+
+Mixing diagnostics. A rule whose negatives are persistent chains reports each
+chain's energy at every step (``info.negative_energies``); the epoch stacks
+them into a trace of shape ``(n_batches, n_chains)`` and, on the host,
+:func:`chain_energy_diagnostics` computes with ArviZ the rank-normalized split
+R-hat and the bulk and tail effective sample sizes (Vehtari et al. 2021) of
+the chains' energies within that epoch. Chains that stopped mixing (stuck in
+modes of different energy, or frozen) show an R-hat well above 1 and a small
+ESS; :func:`numpyro_ebm.plots.plot_mixing` draws them over training.
+
+References
+----------
+Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. & Bürkner, P.-C. (2021).
+Rank-normalization, folding, and localization: an improved :math:`\widehat{R}`
+for assessing convergence of MCMC. *Bayesian Analysis* 16(2).
 
 Everything random derives from ``rng_key`` and the epoch number alone, so a
 run stopped after a checkpoint and resumed with ``resume=True`` ends
@@ -31,9 +47,20 @@ import optax
 from numpyro_ebm import _checks
 from numpyro_ebm.learning.contrastive_divergence import LearningRule
 
-__all__ = ["FitResult", "TrainingDiverged", "fit", "load_checkpoint", "CHECKPOINT_NAME"]
+__all__ = [
+    "FitResult",
+    "TrainingDiverged",
+    "fit",
+    "load_checkpoint",
+    "chain_energy_diagnostics",
+    "CHECKPOINT_NAME",
+    "CHAIN_DIAGNOSTICS",
+]
 
 CHECKPOINT_NAME = "checkpoint.npz"
+
+CHAIN_DIAGNOSTICS = ("chain_rhat", "chain_ess_bulk", "chain_ess_tail")
+"""History keys of the persistent chains' mixing diagnostics (see :func:`chain_energy_diagnostics`)."""
 
 
 class FitResult(NamedTuple):
@@ -44,8 +71,11 @@ class FitResult(NamedTuple):
     history
         ``dict`` of per-epoch lists: ``epoch``, ``positive_energy``,
         ``negative_energy``, ``learning_rate_scale``, ``wall_time``, the
-        acceptance rate when the kernel reports one, ``free_energy_gap`` when
-        held-out data is given, and one entry per user metric.
+        acceptance rate when the kernel reports one, ``loss`` when the rule's
+        info has one (score matching), ``free_energy_gap`` when held-out data
+        is given, the chain diagnostics ``chain_rhat``, ``chain_ess_bulk`` and
+        ``chain_ess_tail`` (see :func:`fit`'s ``chain_diagnostics``), and one
+        entry per user metric.
     epochs_completed
         Number of epochs done (including those before a resume).
     """
@@ -90,8 +120,15 @@ def _mean_field(tree, name):
     return None
 
 
-def _epoch_fn(rule: LearningRule, optimizer, batch_size: int, n_batches: int):
-    """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics."""
+def _epoch_fn(
+    rule: LearningRule, optimizer, batch_size: int, n_batches: int, chain_diagnostics: bool
+):
+    """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics.
+
+    Also returns the per-batch traces: ``{"negative_energies": (n_batches, n_chains)}``
+    when ``chain_diagnostics`` and the rule's info has that field (the value is
+    ``None`` when the field is), else ``{}``.
+    """
 
     def run_epoch(state: _TrainState, data, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)
@@ -109,21 +146,92 @@ def _epoch_fn(rule: LearningRule, optimizer, batch_size: int, n_batches: int):
             acceptance = _mean_field(info.sampler_info, "acceptance_rate")
             acceptance = jnp.mean(acceptance) if acceptance is not None else jnp.nan
             finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-            diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite)
+            extra = {}
+            if getattr(info, "loss", None) is not None:
+                extra["loss"] = info.loss
+            if chain_diagnostics and hasattr(info, "negative_energies"):
+                extra["negative_energies"] = info.negative_energies  # None: no persistent chains
+            diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite, extra)
             return _TrainState(
                 params, opt_state, rule_state, state.learning_rate_scale
             ), diagnostics
 
         keys = jax.random.split(steps_key, n_batches)
-        state, (positive, negative, acceptance, finite) = jax.lax.scan(body, state, (keys, batches))
-        return state, {
+        state, (positive, negative, acceptance, finite, extra) = jax.lax.scan(
+            body, state, (keys, batches)
+        )
+        summary = {
             "positive_energy": jnp.mean(positive),
             "negative_energy": jnp.mean(negative),
             "acceptance_rate": jnp.mean(acceptance),
             "all_gradients_finite": jnp.all(finite),
         }
+        if "loss" in extra:
+            summary["loss"] = jnp.mean(extra.pop("loss"))
+        return state, summary, extra
 
     return jax.jit(run_epoch, donate_argnums=())
+
+
+def chain_energy_diagnostics(trace, *, center: bool = True) -> dict[str, float]:
+    r"""R-hat and bulk/tail effective sample sizes of persistent chains' energy traces.
+
+    Parameters
+    ----------
+    trace
+        Energies of the chains at successive steps, shape ``(n_steps, n_chains)``
+        (the layout :func:`fit` stacks within an epoch).
+    center
+        Subtract, at every step, the mean energy over the chains before the
+        diagnostics (needs at least two chains). During training the parameters
+        move, so all the chains' energies drift together; the drift is common to
+        every chain and says nothing about mixing, yet it would inflate the split
+        R-hat (the two halves of each chain differ) and shrink the ESS (a trend
+        looks like a long autocorrelation). What remains is each chain's energy
+        relative to the others: stationary when the chains mix, offset for good
+        when chains sit in modes of different energy.
+
+    Returns
+    -------
+    dict
+        ``chain_rhat``: rank-normalized split R-hat (``arviz.rhat``, method
+        ``"rank"``, the larger of the bulk and the folded/tail R-hat);
+        ``chain_ess_bulk``, ``chain_ess_tail``: ``arviz.ess`` with methods
+        ``"bulk"`` and ``"tail"``, summed over the chains (at most about
+        ``n_steps * n_chains``). NaN when there are fewer than 4 steps (ArviZ's
+        minimum), when R-hat is asked of a single chain, or when the trace is not
+        finite. Rank normalization bounds R-hat for chains that move: two groups of
+        chains stuck at different energies give about 1.3 to 1.8 (depending on
+        the split); chains frozen in distinct states give a huge or infinite value.
+
+    Notes
+    -----
+    These describe how the chains behaved while the parameters changed under
+    them, not a formal convergence test: R-hat assumes one fixed target.
+    Splitting each chain in two (which the rank-normalized R-hat does) and the
+    centering above remove the first-order effect of the moving target. The
+    energy is a one-dimensional summary: chains stuck in different modes of the
+    *same* energy look perfectly mixed to it.
+    """
+    trace = np.asarray(trace, dtype=np.float64)
+    if trace.ndim != 2:
+        raise ValueError(f"trace must have shape (n_steps, n_chains); got shape {trace.shape}")
+    n_steps, n_chains = trace.shape
+    result = dict.fromkeys(CHAIN_DIAGNOSTICS, math.nan)
+    if n_steps < 4 or n_chains < 1 or not np.all(np.isfinite(trace)):
+        return result
+    chains = trace.T  # ArviZ's (chain, draw) layout
+    if center and n_chains > 1:
+        chains = chains - chains.mean(axis=0, keepdims=True)
+    import arviz as az  # imported on first use: importing ArviZ takes a second or two
+
+    # zero within-chain variance (frozen chains) divides by zero: R-hat is then inf or NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if n_chains > 1:
+            result["chain_rhat"] = float(az.rhat(chains, method="rank"))
+        result["chain_ess_bulk"] = float(az.ess(chains, method="bulk"))
+        result["chain_ess_tail"] = float(az.ess(chains, method="tail"))
+    return result
 
 
 def _save_checkpoint(directory: Path, state: _TrainState, epoch: int, history: dict, config: dict):
@@ -215,6 +323,7 @@ def fit(
     progress: bool = True,
     config: dict | None = None,
     log: Callable[[str], None] | None = None,
+    chain_diagnostics: bool = True,
 ) -> FitResult:
     """Train ``params`` on ``data`` with a learning rule and an Optax optimizer.
 
@@ -263,6 +372,26 @@ def fit(
         JSON-serialisable description of the run, stored in checkpoints.
     log
         Where messages go (default: the progress bar's ``write`` or ``print``).
+    chain_diagnostics
+        Record, every epoch, ``chain_rhat``, ``chain_ess_bulk`` and
+        ``chain_ess_tail``: the mixing diagnostics of the persistent chains'
+        energies within the epoch (:func:`chain_energy_diagnostics`; one trace
+        point per chain and minibatch, so an epoch needs at least 4 minibatches).
+        Alongside ``acceptance_rate`` they show when the negative phase stopped
+        mixing: R-hat well above 1 (say above 1.1) and an ESS small compared
+        with ``n_batches * n_chains``. Recorded for rules with persistent chains
+        (PCD, FPCD, the closed-form RBM PCD, the centered and sparsity wrappers
+        around them, replay with ``buffer_size == n_chains``). Rules whose info
+        has a ``negative_energies`` field set to ``None`` (the default) record NaN: CD-k
+        restarts its chains at the batch every step, so the per-batch energies
+        are not a Markov chain and R-hat would mean nothing. Rules without a
+        negative phase (score matching) record no chain diagnostics. Cost: the
+        compiled epoch keeps ``n_batches * n_chains`` extra floats (no extra
+        energy evaluations), and ArviZ ranks and autocorrelates them on the host
+        after the epoch: about 60 ms of CPU for 600 x 100, 1% of a PCD-1 epoch of
+        a 784x500 RBM on MNIST and 3.5% at 784x100 (the first epoch also imports
+        ArviZ, a second or two). ``False`` skips both. Either way the parameters,
+        optimizer and rule states are bit-identical.
     """
     if on_divergence not in ("rollback", "raise"):
         raise ValueError(
@@ -303,7 +432,7 @@ def fit(
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
-    run_epoch = _epoch_fn(rule, optimizer, batch_size, n_batches)
+    run_epoch = _epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics)
     train_subset = data[: min(len(data), len(held_out))] if held_out is not None else None
 
     bar = None
@@ -317,12 +446,17 @@ def fit(
     try:
         while epoch < epochs:
             started = time.perf_counter()
-            new_state, summary = run_epoch(state, data, jax.random.fold_in(train_key, epoch))
+            new_state, summary, traces = run_epoch(
+                state, data, jax.random.fold_in(train_key, epoch)
+            )
             summary = {k: float(v) for k, v in summary.items()}
+            # score matching has no negative phase: its negative_energy is a finite placeholder
+            # (0), and its loss is checked too
             finite = (
                 summary.pop("all_gradients_finite") == 1.0
                 and math.isfinite(summary["positive_energy"])
                 and math.isfinite(summary["negative_energy"])
+                and math.isfinite(summary.get("loss", 0.0))
                 and _tree_is_finite(new_state.params)
                 # parameters can be finite yet give non-finite energies (caught only by the
                 # next epoch's first gradient, from a state that would then look "good")
@@ -358,6 +492,13 @@ def fit(
                 **summary,
                 "learning_rate_scale": float(state.learning_rate_scale),
             }
+            if "negative_energies" in traces:
+                trace = traces["negative_energies"]
+                record.update(
+                    chain_energy_diagnostics(trace)
+                    if trace is not None
+                    else dict.fromkeys(CHAIN_DIAGNOSTICS, math.nan)
+                )
             if held_out is not None and energy_fn is not None:
                 gap = jnp.mean(energy_fn(state.params, held_out)) - jnp.mean(
                     energy_fn(state.params, train_subset)
@@ -372,8 +513,14 @@ def fit(
                 history.setdefault(name, []).append(value)
             if bar is not None:
                 bar.update(1)
-                shown = [*metrics, "free_energy_gap", "acceptance_rate"]
-                bar.set_postfix({k: f"{record[k]:.4g}" for k in shown if k in record})
+                shown = [*metrics, "loss", "free_energy_gap", "acceptance_rate", "chain_rhat"]
+                bar.set_postfix(
+                    {
+                        k: f"{record[k]:.4g}"
+                        for k in shown
+                        if not math.isnan(record.get(k, math.nan))
+                    }
+                )
             if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
                 _save_checkpoint(checkpoint_dir, state, epoch, history, config)
     finally:

@@ -73,7 +73,9 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     Same interface and state as
     :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`
     with the block-Gibbs kernel; the negative statistics come from the chains'
-    state at the start of their last sweep.
+    state at the start of their last sweep. ``info.negative_energies`` holds the
+    free energy of each chain's negative sample (computed from the sweep's hidden
+    pre-activations, at no extra matmul).
     """
     _check_steps(k)
     if n_chains < 1:
@@ -98,16 +100,19 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, info.hidden_probs)
         # energies for monitoring reuse the pre-activations already computed
         positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
-        negative_energy = jnp.mean(
-            _free_energy_from_hidden_logits(params, negatives, info.hidden_logits)
-        )
-        return grads, PCDState(chains), ContrastiveInfo(positive_energy, negative_energy, info)
+        negative_energies = _free_energy_from_hidden_logits(params, negatives, info.hidden_logits)
+        negative_energy = jnp.mean(negative_energies)
+        info = ContrastiveInfo(positive_energy, negative_energy, info, negative_energies)
+        return grads, PCDState(chains), info
 
     return LearningRule(init, step)
 
 
 def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
-    """CD-k for a Bernoulli RBM with closed-form gradients (negatives after ``k`` sweeps)."""
+    """CD-k for a Bernoulli RBM with closed-form gradients (negatives after ``k`` sweeps).
+
+    ``info.negative_energies`` is ``None``: the chains restart at the batch every step.
+    """
     _check_steps(k)
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
@@ -186,6 +191,9 @@ def centered(rule: LearningRule, offset_rate: float = 0.01) -> LearningRule:
     :func:`centered_gradient`. Centering makes the gradient invariant to flipping
     units and conditions it much better, which the paper shows gives higher
     likelihoods and fewer divergences than the ordinary gradient.
+
+    The info is the wrapped rule's (with PCD, its ``negative_energies`` give
+    :func:`~numpyro_ebm.learning.fit.fit` its chain diagnostics).
     """
     if not 0.0 <= offset_rate <= 1.0:
         raise ValueError(f"offset_rate must lie in [0, 1]; got {offset_rate}")

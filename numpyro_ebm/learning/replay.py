@@ -26,9 +26,9 @@ from numpyro_ebm.learning.contrastive_divergence import (
     ContrastiveInfo,
     LearningRule,
     _check_steps,
+    _contrastive_gradient,
     _init_chains,
     _run_chains,
-    contrastive_gradient,
     default_get_position,
 )
 
@@ -90,6 +90,18 @@ def persistent_with_replay(
         ``noise_fn(rng_key, n) -> (n, *event)``; default: uniform on the bounding
         box of the data passed to ``init`` (:func:`data_bounds`). The buffer starts
         filled with noise.
+
+    Notes
+    -----
+    ``info.negative_energies`` (the per-chain energy trace from which
+    :func:`~numpyro_ebm.learning.fit.fit` computes R-hat and effective sample
+    sizes) is set only when ``buffer_size == n_chains``: every buffer entry is
+    then advanced at every step, so the entries are persistent chains, and their
+    energies are reported in buffer order (entries re-initialised from noise
+    restart their chain). With a larger buffer each step advances a random
+    subset of entries, the ``i``-th negative of one step and of the next are
+    different chains, and per-slot R-hat would be close to 1 whatever the mixing:
+    the field is ``None`` and ``fit`` records NaN.
     """
     _check_steps(k)
     if not 0.0 <= reinit_fraction <= 1.0:
@@ -122,14 +134,18 @@ def persistent_with_replay(
         chains = _init_chains(sampler, starts, params, vmap_chains)
         chains, sampler_info = _run_chains(sampler, key_run, chains, params, k, vmap_chains)
         negatives = get_position(chains)
-        grads, positive, negative = contrastive_gradient(
+        grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, negatives, energy_penalty
         )
         buffer = state.buffer.at[index].set(jax.lax.stop_gradient(negatives))
+        if buffer_size == n_chains:  # every entry advanced: energies in buffer (chain) order
+            chain_energies = jnp.zeros((buffer_size,), energies.dtype).at[index].set(energies)
+        else:
+            chain_energies = None
         return (
             grads,
             state._replace(buffer=buffer),
-            ContrastiveInfo(positive, negative, sampler_info),
+            ContrastiveInfo(positive, negative, sampler_info, chain_energies),
         )
 
     return LearningRule(init, step)

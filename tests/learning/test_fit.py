@@ -92,8 +92,15 @@ def test_resume_is_bit_identical(tmp_path):
     assert _leaves_equal(full.params, resumed.params)
     assert _leaves_equal(full.opt_state, resumed.opt_state)
     assert _leaves_equal(full.rule_state, resumed.rule_state)
-    for key in ("positive_energy", "negative_energy", "free_energy_gap"):
-        assert full.history[key] == resumed.history[key]
+    for key in (
+        "positive_energy",
+        "negative_energy",
+        "free_energy_gap",
+        "chain_rhat",
+        "chain_ess_bulk",
+        "chain_ess_tail",
+    ):
+        assert len(full.history[key]) == 5 and full.history[key] == resumed.history[key]
     leaves, meta = load_checkpoint(tmp_path / "part")
     assert meta["epoch"] == 5 and meta["config"] == {"note": "test"}
     assert not list((tmp_path / "part").glob("*.tmp"))  # atomic writes leave no temporary files

@@ -96,6 +96,71 @@ def test_pcd_gradient_matches_exact_likelihood_gradient(fast):
         np.testing.assert_allclose(a, b, atol=0.02)
 
 
+def test_negative_energies_are_the_per_chain_energies_in_chain_order():
+    params = _params()
+    data = jnp.asarray(np.random.default_rng(9).random((100, D)) < 0.5, jnp.float32)
+    batch = data[:10]
+
+    def binary_noise(key, n):
+        return jax.random.bernoulli(key, 0.5, (n, D)).astype(jnp.float32)
+
+    persistent = {
+        "pcd": cdlib.persistent_contrastive_divergence(bernoulli_rbm.free_energy, GIBBS, 30),
+        "fpcd": cdlib.fast_persistent_contrastive_divergence(bernoulli_rbm.free_energy, GIBBS, 30),
+        "closed_form_pcd": rbm_rules.bernoulli_rbm_pcd(30),
+        "centered": rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(30)),
+        "replay": replay.persistent_with_replay(
+            bernoulli_rbm.free_energy, GIBBS, 30, 30, k=1, noise_fn=binary_noise, vmap_chains=False
+        ),
+    }
+
+    @jax.jit  # one compilation for all the rules (eager ops would each compile)
+    def init_and_step_all():
+        states = {
+            name: rule.init(jax.random.key(1), params, data) for name, rule in persistent.items()
+        }
+        steps = {
+            name: rule.step(jax.random.key(2), states[name], params, batch)[1:]
+            for name, rule in persistent.items()
+        }
+        return states, steps
+
+    states, out = init_and_step_all()
+    free = jax.jit(bernoulli_rbm.free_energy)
+    expected = {
+        # generic PCD and FPCD: the chains after the step, energies under the slow parameters
+        "pcd": out["pcd"][0].chains.visible,
+        "fpcd": out["fpcd"][0].chains.visible,
+        # closed form (and the centered wrapper, which passes the info on): the chains at
+        # the start of the sweep
+        "closed_form_pcd": states["closed_form_pcd"].chains.visible,
+        "centered": states["centered"].inner.chains.visible,
+        # replay with buffer_size == n_chains: in buffer order
+        "replay": out["replay"][0].buffer,
+    }
+    for name, negatives in expected.items():
+        info = out[name][1]
+        assert info.negative_energies.shape == (30,), name
+        np.testing.assert_allclose(
+            info.negative_energies, free(params, negatives), rtol=1e-5, atol=1e-5, err_msg=name
+        )
+        np.testing.assert_allclose(
+            info.negative_energy, jnp.mean(info.negative_energies), rtol=1e-6, err_msg=name
+        )
+    # no persistent chains: CD restarts at the batch, a larger replay buffer advances a
+    # random subset of its entries (eval_shape: traced, not compiled)
+    for rule in (
+        cdlib.contrastive_divergence(bernoulli_rbm.free_energy, GIBBS),
+        rbm_rules.bernoulli_rbm_cd(),
+        replay.persistent_with_replay(
+            bernoulli_rbm.free_energy, GIBBS, 30, buffer_size=60, k=1, vmap_chains=False
+        ),
+    ):
+        state = rule.init(jax.random.key(1), params, data)
+        _, _, info = jax.eval_shape(rule.step, jax.random.key(2), state, params, batch)
+        assert info.negative_energies is None
+
+
 def test_cd1_gradient_vanishes_when_data_come_from_the_model():
     # Hinton's argument: at a perfect model the shortcut's expected gradient is zero
     params = _params(scale=1.5)
