@@ -36,6 +36,8 @@ def median_seconds(fn, repeats: int) -> tuple[float, list[float]]:
 def mnist_path(argument: str | None) -> str:
     path = argument or os.environ.get("NUMPYRO_EBM_MNIST")
     if not path:
-        raise SystemExit("point to MNIST with --mnist PATH or the NUMPYRO_EBM_MNIST environment variable "
-                         "(an .npz with x_train, y_train, x_test, y_test)")
+        raise SystemExit(
+            "point to MNIST with --mnist PATH or the NUMPYRO_EBM_MNIST environment variable "
+            "(an .npz with x_train, y_train, x_test, y_test)"
+        )
     return path

@@ -104,10 +104,14 @@ def main(argv=None):
 
     variants = {
         "matmul-only (speed of light)": lambda key: matmul_only(key, v0, unit_params, schedule),
-        "plain JAX AIS (threefry, softplus)": lambda key: plain_jax_ais(key, base_bias, params, schedule),
-        "numpyro_ebm ais_bernoulli_rbm": lambda key: ais.ais_bernoulli_rbm(
-            key, params, n_runs=args.runs, schedule=schedule, base_visible_bias=base_bias
-        ).log_z,
+        "plain JAX AIS (threefry, softplus)": lambda key: plain_jax_ais(
+            key, base_bias, params, schedule
+        ),
+        "numpyro_ebm ais_bernoulli_rbm": lambda key: (
+            ais.ais_bernoulli_rbm(
+                key, params, n_runs=args.runs, schedule=schedule, base_visible_bias=base_bias
+            ).log_z
+        ),
     }
     key = jax.random.key(2)
     load_before = os.getloadavg()[0]
@@ -134,7 +138,9 @@ def main(argv=None):
         values = np.asarray(values)
         ratio = base / values
         q1, q3 = np.percentile(ratio, [25, 75])
-        print(f"| {name} | {np.median(values):.2f} | {np.median(ratio):.1%} | {q1:.1%} to {q3:.1%} |")
+        print(
+            f"| {name} | {np.median(values):.2f} | {np.median(ratio):.1%} | {q1:.1%} to {q3:.1%} |"
+        )
 
 
 if __name__ == "__main__":

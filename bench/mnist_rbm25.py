@@ -48,23 +48,34 @@ def main(argv=None):
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
     parser.add_argument("--rule", choices=["pcd", "fpcd"], default="pcd")
     parser.add_argument("--lr", type=float, default=0.05, help="initial SGD learning rate")
-    parser.add_argument("--final-lr-fraction", type=float, default=0.0, help="learning rate decays linearly to this")
+    parser.add_argument(
+        "--final-lr-fraction", type=float, default=0.0, help="learning rate decays linearly to this"
+    )
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--fast-lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--float64", action="store_true", help="enumerate log Z in float64 (several times slower)")
-    parser.add_argument("--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)")
+    parser.add_argument(
+        "--float64", action="store_true", help="enumerate log Z in float64 (several times slower)"
+    )
+    parser.add_argument(
+        "--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)"
+    )
     args = parser.parse_args(argv)
 
     split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
     train, test = jnp.asarray(split.x_train), jnp.asarray(split.x_test)
-    params = bernoulli_rbm.init_params(jax.random.key(args.seed), train.shape[1], args.hidden, data=train)
+    params = bernoulli_rbm.init_params(
+        jax.random.key(args.seed), train.shape[1], args.hidden, data=train
+    )
     if args.rule == "pcd":
         rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k)
     else:
         rule = cdlib.fast_persistent_contrastive_divergence(
-            bernoulli_rbm.free_energy, rbm_gibbs.as_top_level_api("bernoulli"), n_chains=args.chains, k=args.k,
+            bernoulli_rbm.free_energy,
+            rbm_gibbs.as_top_level_api("bernoulli"),
+            n_chains=args.chains,
+            k=args.k,
             fast_learning_rate=args.fast_lr,
         )
     steps = args.epochs * (train.shape[0] // args.batch_size)
@@ -75,9 +86,18 @@ def main(argv=None):
 
         optimizer = optax.chain(weight_decay(args.weight_decay), optimizer)
     started = time.perf_counter()
-    result = fit(jax.random.key(args.seed + 1), params, train, rule, optimizer, epochs=args.epochs,
-                 batch_size=args.batch_size, held_out=test[:2000], energy_fn=bernoulli_rbm.free_energy,
-                 config=vars(args))
+    result = fit(
+        jax.random.key(args.seed + 1),
+        params,
+        train,
+        rule,
+        optimizer,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        held_out=test[:2000],
+        energy_fn=bernoulli_rbm.free_energy,
+        config=vars(args),
+    )
     train_seconds = time.perf_counter() - started
     params = result.params
     started = time.perf_counter()
@@ -89,8 +109,12 @@ def main(argv=None):
     train_ll = float(np.mean(exact.log_likelihood_bernoulli_rbm(params, train, log_z=log_z)))
     stem = args.name or f"mnist_rbm_784_{args.hidden}"
     RESULTS.mkdir(exist_ok=True)
-    np.savez_compressed(RESULTS / f"{stem}.npz", W=np.asarray(params.W), b=np.asarray(params.b),
-                        c=np.asarray(params.c))
+    np.savez_compressed(
+        RESULTS / f"{stem}.npz",
+        W=np.asarray(params.W),
+        b=np.asarray(params.b),
+        c=np.asarray(params.c),
+    )
     summary = {
         "test_log_likelihood": test_ll,
         "train_log_likelihood": train_ll,
@@ -98,7 +122,8 @@ def main(argv=None):
         "train_seconds": round(train_seconds, 1),
         "log_z_seconds": round(eval_seconds, 1),
         "machine": machine_description(),
-        "command": "python bench/mnist_rbm25.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python bench/mnist_rbm25.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "config": vars(args),
     }
     (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))

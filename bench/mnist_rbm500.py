@@ -134,7 +134,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
-    parser.add_argument("--centered", action="store_true", help="centered RBM gradient (Melchior et al. 2016)")
+    parser.add_argument(
+        "--centered", action="store_true", help="centered RBM gradient (Melchior et al. 2016)"
+    )
     parser.add_argument("--lr", type=float, default=0.005, help="initial SGD learning rate")
     parser.add_argument("--final-lr-fraction", type=float, default=0.0)
     parser.add_argument("--momentum", type=float, default=0.9)
@@ -146,16 +148,23 @@ def main(argv=None):
     parser.add_argument("--raise-examples", type=int, default=500)
     parser.add_argument("--raise-runs", type=int, default=1)
     parser.add_argument("--raise-temperatures", type=int, default=14500)
-    parser.add_argument("--evaluate", default=None, help="skip training; evaluate these parameters (.npz)")
-    parser.add_argument("--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)")
+    parser.add_argument(
+        "--evaluate", default=None, help="skip training; evaluate these parameters (.npz)"
+    )
+    parser.add_argument(
+        "--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)"
+    )
     args = parser.parse_args(argv)
 
     split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
     train_data, test_data = jnp.asarray(split.x_train), jnp.asarray(split.x_test)
     stem = args.name or f"mnist_rbm_784_{args.hidden}"
     RESULTS.mkdir(exist_ok=True)
-    summary = {"machine": machine_description(),
-               "command": "python bench/mnist_rbm500.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    summary = {
+        "machine": machine_description(),
+        "command": "python bench/mnist_rbm500.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     if args.evaluate:
         with np.load(args.evaluate) as arrays:
             params = bernoulli_rbm.BernoulliRBMParams(
@@ -166,10 +175,18 @@ def main(argv=None):
             summary = {**json.loads(previous.read_text()), **summary}
     else:
         params, seconds, history = train(args, train_data, test_data)
-        np.savez_compressed(RESULTS / f"{stem}.npz", W=np.asarray(params.W), b=np.asarray(params.b),
-                            c=np.asarray(params.c))
-        summary.update(train_seconds=round(seconds, 1), train_command=summary["command"],
-                       config=vars(args), history=history)
+        np.savez_compressed(
+            RESULTS / f"{stem}.npz",
+            W=np.asarray(params.W),
+            b=np.asarray(params.b),
+            c=np.asarray(params.c),
+        )
+        summary.update(
+            train_seconds=round(seconds, 1),
+            train_command=summary["command"],
+            config=vars(args),
+            history=history,
+        )
         (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
     summary.update(evaluate(args, params, train_data, test_data))
     (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))

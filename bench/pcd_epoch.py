@@ -71,23 +71,38 @@ def main(argv=None):
 
     # our fit: per-epoch wall time from the history (epoch 1 includes compilation)
     rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=1)
-    result = fit(jax.random.key(1), params, train, rule, optax.sgd(1e-3, momentum=0.9), epochs=args.repeats + 1,
-                 batch_size=args.batch_size, progress=False)
+    result = fit(
+        jax.random.key(1),
+        params,
+        train,
+        rule,
+        optax.sgd(1e-3, momentum=0.9),
+        epochs=args.repeats + 1,
+        batch_size=args.batch_size,
+        progress=False,
+    )
     ours = float(np.median(result.history["wall_time"][1:]))
     rows.append(("numpyro_ebm fit (PCD-1)", ours))
 
     epoch = matmul_only_epoch(n_batches, args.batch_size)
     chains = train[: args.chains]
     jax.block_until_ready(epoch(params.W, train, chains))
-    light, _ = median_seconds(lambda: jax.block_until_ready(epoch(params.W, train, chains)), args.repeats)
+    light, _ = median_seconds(
+        lambda: jax.block_until_ready(epoch(params.W, train, chains)), args.repeats
+    )
     rows.append(("matmul-only loop (5 matmuls/batch)", light))
 
     if not args.skip_sklearn:
         from sklearn.neural_network import BernoulliRBM
 
         x32 = np.asarray(split.x_train, dtype=np.float32)
-        rbm = BernoulliRBM(n_components=args.hidden, batch_size=args.batch_size, learning_rate=1e-3, n_iter=1,
-                           random_state=0)
+        rbm = BernoulliRBM(
+            n_components=args.hidden,
+            batch_size=args.batch_size,
+            learning_rate=1e-3,
+            n_iter=1,
+            random_state=0,
+        )
 
         def one_epoch():  # fit with n_iter=1 is one epoch of sklearn's own batch loop
             rbm.fit(x32)
@@ -96,8 +111,10 @@ def main(argv=None):
         rows.append(("scikit-learn BernoulliRBM", sk))
 
     print(f"machine: {machine_description()}")
-    print(f"784x{args.hidden} RBM, PCD-1, batch {args.batch_size}, {n_batches} batches per epoch, "
-          f"median of {args.repeats} epochs")
+    print(
+        f"784x{args.hidden} RBM, PCD-1, batch {args.batch_size}, {n_batches} batches per epoch, "
+        f"median of {args.repeats} epochs"
+    )
     print(f"{'':38s} {'s/epoch':>9s} {'vs matmul-only':>15s} {'speed-up vs sklearn':>20s}")
     sk_time = rows[2][1] if len(rows) > 2 else None
     for name, seconds in rows:

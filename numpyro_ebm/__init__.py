@@ -12,4 +12,13 @@ energies -> potentials -> kernels -> learning -> evaluation / diagnostics.
 from numpyro_ebm import datasets, diagnostics, energies, evaluation, kernels, learning, potentials
 
 __version__ = "0.1.0"
-__all__ = ["datasets", "energies", "potentials", "kernels", "learning", "evaluation", "diagnostics", "__version__"]
+__all__ = [
+    "datasets",
+    "energies",
+    "potentials",
+    "kernels",
+    "learning",
+    "evaluation",
+    "diagnostics",
+    "__version__",
+]

@@ -32,6 +32,7 @@ def _finite(summary, keys):
         assert isinstance(value, float) and math.isfinite(value), (key, value)
 
 
+@pytest.mark.slow  # a smoke run of the benchmark script (~25 s)
 @pytest.mark.standard_promotion  # optax.adam
 def test_four_squares_runs_and_writes_json(tmp_path):
     argv = [
@@ -79,6 +80,7 @@ def test_four_squares_energy_supports():
     )
 
 
+@pytest.mark.slow  # a smoke run of the benchmark script (~20 s)
 @pytest.mark.standard_promotion  # optax.adam
 def test_clusters24_runs_and_writes_json(tmp_path):
     argv = [
