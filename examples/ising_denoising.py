@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -65,24 +65,18 @@ from numpyro.handlers import substitute
 from numpyro.infer import MCMC, DiscreteGibbs
 from numpyro.infer.util import log_density
 
-from numpyro_ebm import datasets, potentials
+from numpyro_ebm import potentials
 from numpyro_ebm.energies import lattice_ising
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import checkerboard_gibbs
 from numpyro_ebm.potentials import UnnormalizedEnergy
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import load_images  # noqa: E402
+
 # --------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------
-
-
-def load_images(mnist: str | None, use_digits: bool, seed: int):
-    """``(split, image_shape, name)``: MNIST when a path is given (or NUMPYRO_EBM_MNIST is
-    set and ``use_digits`` is false), else the embedded 8x8 digits."""
-    path = mnist or (None if use_digits else os.environ.get(datasets.MNIST_ENV_VAR))
-    if path:
-        return datasets.load_mnist(path), (28, 28), "MNIST"
-    return datasets.load_digits(binarize=True, seed=seed), (8, 8), "8x8 digits"
 
 
 def to_spins(images, image_shape, upscale: int) -> np.ndarray:
