@@ -1,14 +1,18 @@
-"""Shared helpers for the benchmark scripts (timing, machine description, MNIST path)."""
+"""Shared helpers for the benchmark scripts (timing, machine description, MNIST path, 2-D quadrature)."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 
 def machine_description() -> str:
@@ -41,3 +45,43 @@ def mnist_path(argument: str | None) -> str:
             "(an .npz with x_train, y_train, x_test, y_test)"
         )
     return path
+
+
+# ----------------------------------------------------------------------------------------
+# 2-D midpoint quadrature (shared by four_squares.py, clusters24.py, score_matching_compare.py)
+# ----------------------------------------------------------------------------------------
+
+
+def grid_centres(half: float, step: float) -> np.ndarray:
+    """Midpoints of the cells of a regular grid on ``[-half, half]``."""
+    n = int(round(2 * half / step))
+    return -half + step * (np.arange(n) + 0.5)
+
+
+def energies_on(energy_fn, params, points: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """``energy_fn(params, points)`` in float32 chunks of ``chunk`` 2-D points, as float64."""
+    fn = jax.jit(energy_fn)
+    out = []
+    for start in range(0, len(points), chunk):
+        block = points[start : start + chunk]
+        pad = chunk - len(block)
+        block = np.concatenate([block, np.zeros((pad, 2), block.dtype)]) if pad else block
+        out.append(np.asarray(fn(params, jnp.asarray(block, jnp.float32)))[: chunk - pad])
+    return np.concatenate(out).astype(np.float64)
+
+
+class GridQuadrature(NamedTuple):
+    axis: np.ndarray  # cell midpoints along each axis, shape (n,)
+    points: np.ndarray  # (n * n, 2) float32, point [i * n + j] at (axis[i], axis[j])
+    log_density: np.ndarray  # (n, n), [i, j] at (axis[i], axis[j])
+    log_z: float
+
+
+def grid_quadrature(energy_fn, params, half: float, step: float) -> GridQuadrature:
+    """Midpoint rule on ``[-half, half]²``: ``log Z`` and the normalised log density."""
+    axis = grid_centres(half, step)
+    xx, yy = np.meshgrid(axis, axis, indexing="ij")
+    points = np.stack([xx.ravel(), yy.ravel()], axis=-1).astype(np.float32)
+    neg_e = -energies_on(energy_fn, params, points)
+    log_z = float(np.logaddexp.reduce(neg_e) + 2 * math.log(step))
+    return GridQuadrature(axis, points, (neg_e - log_z).reshape(xx.shape), log_z)

@@ -57,7 +57,7 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
+from _common import grid_centres, machine_description  # noqa: E402
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import poe  # noqa: E402
@@ -67,12 +67,6 @@ from numpyro_ebm.learning import fit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GEOMETRY = datasets.clusters_grid_geometry()  # 5 x 5, centre missing, spacing 1, std 0.1
-
-
-def grid_centres(half: float, step: float) -> np.ndarray:
-    """Midpoints of the cells of a regular grid on ``[-half, half]``."""
-    n = int(round(2 * half / step))
-    return -half + step * (np.arange(n) + 0.5)
 
 
 def filled_log_density(x) -> np.ndarray:

@@ -76,7 +76,7 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
+from _common import energies_on, grid_centres, grid_quadrature, machine_description  # noqa: E402
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import mlp  # noqa: E402
@@ -142,23 +142,6 @@ def mix_rules(rules, weights) -> cdlib.LearningRule:
 # ----------------------------------------------------------------------------------------
 
 
-def grid_centres(half: float, step: float) -> np.ndarray:
-    """Midpoints of the cells of a regular grid on ``[-half, half]``."""
-    n = int(round(2 * half / step))
-    return -half + step * (np.arange(n) + 0.5)
-
-
-def energies_on(energy_fn, params, points: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    fn = jax.jit(energy_fn)
-    out = []
-    for start in range(0, len(points), chunk):
-        block = points[start : start + chunk]
-        pad = chunk - len(block)
-        block = np.concatenate([block, np.zeros((pad, 2), block.dtype)]) if pad else block
-        out.append(np.asarray(fn(params, jnp.asarray(block, jnp.float32)))[: chunk - pad])
-    return np.concatenate(out).astype(np.float64)
-
-
 class Quadrature(NamedTuple):
     axis: np.ndarray
     log_density: np.ndarray  # (n, n), [i, j] at (axis[i], axis[j])
@@ -168,17 +151,17 @@ class Quadrature(NamedTuple):
 
 
 def quadrature(energy_fn, params, half: float, step: float) -> Quadrature:
-    axis = grid_centres(half, step)
-    xx, yy = np.meshgrid(axis, axis, indexing="ij")
-    points = np.stack([xx.ravel(), yy.ravel()], axis=-1).astype(np.float32)
-    neg_e = -energies_on(energy_fn, params, points)
-    log_z = float(np.logaddexp.reduce(neg_e) + 2 * math.log(step))
-    log_density = (neg_e - log_z).reshape(xx.shape)
-    cell_mass = np.exp(log_density) * step**2
-    mask = np.asarray(datasets.four_squares_mask(jnp.asarray(points))).reshape(xx.shape)
+    grid = grid_quadrature(energy_fn, params, half, step)
+    xx, yy = np.meshgrid(grid.axis, grid.axis, indexing="ij")
+    cell_mass = np.exp(grid.log_density) * step**2
+    mask = np.asarray(datasets.four_squares_mask(jnp.asarray(grid.points))).reshape(xx.shape)
     band = np.maximum(np.abs(xx), np.abs(yy)) > 0.9 * half
     return Quadrature(
-        axis, log_density, log_z, float(cell_mass[mask].sum()), float(cell_mass[band].sum())
+        grid.axis,
+        grid.log_density,
+        grid.log_z,
+        float(cell_mass[mask].sum()),
+        float(cell_mass[band].sum()),
     )
 
 

@@ -46,10 +46,19 @@ def train(args, train_data, test_data):
     params = bernoulli_rbm.init_params(
         jax.random.key(args.seed), train_data.shape[1], args.hidden, data=train_data
     )
-    if args.centered:
-        rule = rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k))
+    if args.rule == "fpcd":
+        rule = rbm_rules.bernoulli_rbm_fpcd(
+            n_chains=args.chains,
+            k=args.k,
+            fast_learning_rate=args.fast_lr,
+            fast_decay=args.fast_decay,
+        )
     else:
         rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k)
+    if args.centered:
+        rule = rbm_rules.centered(rule, weight_decay=args.centered_weight_decay)
+    elif args.centered_weight_decay:
+        raise SystemExit("--centered-weight-decay needs --centered")
     steps_per_epoch = train_data.shape[0] // args.batch_size
     steps = args.epochs * steps_per_epoch
     schedule = optax.linear_schedule(args.lr, args.lr * args.final_lr_fraction, steps)
@@ -58,7 +67,7 @@ def train(args, train_data, test_data):
         weight_decay(args.weight_decay),
         optax.inject_hyperparams(optax.sgd)(learning_rate=schedule, momentum=momentum),
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = fit(
         jax.random.key(args.seed + 1),
         params,
@@ -75,8 +84,9 @@ def train(args, train_data, test_data):
         config={k: v for k, v in vars(args).items() if k != "evaluate"},
     )
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     history = {k: [float(x) for x in v] for k, v in result.history.items()}
-    return result.params, seconds, history
+    return result.params, seconds, cpu_seconds, history
 
 
 def evaluate(args, params, train_data, test_data):
@@ -106,6 +116,29 @@ def evaluate(args, params, train_data, test_data):
     )
     raise_seconds = time.perf_counter() - started
     subset_ais = ais.log_likelihood_bernoulli_rbm(params, test_data[subset], estimate)
+    extra = {}
+    if args.extra_ais_runs:
+        # a second, larger AIS with an independent key: log Z-hat is biased low with few runs
+        started = time.perf_counter()
+        larger = ais.ais_bernoulli_rbm(
+            jax.random.fold_in(key_ais, 1),
+            params,
+            n_runs=args.extra_ais_runs,
+            base_data=train_data,
+            progress=True,
+        )
+        larger_ll = ais.log_likelihood_bernoulli_rbm(params, test_data, larger)
+        larger_subset = ais.log_likelihood_bernoulli_rbm(params, test_data[subset], larger)
+        prefix = f"ais{args.extra_ais_runs}_"
+        extra = {
+            prefix + "log_partition_function": float(larger.log_z),
+            prefix + "log_partition_function_interval_3sigma": [float(x) for x in larger.interval],
+            prefix + "effective_sample_size": float(larger.effective_sample_size),
+            prefix + "seconds": round(time.perf_counter() - started, 1),
+            prefix + "test_log_likelihood": float(larger_ll.mean),
+            prefix + "test_log_likelihood_interval_3sigma": [float(x) for x in larger_ll.interval],
+            prefix + "test_log_likelihood_raise_subset": float(larger_subset.mean),
+        }
     return {
         "log_partition_function": float(estimate.log_z),
         "log_partition_function_interval_3sigma": [float(x) for x in estimate.interval],
@@ -123,6 +156,7 @@ def evaluate(args, params, train_data, test_data):
         "test_log_likelihood_raise_subset": float(reverse.mean),
         "test_log_likelihood_raise_subset_standard_error": float(reverse.standard_error),
         "test_log_likelihood_ais_same_subset": float(subset_ais.mean),
+        **extra,
     }
 
 
@@ -134,17 +168,37 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
+    parser.add_argument("--rule", choices=("pcd", "fpcd"), default="pcd")
+    parser.add_argument("--fast-lr", type=float, default=0.02, help="FPCD fast learning rate")
+    parser.add_argument("--fast-decay", type=float, default=19 / 20, help="FPCD fast decay")
     parser.add_argument(
         "--centered", action="store_true", help="centered RBM gradient (Melchior et al. 2016)"
     )
     parser.add_argument("--lr", type=float, default=0.005, help="initial SGD learning rate")
     parser.add_argument("--final-lr-fraction", type=float, default=0.0)
     parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=1e-4,
+        help="L2 decay of W (optax, ordinary coordinates)",
+    )
+    parser.add_argument(
+        "--centered-weight-decay",
+        type=float,
+        default=0.0,
+        help="L2 decay of W in centered coordinates (learning.rbm.centered's weight_decay)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-dir", default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--ais-runs", type=int, default=100)
+    parser.add_argument(
+        "--extra-ais-runs",
+        type=int,
+        default=0,
+        help="also run a second AIS with this many runs (another key) and report it beside",
+    )
     parser.add_argument("--raise-examples", type=int, default=500)
     parser.add_argument("--raise-runs", type=int, default=1)
     parser.add_argument("--raise-temperatures", type=int, default=14500)
@@ -174,7 +228,7 @@ def main(argv=None):
         if previous.exists():
             summary = {**json.loads(previous.read_text()), **summary}
     else:
-        params, seconds, history = train(args, train_data, test_data)
+        params, seconds, cpu_seconds, history = train(args, train_data, test_data)
         np.savez_compressed(
             RESULTS / f"{stem}.npz",
             W=np.asarray(params.W),
@@ -183,6 +237,7 @@ def main(argv=None):
         )
         summary.update(
             train_seconds=round(seconds, 1),
+            train_process_cpu_seconds=round(cpu_seconds, 1),
             train_command=summary["command"],
             config=vars(args),
             history=history,

@@ -108,6 +108,11 @@ def dbm_pcd(n_chains: int, k: int = 1, mean_field_iterations: int = 10) -> Learn
     sweep (Rao-Blackwellised, at no extra cost). ``info.positive_energy`` is the
     mean of :math:`\mathbb{E}_q[E]` on the batch, ``info.negative_energy`` that of
     :math:`E(\tilde v, p(h^1 \mid \cdot), \tilde h^2)` on the chains.
+    ``info.negative_energies`` holds each chain's free energy with :math:`h^1`
+    summed out, :func:`~numpyro_ebm.energies.dbm.outer_free_energy` of
+    :math:`(\tilde v, \tilde h^2)` (from the sweep's :math:`h^1` pre-activations,
+    no extra matmul), for the chain diagnostics of
+    :func:`~numpyro_ebm.learning.fit.fit`.
     """
     _check_steps(k)
     if n_chains < 1:
@@ -148,7 +153,14 @@ def dbm_pcd(n_chains: int, k: int = 1, mean_field_iterations: int = 10) -> Learn
         negative_energy = jnp.mean(
             dbm.joint_energy(params, negative_visible, info.hidden1_probs, negative_hidden2)
         )
-        return grads, PCDState(chains), ContrastiveInfo(positive_energy, negative_energy, info)
+        # each chain's free energy F(v, h2) (h1 summed out) from the sweep's h1 pre-activations
+        negative_energies = (
+            -(negative_visible @ params.b)
+            - (negative_hidden2 @ params.c2)
+            - jnp.sum(jax.nn.softplus(info.hidden1_logits), axis=-1)
+        )
+        info = ContrastiveInfo(positive_energy, negative_energy, info, negative_energies)
+        return grads, PCDState(chains), info
 
     return LearningRule(init, step)
 

@@ -18,7 +18,7 @@ a two-layer DBN. The weights are kept tied: the recognition weights used by
 :func:`up_pass` are the generative weights transposed (no up-down fine-tuning).
 
 - :func:`greedy_layerwise` trains the stack with :func:`~numpyro_ebm.learning.fit.fit`
-  and any Bernoulli-RBM learning rule;
+  and any Bernoulli-RBM learning rule, from scratch or on top of given trained layers;
 - :func:`up_pass` computes features (the hidden probabilities layer by layer);
 - :func:`generate` runs block Gibbs in the top RBM and then a directed pass down.
 
@@ -116,6 +116,11 @@ def copies_free_energy(
     )
 
 
+def _copies_free_energy_from_logits(params, visible_counts, logits, hidden_copies: int):
+    """:func:`copies_free_energy` given the hidden pre-activations ``logits`` of ``visible_counts``."""
+    return -(visible_counts @ params.b) - hidden_copies * jnp.sum(jax.nn.softplus(logits), axis=-1)
+
+
 def copies_rbm_gradient(params, visible_counts, hidden_means, neg_visible_counts, neg_hidden_means):
     r"""Gradient of :math:`\overline{F(n_\text{data})} - \overline{F(n_\text{neg})}` (tied parameters).
 
@@ -182,6 +187,10 @@ def copies_rbm_pcd(
     ``step(rng_key, state, params, batch) -> (grads, state, info)``; the
     negative statistics come from the chains' state at the start of their last
     sweep with the hidden expectations computed by that sweep.
+    ``info.negative_energies`` holds each chain's free energy
+    (:func:`copies_free_energy`) at that state, from the sweep's hidden
+    pre-activations (no extra matmul), for the chain diagnostics of
+    :func:`~numpyro_ebm.learning.fit.fit`.
     """
     _check_steps(k)
     if n_chains < 1:
@@ -234,12 +243,17 @@ def copies_rbm_pcd(
             negatives,
             hidden_copies * info.hidden_probs,
         )
-        positive_energy = jnp.mean(copies_free_energy(params, counts, hidden_copies))
-        negative_energy = jnp.mean(copies_free_energy(params, negatives, hidden_copies))
+        positive_energy = jnp.mean(
+            _copies_free_energy_from_logits(params, counts, positive_logits, hidden_copies)
+        )
+        # each chain's free energy from the pre-activations its sweep computed (no extra matmul)
+        negative_energies = _copies_free_energy_from_logits(
+            params, negatives, info.hidden_logits, hidden_copies
+        )
         return (
             grads,
             CopiesPCDState(chains),
-            ContrastiveInfo(positive_energy, negative_energy, info),
+            ContrastiveInfo(positive_energy, jnp.mean(negative_energies), info, negative_energies),
         )
 
     return LearningRule(init, step)
@@ -269,7 +283,8 @@ class DBNParams(NamedTuple):
 
 
 class DBNFitResult(NamedTuple):
-    """What :func:`greedy_layerwise` returns: the DBN and each layer's :class:`FitResult` history."""
+    """What :func:`greedy_layerwise` returns: the DBN (the given ``pretrained`` layers
+    included) and the :class:`FitResult` history of each layer it trained, bottom first."""
 
     params: DBNParams
     histories: tuple[dict, ...]
@@ -329,6 +344,9 @@ def greedy_layerwise(
     rule: LearningRule | Sequence[LearningRule] | None = None,
     hidden_activities: str = "probabilities",
     weight_scale: float = 0.01,
+    initialization: str = "random",
+    pretrained: Sequence[bernoulli_rbm.BernoulliRBMParams] = (),
+    held_out: Float[Array, "m visible"] | None = None,
     progress: bool = False,
     log=None,
 ) -> DBNFitResult:
@@ -339,6 +357,11 @@ def greedy_layerwise(
     :math:`p(h^l = 1 \mid h^{l-1})` propagated up from the data, or binary draws
     from them with ``hidden_activities="samples"``), trained with
     :func:`~numpyro_ebm.learning.fit.fit` while the layers below stay fixed.
+    With ``pretrained``, the stack starts from RBMs trained elsewhere (e.g. the
+    first layer Salakhutdinov & Murray 2008 stack on) and only the layers of
+    ``hidden_sizes`` are trained, on top of them: the result is the one the
+    loop would have produced had it trained those bottom layers itself (same
+    keys, same up-pass).
 
     Parameters
     ----------
@@ -365,6 +388,26 @@ def greedy_layerwise(
     weight_scale
         Standard deviation of the initial weights; visible biases start at the
         base rates of each layer's training data.
+    initialization
+        ``"random"`` (default): each trained layer starts from small random
+        weights. ``"transpose"``: each trained layer starts as the transpose of
+        the layer below (:math:`W^\top`, with the two bias vectors swapped),
+        which needs as many hidden units as the layer below has visible units.
+        The stack then starts as a DBN whose top two layers define exactly the
+        lower RBM's distribution, so the variational bound starts at that RBM's
+        log-likelihood and training the new layer can only raise the bound in
+        expectation (Hinton, Osindero & Teh 2006, section 4).
+    pretrained
+        Trained RBMs for the bottom of the stack, bottom first (the first with
+        ``D`` visible units, each next one with as many visible units as the one
+        below has hidden units). They are kept as they are; ``hidden_sizes``,
+        and the per-layer ``optimizer``, ``epochs`` and ``rule``, describe the
+        layers trained above them.
+    held_out
+        Optional held-out visible data, propagated up like ``data``; each trained
+        layer's history then records :func:`~numpyro_ebm.learning.fit.fit`'s
+        ``free_energy_gap`` (free energy of the layer's RBM on the held-out
+        activities minus that on as many training activities).
     progress, log
         Passed to :func:`~numpyro_ebm.learning.fit.fit`.
     """
@@ -376,20 +419,40 @@ def greedy_layerwise(
     _check_activities(hidden_activities)
     data = _checks.check_array(data, "data", ndim_min=2)
     _checks.check_binary(data, "data")
+    pretrained = _check_pretrained(pretrained, data.shape[1])
+    if initialization not in ("random", "transpose"):
+        raise ValueError(
+            f"unknown initialization {initialization!r}; expected 'random' or 'transpose'"
+        )
+    if held_out is not None:
+        held_out = _checks.check_array(held_out, "held_out", ndim_min=2)
+        _checks.check_last_dim(held_out, data.shape[1], "held_out", "visible units")
+        _checks.check_binary(held_out, "held_out")
     n_layers = len(hidden_sizes)
     rules = _per_layer(rule if rule is not None else copies_rbm_pcd(100), n_layers, "rule")
     optimizers = _per_layer(optimizer, n_layers, "optimizer")
     epochs_list = _per_layer(epochs, n_layers, "epochs")
-    layers, histories = [], []
-    layer_data = data
-    for index, (n_hidden, layer_rule, layer_opt, layer_epochs) in enumerate(
+    layers, histories = list(pretrained), []
+    layer_data, layer_held_out = data, held_out
+    for index, rbm in enumerate(pretrained):  # the keys of the loop below, had it trained them
+        key_up = jax.random.split(jax.random.fold_in(rng_key, index), 3)[2]
+        layer_data = _hidden_activities(key_up, rbm, layer_data, hidden_activities)
+        if layer_held_out is not None:
+            layer_held_out = _hidden_activities(
+                jax.random.fold_in(key_up, 1), rbm, layer_held_out, hidden_activities
+            )
+    for offset, (n_hidden, layer_rule, layer_opt, layer_epochs) in enumerate(
         zip(hidden_sizes, rules, optimizers, epochs_list, strict=True)
     ):
+        index = len(pretrained) + offset
         key_init, key_fit, key_up = jax.random.split(jax.random.fold_in(rng_key, index), 3)
-        params = bernoulli_rbm.init_params(
-            key_init, layer_data.shape[1], n_hidden, weight_scale=weight_scale, dtype=data.dtype
-        )
-        params = params._replace(b=_base_rate_bias(layer_data))
+        if initialization == "transpose":
+            params = _transposed(layers, index, n_hidden)
+        else:
+            params = bernoulli_rbm.init_params(
+                key_init, layer_data.shape[1], n_hidden, weight_scale=weight_scale, dtype=data.dtype
+            )
+            params = params._replace(b=_base_rate_bias(layer_data))
         result = fit(
             key_fit,
             params,
@@ -398,15 +461,54 @@ def greedy_layerwise(
             layer_opt,
             epochs=layer_epochs,
             batch_size=batch_size,
+            held_out=layer_held_out,
+            energy_fn=bernoulli_rbm.free_energy if layer_held_out is not None else None,
             progress=progress,
             log=log,
             config={"layer": index, "n_hidden": n_hidden},
         )
         layers.append(result.params)
         histories.append(result.history)
-        if index + 1 < n_layers:
+        if offset + 1 < n_layers:
             layer_data = _hidden_activities(key_up, result.params, layer_data, hidden_activities)
+            if layer_held_out is not None:
+                layer_held_out = _hidden_activities(
+                    jax.random.fold_in(key_up, 1), result.params, layer_held_out, hidden_activities
+                )
     return DBNFitResult(DBNParams(tuple(layers)), tuple(histories))
+
+
+def _transposed(layers, index: int, n_hidden: int) -> bernoulli_rbm.BernoulliRBMParams:
+    """Layer ``index`` started as the transpose of the layer below (``initialization="transpose"``)."""
+    if not layers:
+        raise ValueError("initialization='transpose' needs a layer below the first trained one")
+    below = layers[-1]
+    if n_hidden != below.W.shape[0]:
+        raise ValueError(
+            f"initialization='transpose': layer {index} needs {below.W.shape[0]} hidden units "
+            f"(the visible units of the layer below); got {n_hidden}"
+        )
+    return bernoulli_rbm.BernoulliRBMParams(below.W.T, below.c, below.b)
+
+
+def _check_pretrained(pretrained, n_visible: int) -> tuple[bernoulli_rbm.BernoulliRBMParams, ...]:
+    """The ``pretrained`` layers of :func:`greedy_layerwise` as a tuple, their sizes checked."""
+    if isinstance(pretrained, bernoulli_rbm.BernoulliRBMParams):
+        raise TypeError("pretrained is a sequence of RBMs, bottom first: wrap a single one, (rbm,)")
+    pretrained = tuple(pretrained)
+    below = n_visible
+    for index, rbm in enumerate(pretrained):
+        if not isinstance(rbm, bernoulli_rbm.BernoulliRBMParams):
+            raise TypeError(
+                f"pretrained[{index}] must be a BernoulliRBMParams; got {type(rbm).__name__}"
+            )
+        if rbm.W.ndim != 2 or rbm.W.shape[0] != below:
+            raise ValueError(
+                f"pretrained[{index}] has weights of shape {rbm.W.shape}; its visible layer must "
+                f"have the {below} units of the " + ("data" if index == 0 else "layer below")
+            )
+        below = rbm.W.shape[1]
+    return pretrained
 
 
 def _base_rate_bias(data):

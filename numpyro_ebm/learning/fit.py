@@ -381,7 +381,9 @@ def fit(
         mixing: R-hat well above 1 (say above 1.1) and an ESS small compared
         with ``n_batches * n_chains``. Recorded for rules with persistent chains
         (PCD, FPCD, the closed-form RBM PCD, the centered and sparsity wrappers
-        around them, replay with ``buffer_size == n_chains``). Rules whose info
+        around them, replay with ``buffer_size == n_chains``, the DBM rule
+        ``learning.dbm.dbm_pcd`` and the tied-copies rule
+        ``learning.dbn.copies_rbm_pcd``). Rules whose info
         has a ``negative_energies`` field set to ``None`` (the default) record NaN: CD-k
         restarts its chains at the batch every step, so the per-batch energies
         are not a Markov chain and R-hat would mean nothing. Rules without a

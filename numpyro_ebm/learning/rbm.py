@@ -10,7 +10,8 @@ persistent chains' state at the start of the sweep together with
 which the chains advance; ``test_rbm_fast_path`` checks that the gradient equals
 autodiff of the free energy on the same samples.
 
-:func:`centered` turns either rule into its centered version (Melchior, Fischer
+:func:`bernoulli_rbm_fpcd` is the same fast path for fast-weights PCD (Tieleman &
+Hinton 2009). :func:`centered` turns any of these rules into its centered version (Melchior, Fischer
 & Wiskott 2016).
 
 References
@@ -19,6 +20,8 @@ Melchior, J., Fischer, A. & Wiskott, L. (2016). How to center deep Boltzmann
 machines. *JMLR* 17(99).
 Tieleman, T. (2008). Training restricted Boltzmann machines using
 approximations to the likelihood gradient. *ICML*.
+Tieleman, T. & Hinton, G. E. (2009). Using fast weights to improve persistent
+contrastive divergence. *ICML*.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.learning.contrastive_divergence import (
     CDState,
     ContrastiveInfo,
+    FPCDState,
     LearningRule,
     PCDState,
     _check_steps,
@@ -44,6 +48,7 @@ __all__ = [
     "bernoulli_rbm_gradient",
     "bernoulli_rbm_pcd",
     "bernoulli_rbm_cd",
+    "bernoulli_rbm_fpcd",
     "CenteredState",
     "centered_gradient",
     "centered",
@@ -67,6 +72,20 @@ def _free_energy_from_hidden_logits(params, v, logits):
     return -(v @ params.b) - jnp.sum(jax.nn.softplus(logits), axis=-1)
 
 
+def _sweeps(kernel, rng_key, chains, params, k: int):
+    """``k`` block-Gibbs sweeps: the visible state before the last one, the chains, its info."""
+    keys = jax.random.split(rng_key, k)
+    if k > 1:
+
+        def sweep(state, key):
+            return kernel(key, state, params)[0], None
+
+        chains, _ = jax.lax.scan(sweep, chains, keys[:-1])
+    negatives = chains.visible
+    chains, info = kernel(keys[-1], chains, params)
+    return negatives, chains, info
+
+
 def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     """PCD-k for a Bernoulli RBM with closed-form gradients (five matmuls per batch for k = 1).
 
@@ -87,14 +106,7 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         return PCDState(rbm_gibbs.init(positions, params, "bernoulli"))
 
     def step(rng_key, state: PCDState, params, batch):
-        keys = jax.random.split(rng_key, k)
-        chains = state.chains
-        if k > 1:
-            chains = jax.lax.scan(
-                lambda s, key: (kernel(key, s, params)[0], None), chains, keys[:-1]
-            )[0]
-        negatives = chains.visible
-        chains, info = kernel(keys[-1], chains, params)
+        negatives, chains, info = _sweeps(kernel, rng_key, state.chains, params, k)
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
         positive_hidden = jax.nn.sigmoid(positive_logits)
         grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, info.hidden_probs)
@@ -104,6 +116,69 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         negative_energy = jnp.mean(negative_energies)
         info = ContrastiveInfo(positive_energy, negative_energy, info, negative_energies)
         return grads, PCDState(chains), info
+
+    return LearningRule(init, step)
+
+
+def bernoulli_rbm_fpcd(
+    n_chains: int,
+    k: int = 1,
+    *,
+    fast_learning_rate: float = 0.02,
+    fast_decay: float = 19.0 / 20.0,
+) -> LearningRule:
+    r"""FPCD-k for a Bernoulli RBM with closed-form gradients (Tieleman & Hinton 2009).
+
+    The persistent chains sample the RBM with parameters
+    :math:`\theta + \theta_{\text{fast}}`. The fast parameters follow the same
+    gradient with their own learning rate and shrink towards zero every step,
+    :math:`\theta_{\text{fast}} \leftarrow \text{fast\_decay}\,\theta_{\text{fast}}
+    - \text{fast\_learning\_rate}\cdot g`: they raise the energy where the chains
+    have just been, so the chains leave modes faster than the slowly changing
+    :math:`\theta` alone would let them. Because the fast learning rate does not
+    follow the regular learning-rate schedule, the chains keep mixing while the
+    regular learning rate decays to zero (where plain PCD's chains slow down).
+
+    As in the paper, the negative statistics are those of the chains' model: the
+    chains' state at the start of their last sweep and :math:`p(h \mid v)` under
+    :math:`\theta + \theta_{\text{fast}}`, which the sweep computes anyway (five
+    matmuls per batch for ``k = 1``, as PCD-1). ``info.negative_energies`` are the
+    chains' free energies under the same parameters. The state is
+    :class:`~numpyro_ebm.learning.contrastive_divergence.FPCDState`.
+    """
+    _check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+    if not 0.0 <= fast_decay < 1.0:
+        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
+    if not fast_learning_rate >= 0.0:
+        raise ValueError(f"fast_learning_rate must be non-negative; got {fast_learning_rate}")
+    kernel = rbm_gibbs.build_kernel("bernoulli")
+
+    def init(rng_key, params, data):
+        positions = _initial_positions(rng_key, data, n_chains)
+        fast = jax.tree.map(jnp.zeros_like, params)
+        return FPCDState(rbm_gibbs.init(positions, params, "bernoulli"), fast)
+
+    def step(rng_key, state: FPCDState, params, batch):
+        chain_params = jax.tree.map(jnp.add, params, state.fast_params)
+        negatives, chains, info = _sweeps(kernel, rng_key, state.chains, chain_params, k)
+        positive_logits = bernoulli_rbm.hidden_logits(params, batch)
+        grads = bernoulli_rbm_gradient(
+            params, batch, jax.nn.sigmoid(positive_logits), negatives, info.hidden_probs
+        )
+        dtype = params.W.dtype
+        decay = jnp.asarray(fast_decay, dtype)
+        rate = jnp.asarray(fast_learning_rate, dtype)
+        fast = jax.tree.map(lambda f, g: decay * f - rate * g, state.fast_params, grads)
+        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
+        negative_energies = _free_energy_from_hidden_logits(
+            chain_params, negatives, info.hidden_logits
+        )
+        info = ContrastiveInfo(
+            positive_energy, jnp.mean(negative_energies), info, negative_energies
+        )
+        return grads, FPCDState(chains, fast), info
 
     return LearningRule(init, step)
 
@@ -181,7 +256,9 @@ def centered_gradient(
     )
 
 
-def centered(rule: LearningRule, offset_rate: float = 0.01) -> LearningRule:
+def centered(
+    rule: LearningRule, offset_rate: float = 0.01, *, weight_decay: float = 0.0
+) -> LearningRule:
     r"""Centered version of a Bernoulli-RBM learning rule (Melchior et al. 2016).
 
     The offsets start at the data mean (:math:`\mu`) and at the mean hidden
@@ -192,11 +269,21 @@ def centered(rule: LearningRule, offset_rate: float = 0.01) -> LearningRule:
     units and conditions it much better, which the paper shows gives higher
     likelihoods and fewer divergences than the ordinary gradient.
 
+    ``weight_decay`` is an L2 penalty :math:`\tfrac{\lambda}{2}\|W\|^2` on the
+    weights *in centered coordinates*: :math:`\lambda W` is added to the weight
+    gradient before the transformation, so the decay shrinks :math:`W` with the
+    centered biases held fixed (the ordinary biases move by :math:`\lambda W
+    \lambda_h`, :math:`\lambda W^\top \mu` to compensate). An Optax weight decay
+    chained after the rule instead shrinks :math:`W` with the ordinary biases held
+    fixed, which moves the centered biases and undoes part of what centering buys.
+
     The info is the wrapped rule's (with PCD, its ``negative_energies`` give
     :func:`~numpyro_ebm.learning.fit.fit` its chain diagnostics).
     """
     if not 0.0 <= offset_rate <= 1.0:
         raise ValueError(f"offset_rate must lie in [0, 1]; got {offset_rate}")
+    if not weight_decay >= 0.0:
+        raise ValueError(f"weight_decay must be non-negative; got {weight_decay}")
 
     def init(rng_key, params, data=None):
         if data is None:
@@ -208,6 +295,8 @@ def centered(rule: LearningRule, offset_rate: float = 0.01) -> LearningRule:
 
     def step(rng_key, state: CenteredState, params, batch):
         grads, inner, info = rule.step(rng_key, state.inner, params, batch)
+        if weight_decay:
+            grads = grads._replace(W=grads.W + jnp.asarray(weight_decay, params.W.dtype) * params.W)
         grads = centered_gradient(grads, state.visible_offset, state.hidden_offset)
         rate = jnp.asarray(offset_rate, params.W.dtype)
         visible_offset = (1 - rate) * state.visible_offset + rate * jnp.mean(batch, axis=0)

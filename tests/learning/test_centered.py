@@ -90,9 +90,33 @@ def test_centered_rule_tracks_offsets():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_centered_weight_decay_shrinks_w_with_the_centered_biases_fixed():
+    params = _params(jax.random.key(12), 6, 3)
+    data = (jax.random.uniform(jax.random.key(13), (40, 6)) < 0.3).astype(jnp.float32)
+    inner = rbm_rules.bernoulli_rbm_pcd(n_chains=5)
+    plain, decayed = rbm_rules.centered(inner), rbm_rules.centered(inner, weight_decay=0.1)
+    state = plain.init(jax.random.key(14), params, data)
+    grads, _, _ = plain.step(jax.random.key(15), state, params, data[:10])
+    grads_decayed, _, _ = decayed.step(jax.random.key(15), state, params, data[:10])
+    # the decay alone, as a step in ordinary coordinates: W shrinks, and the ordinary biases
+    # move so that the centered biases b + W lambda and c + W' mu stay where they were
+    decay = jax.tree.map(jnp.subtract, grads_decayed, grads)
+    lr = 0.5
+    W_new = params.W - lr * decay.W
+    np.testing.assert_allclose(W_new, (1 - lr * 0.1) * params.W, rtol=1e-5, atol=1e-6)
+    mu, lam = state.visible_offset, state.hidden_offset
+    b_new, c_new = params.b - lr * decay.b, params.c - lr * decay.c
+    np.testing.assert_allclose(b_new + W_new @ lam, params.b + params.W @ lam, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        c_new + W_new.T @ mu, params.c + params.W.T @ mu, rtol=1e-5, atol=1e-6
+    )
+
+
 def test_centered_rule_rejects_bad_input():
     with pytest.raises(ValueError, match="offset_rate"):
         rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(n_chains=5), offset_rate=2.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(n_chains=5), weight_decay=-1.0)
     rule = rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(n_chains=5))
     with pytest.raises(ValueError, match="training data"):
         rule.init(jax.random.key(0), _params(jax.random.key(0)))

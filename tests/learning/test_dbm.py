@@ -19,6 +19,7 @@ from numpyro_ebm.energies import bernoulli_rbm, dbm
 from numpyro_ebm.evaluation import deep, exact
 from numpyro_ebm.learning import dbm as dbm_rules
 from numpyro_ebm.learning import fit
+from numpyro_ebm.learning.fit import CHAIN_DIAGNOSTICS
 
 D, K1, K2 = 6, 4, 3
 
@@ -120,6 +121,30 @@ def test_rule_gradient_matches_enumeration():
         expected = np.asarray(mod) - np.asarray(pos)
         assert np.max(np.abs(np.asarray(g) - expected)) < z * max_standard_error, name
     assert np.isfinite(info.positive_energy) and np.isfinite(info.negative_energy)
+
+
+def test_rule_reports_each_chains_free_energy_and_fit_its_rhat():
+    # negative_energies are F(v, h2) = dbm.outer_free_energy of the chains' state at the start
+    # of their sweep (h1 summed out), so fit's chain R-hat and ESS are finite numbers
+    params = _model(13, 1.0)
+    data = _binary(14, (100, D), 0.4)
+    rule = dbm_rules.dbm_pcd(30)
+    state = rule.init(jax.random.key(15), params, data)
+    _, new_state, info = jax.jit(rule.step)(jax.random.key(16), state, params, data[:10])
+    np.testing.assert_allclose(
+        info.negative_energies,
+        dbm.outer_free_energy(params, state.chains.visible, state.chains.hidden2),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    assert not np.array_equal(new_state.chains.visible, state.chains.visible)
+    result = fit(
+        jax.random.key(17), params, data, rule, optax.sgd(0.01), epochs=2, batch_size=10,
+        progress=False,
+    )  # fmt: skip
+    for key in CHAIN_DIAGNOSTICS:
+        assert len(result.history[key]) == 2
+        assert all(np.isfinite(result.history[key])), (key, result.history[key])
 
 
 def test_compose_pretrained_and_rule_arguments():

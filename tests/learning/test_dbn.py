@@ -16,9 +16,10 @@ from numpyro_ebm import datasets
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.evaluation import deep, exact
 from numpyro_ebm.kernels import rbm_gibbs
-from numpyro_ebm.learning import dbn
+from numpyro_ebm.learning import dbn, fit
 from numpyro_ebm.learning import rbm as rbm_rules
 from numpyro_ebm.learning.contrastive_divergence import PCDState
+from numpyro_ebm.learning.fit import CHAIN_DIAGNOSTICS
 from tests._stats import chisquare_counts, configuration_index
 
 ALPHA = 1e-3
@@ -166,6 +167,136 @@ def test_greedy_layerwise_trains_each_layer_on_the_one_below():
     # hidden probabilities: they moved little in one epoch
     rates = jnp.mean(bernoulli_rbm.hidden_probs(bottom, data), axis=0)
     np.testing.assert_allclose(jax.nn.sigmoid(top.b), rates, atol=0.15)
+
+
+def test_greedy_layerwise_from_a_pretrained_layer_continues_the_stack():
+    # starting from the first layer of a greedy run gives that run's second layer: the
+    # same keys and the same up-pass, so the same numbers up to float reassociation
+    data = (jax.random.uniform(jax.random.key(13), (200, 6)) < 0.4).astype(jnp.float32)
+    held_out = (jax.random.uniform(jax.random.key(15), (40, 6)) < 0.4).astype(jnp.float32)
+    for mode in ("probabilities", "samples"):
+        full = dbn.greedy_layerwise(
+            jax.random.key(14),
+            data,
+            [4, 3],
+            optax.sgd(0.05),
+            epochs=[2, 1],
+            batch_size=20,
+            hidden_activities=mode,
+        )
+        bottom = full.params.layers[0]
+        continued = dbn.greedy_layerwise(
+            jax.random.key(14),
+            data,
+            [3],
+            optax.sgd(0.05),
+            epochs=1,
+            batch_size=20,
+            hidden_activities=mode,
+            pretrained=(bottom,),
+            held_out=held_out,
+        )
+        assert continued.params.sizes == (6, 4, 3) and len(continued.histories) == 1
+        for a, b in zip(continued.params.layers[0], bottom, strict=True):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(continued.params.layers[1], full.params.layers[1], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        # with held-out data the layer's history has fit's free-energy gap
+        (gap,) = continued.histories[0]["free_energy_gap"]
+        assert np.isfinite(gap) and "free_energy_gap" not in full.histories[1]
+
+
+def test_transpose_initialization_starts_the_dbn_at_the_lower_rbm():
+    # Hinton, Osindero & Teh (2006): a new layer started at the transpose of the one below
+    # makes the DBN define the lower RBM's distribution exactly; with a zero learning rate
+    # training leaves it there, so the DBN's exact likelihood is the RBM's
+    data = (jax.random.uniform(jax.random.key(21), (120, 6)) < 0.4).astype(jnp.float32)
+    bottom = bernoulli_rbm.init_params(jax.random.key(22), 6, 4, weight_scale=0.8)
+    bottom = bottom._replace(b=jnp.linspace(-0.5, 0.5, 6), c=jnp.array([0.2, -0.3, 0.1, 0.0]))
+
+    def stack(hidden, **options):
+        return dbn.greedy_layerwise(
+            jax.random.key(23), data, [hidden], optax.sgd(0.0), epochs=1, batch_size=20, **options
+        )
+
+    stacked = stack(6, initialization="transpose", pretrained=(bottom,))
+    top = stacked.params.layers[1]
+    np.testing.assert_array_equal(top.W, bottom.W.T)
+    np.testing.assert_array_equal(top.b, bottom.c)
+    np.testing.assert_array_equal(top.c, bottom.b)
+    expected = exact.log_likelihood_bernoulli_rbm(bottom, data)
+    np.testing.assert_allclose(
+        deep.exact_log_likelihood_dbn(stacked.params, data), expected, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="needs 6 hidden units"):
+        stack(5, initialization="transpose", pretrained=(bottom,))
+    with pytest.raises(ValueError, match="needs a layer below"):
+        stack(4, initialization="transpose")
+    with pytest.raises(ValueError, match="unknown initialization 'zeros'"):
+        stack(4, initialization="zeros")
+
+
+def test_copies_rule_reports_each_chains_free_energy_and_fit_its_rhat():
+    # negative_energies are the free energies of the chains' negative samples (the state
+    # at the start of the last sweep), so fit's chain R-hat and ESS are finite numbers
+    params = _rbm(16, 5, 3, 1.0)
+    data = (jax.random.uniform(jax.random.key(17), (100, 5)) < 0.4).astype(jnp.float32)
+    for hidden_copies in (1, 2):
+        rule = dbn.copies_rbm_pcd(30, visible_copies=2, hidden_copies=hidden_copies)
+        state = rule.init(jax.random.key(18), params, data)
+        _, new_state, info = jax.jit(rule.step)(jax.random.key(19), state, params, data[:10])
+        assert not np.array_equal(new_state.chains.visible, state.chains.visible)
+        np.testing.assert_allclose(
+            info.negative_energies,
+            dbn.copies_free_energy(params, state.chains.visible, hidden_copies),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+        assert float(info.negative_energy) == pytest.approx(
+            float(jnp.mean(info.negative_energies)), rel=1e-6
+        )
+        result = fit(
+            jax.random.key(20),
+            params,
+            data,
+            rule,
+            optax.sgd(0.01),
+            epochs=2,
+            batch_size=10,
+            progress=False,
+        )
+        for key in CHAIN_DIAGNOSTICS:
+            assert len(result.history[key]) == 2
+            assert all(np.isfinite(result.history[key])), (key, result.history[key])
+
+
+def test_pretrained_layers_are_checked():
+    data = jnp.zeros((10, 3))
+    layer = bernoulli_rbm.init_params(jax.random.key(0), 3, 2)
+    with pytest.raises(TypeError, match="wrap a single one"):
+        dbn.greedy_layerwise(
+            jax.random.key(0), data, [2], optax.sgd(0.1), epochs=1, batch_size=5, pretrained=layer
+        )
+    with pytest.raises(ValueError, match=r"pretrained\[1\].*2 units of the layer below"):
+        dbn.greedy_layerwise(
+            jax.random.key(0),
+            data,
+            [2],
+            optax.sgd(0.1),
+            epochs=1,
+            batch_size=5,
+            pretrained=(layer, bernoulli_rbm.init_params(jax.random.key(1), 3, 2)),
+        )
+    with pytest.raises(ValueError, match="3 units of the data"):
+        dbn.greedy_layerwise(
+            jax.random.key(0),
+            data,
+            [2],
+            optax.sgd(0.1),
+            epochs=1,
+            batch_size=5,
+            pretrained=(bernoulli_rbm.init_params(jax.random.key(1), 4, 2),),
+        )
 
 
 def test_bad_arguments():

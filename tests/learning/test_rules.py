@@ -73,6 +73,72 @@ def test_fast_pcd_step_equals_autodiff_on_the_same_chains():
     assert not np.array_equal(new_state.chains.visible, state.chains.visible)  # chains advanced
 
 
+def test_closed_form_fpcd_without_fast_weights_is_pcd():
+    params = _params()
+    data = _exact_samples(params, 200, 3)
+    pcd = rbm_rules.bernoulli_rbm_pcd(n_chains=50, k=2)
+    fpcd = rbm_rules.bernoulli_rbm_fpcd(n_chains=50, k=2, fast_learning_rate=0.0)
+    state_a = pcd.init(jax.random.key(0), params, data)
+    state_b = fpcd.init(jax.random.key(0), params, data)
+    step_a, step_b = jax.jit(pcd.step), jax.jit(fpcd.step)
+    for i in range(2):
+        grads_a, state_a, info_a = step_a(jax.random.key(i), state_a, params, data[:20])
+        grads_b, state_b, info_b = step_b(jax.random.key(i), state_b, params, data[:20])
+        for a, b in zip(grads_a, grads_b, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(state_a.chains.visible, state_b.chains.visible)
+        np.testing.assert_allclose(info_a.negative_energies, info_b.negative_energies, rtol=1e-6)
+    for fast in state_b.fast_params:
+        np.testing.assert_array_equal(fast, 0.0)
+
+
+def test_closed_form_fpcd_chains_sample_the_fast_weighted_model():
+    params = _params()
+    data = _exact_samples(params, 200, 3)
+    rule = rbm_rules.bernoulli_rbm_fpcd(n_chains=50, fast_learning_rate=0.3, fast_decay=0.9)
+    state = rule.init(jax.random.key(0), params, data)
+    step = jax.jit(rule.step)
+    grads_1, state_1, _ = step(jax.random.key(1), state, params, data[:20])
+    for fast, g in zip(state_1.fast_params, grads_1, strict=True):
+        np.testing.assert_allclose(fast, -0.3 * g, rtol=1e-6)
+    grads_2, state_2, info_2 = step(jax.random.key(2), state_1, params, data[20:40])
+    chain_params = jax.tree.map(jnp.add, params, state_1.fast_params)
+    negatives = state_1.chains.visible
+    expected = rbm_rules.bernoulli_rbm_gradient(
+        params,
+        data[20:40],
+        bernoulli_rbm.hidden_probs(params, data[20:40]),
+        negatives,
+        bernoulli_rbm.hidden_probs(chain_params, negatives),
+    )
+    for a, b in zip(grads_2, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        info_2.negative_energies, bernoulli_rbm.free_energy(chain_params, negatives), rtol=1e-5
+    )
+    for fast_2, fast_1, g in zip(state_2.fast_params, state_1.fast_params, grads_2, strict=True):
+        np.testing.assert_allclose(fast_2, 0.9 * fast_1 - 0.3 * g, rtol=1e-5, atol=1e-7)
+    # the fast-weighted sweep is the kernel's sweep under params + fast (k = 1: one split key)
+    reference, _ = rbm_gibbs.build_kernel("bernoulli")(
+        jax.random.split(jax.random.key(2), 1)[0], state_1.chains, chain_params
+    )
+    np.testing.assert_array_equal(state_2.chains.visible, reference.visible)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"fast_decay": 1.0}, "fast_decay"),
+        ({"fast_learning_rate": -1.0}, "fast_learning_rate"),
+        ({"k": 0}, "positive integer"),
+        ({"n_chains": 0}, "n_chains"),
+    ],
+)
+def test_closed_form_fpcd_rejects_bad_options(options, match):
+    with pytest.raises(ValueError, match=match):
+        rbm_rules.bernoulli_rbm_fpcd(**{"n_chains": 10, **options})
+
+
 @pytest.mark.parametrize("fast", [False, True], ids=["generic", "closed_form"])
 def test_pcd_gradient_matches_exact_likelihood_gradient(fast):
     params = _params(scale=1.2)

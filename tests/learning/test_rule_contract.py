@@ -1,0 +1,213 @@
+"""The contract every learning rule in numpyro_ebm must satisfy (cf. Optax's shared tests).
+
+A rule is ``LearningRule(init, step)`` with ``init(rng_key, params, data) -> state``
+and ``step(rng_key, state, params, batch) -> (grads, state, info)``. For each rule:
+
+- ``step`` compiles under ``jax.jit``; the gradients have the parameters' structure,
+  shapes and dtypes, and the new state those of the old one;
+- the same key gives the same result (purity);
+- new parameter values do not retrace the jitted step (learning never recompiles);
+- ``vmap`` over keys (independent replicas of one step) works;
+- float64 parameters and data give float64 gradients and state (under ``jax.enable_x64``).
+
+Each rule is compiled three times (float32 jit, float64 jit, vmap), on models of a
+handful of units, so the whole suite stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm
+from numpyro_ebm.kernels import mala, rbm_gibbs
+from numpyro_ebm.learning import contrastive_divergence as cdlib
+from numpyro_ebm.learning import dbm as dbm_rules
+from numpyro_ebm.learning import dbn as dbn_rules
+from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import replay, score_matching
+
+D, K, K2, N = 6, 4, 3, 24
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    make_rule: Callable[[], Any]
+    make_params: Callable[[Any, int], Any]  # (dtype, variant) -> params
+    make_data: Callable[[Any], Any]  # dtype -> (N, D) training data
+
+
+def _binary_data(dtype):
+    return jnp.asarray(np.random.default_rng(0).random((N, D)) < 0.4, dtype)
+
+
+def _real_data(dtype):
+    return jnp.asarray(np.random.default_rng(0).normal(size=(N, D)), dtype)
+
+
+def _rbm_params(dtype, variant):
+    params = bernoulli_rbm.init_params(jax.random.key(variant), D, K, weight_scale=0.5)
+    return jax.tree.map(lambda x: x.astype(dtype), params)
+
+
+def _gaussian_rbm_params(dtype, variant):
+    params = gaussian_rbm.init_params(jax.random.key(variant), D, K, weight_scale=0.5)
+    return jax.tree.map(lambda x: x.astype(dtype), params)
+
+
+def _dbm_params(dtype, variant):
+    params = dbm.init_params(jax.random.key(variant), D, K, K2, weight_scale=0.5)
+    return jax.tree.map(lambda x: x.astype(dtype), params)
+
+
+def _binary_noise(key, n):
+    return jax.random.bernoulli(key, 0.5, (n, D)).astype(jnp.float32)
+
+
+GIBBS = rbm_gibbs.as_top_level_api("bernoulli")
+RBM_F = bernoulli_rbm.free_energy
+GAUSS_F = gaussian_rbm.free_energy
+
+SPECS = [
+    RuleSpec(
+        "cd", lambda: cdlib.contrastive_divergence(RBM_F, GIBBS, k=2), _rbm_params, _binary_data
+    ),
+    RuleSpec(
+        "pcd",
+        lambda: cdlib.persistent_contrastive_divergence(RBM_F, GIBBS, 8),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "fpcd",
+        lambda: cdlib.fast_persistent_contrastive_divergence(RBM_F, GIBBS, 8),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec("rbm_cd", lambda: rbm_rules.bernoulli_rbm_cd(k=2), _rbm_params, _binary_data),
+    RuleSpec("rbm_pcd", lambda: rbm_rules.bernoulli_rbm_pcd(8, k=2), _rbm_params, _binary_data),
+    RuleSpec("rbm_fpcd", lambda: rbm_rules.bernoulli_rbm_fpcd(8, k=2), _rbm_params, _binary_data),
+    RuleSpec(
+        "centered_pcd",
+        lambda: rbm_rules.centered(rbm_rules.bernoulli_rbm_pcd(8)),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "replay",
+        lambda: replay.persistent_with_replay(
+            RBM_F, GIBBS, 8, buffer_size=16, k=1, noise_fn=_binary_noise, vmap_chains=False
+        ),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "pcd_mala",
+        lambda: cdlib.persistent_contrastive_divergence(
+            GAUSS_F, mala.as_top_level_api(GAUSS_F, step_size=0.1), 8, vmap_chains=True
+        ),
+        _gaussian_rbm_params,
+        _real_data,
+    ),
+    RuleSpec(
+        "score_matching_exact",
+        lambda: score_matching.score_matching(GAUSS_F),
+        _gaussian_rbm_params,
+        _real_data,
+    ),
+    RuleSpec(
+        "score_matching_sliced",
+        lambda: score_matching.score_matching(GAUSS_F, "sliced", n_probes=2),
+        _gaussian_rbm_params,
+        _real_data,
+    ),
+    RuleSpec(
+        "score_matching_denoising",
+        lambda: score_matching.score_matching(GAUSS_F, "denoising", noise_scale=0.1),
+        _gaussian_rbm_params,
+        _real_data,
+    ),
+    RuleSpec(
+        "dbm_pcd", lambda: dbm_rules.dbm_pcd(8, mean_field_iterations=3), _dbm_params, _binary_data
+    ),
+    RuleSpec(
+        "copies_rbm_pcd",
+        lambda: dbn_rules.copies_rbm_pcd(8, visible_copies=2),
+        _rbm_params,
+        _binary_data,
+    ),
+]
+IDS = [spec.name for spec in SPECS]
+
+
+def _structure_shapes_dtypes(tree):
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, [(np.shape(x), jnp.asarray(x).dtype) for x in leaves]
+
+
+def _assert_same_leaves(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_jit_purity_no_retrace_structure(spec):
+    rule = spec.make_rule()
+    params0, params1 = spec.make_params(jnp.float32, 0), spec.make_params(jnp.float32, 1)
+    data = spec.make_data(jnp.float32)
+    state = rule.init(jax.random.key(0), params0, data)
+    traces = []
+
+    def counted_step(*args):
+        traces.append(None)
+        return rule.step(*args)
+
+    step = jax.jit(counted_step)
+    grads, new_state, info = step(jax.random.key(1), state, params0, data[:8])
+    assert _structure_shapes_dtypes(grads) == _structure_shapes_dtypes(params0)
+    assert _structure_shapes_dtypes(new_state) == _structure_shapes_dtypes(state)
+    for leaf in jax.tree.leaves((grads, info)):
+        assert np.all(np.isfinite(np.asarray(leaf))), spec.name
+    # purity: same key, same inputs, same outputs
+    _assert_same_leaves(step(jax.random.key(1), state, params0, data[:8]), (grads, new_state, info))
+    # new parameter values (and a new state) reuse the compiled step
+    step(jax.random.key(2), new_state, params1, data[8:16])
+    assert len(traces) == 1, f"{spec.name} retraced when the parameters changed"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_vmap_over_keys(spec):
+    rule = spec.make_rule()
+    params = spec.make_params(jnp.float32, 0)
+    data = spec.make_data(jnp.float32)
+    state = rule.init(jax.random.key(0), params, data)
+    keys = jax.random.split(jax.random.key(3), 3)
+    grads, new_state, _ = jax.vmap(rule.step, in_axes=(0, None, None, None))(
+        keys, state, params, data[:8]
+    )
+    for g, p in zip(jax.tree.leaves(grads), jax.tree.leaves(params), strict=True):
+        assert g.shape == (3,) + p.shape
+    for new, old in zip(jax.tree.leaves(new_state), jax.tree.leaves(state), strict=True):
+        assert new.shape == (3,) + np.shape(old)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_float64_preserved(spec):
+    with jax.enable_x64(True):
+        rule = spec.make_rule()
+        params = spec.make_params(jnp.float64, 0)
+        data = spec.make_data(jnp.float64)
+        state = rule.init(jax.random.key(0), params, data)
+        grads, new_state, _ = jax.jit(rule.step)(jax.random.key(1), state, params, data[:8])
+        for leaf in jax.tree.leaves(grads):
+            assert leaf.dtype == jnp.float64, spec.name
+        for leaf in jax.tree.leaves(new_state):
+            if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating):
+                assert jnp.asarray(leaf).dtype == jnp.float64, spec.name
