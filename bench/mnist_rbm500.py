@@ -1,7 +1,8 @@
 """784-500 Bernoulli RBM on binarized MNIST: AIS test log-likelihood, with RAISE beside it.
 
-Trains with this library's ``fit`` (closed-form PCD, SGD with momentum, a
-learning rate that decays linearly to zero, L2 weight decay on the weights),
+Trains with this library's ``fit`` (closed-form PCD or fast-weights PCD, optionally
+centered, SGD with momentum, a learning rate that decays linearly to zero, L2
+weight decay on the weights in ordinary or centered coordinates),
 then estimates log Z by annealed importance sampling (Salakhutdinov & Murray
 2008: base-rate base model, 14,500 temperatures, 100 runs) and the test
 log-likelihood of the 10,000 test images, and runs reverse annealing (RAISE,
@@ -10,11 +11,14 @@ second opinion. Writes the parameters to ``bench/results/<name>.npz`` (arrays W
 (784x500), b (784), c (500); E = -b'v - c'h - v'Wh) and the figures to
 ``bench/results/<name>.json``.
 
-Examples::
+Examples (the second is the committed run's recipe; BENCHMARKS.md has its figures)::
 
     NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py --centered \\
+        --rule fpcd --fast-lr 0.02 --epochs 500 --lr 0.02 --weight-decay 0 \\
+        --centered-weight-decay 2e-4
     NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py \\
-        --evaluate bench/results/mnist_rbm_784_500.npz
+        --evaluate bench/results/mnist_rbm_784_500.npz --extra-ais-runs 1000
 """
 
 from __future__ import annotations
