@@ -11,8 +11,8 @@ which the chains advance; ``test_rbm_fast_path`` checks that the gradient equals
 autodiff of the free energy on the same samples.
 
 :func:`bernoulli_rbm_fpcd` is the same fast path for fast-weights PCD (Tieleman &
-Hinton 2009). :func:`centered` turns any of these rules into its centered version (Melchior, Fischer
-& Wiskott 2016).
+Hinton 2009). :func:`centered` turns any of these rules into its centered
+version (Melchior, Fischer & Wiskott 2016).
 
 References
 ----------
@@ -139,10 +139,12 @@ def bernoulli_rbm_fpcd(
     follow the regular learning-rate schedule, the chains keep mixing while the
     regular learning rate decays to zero (where plain PCD's chains slow down).
 
-    As in the paper, the negative statistics are those of the chains' model: the
-    chains' state at the start of their last sweep and :math:`p(h \mid v)` under
+    The negative statistics are those of the chains' model: the chains' state at
+    the start of their last sweep and :math:`p(h \mid v)` under
     :math:`\theta + \theta_{\text{fast}}`, which the sweep computes anyway (five
-    matmuls per batch for ``k = 1``, as PCD-1). ``info.negative_energies`` are the
+    matmuls per batch for ``k = 1``, as PCD-1; using :math:`\theta` alone there
+    would cost a sixth). Wrapped in :func:`centered`, the fast parameters follow
+    the wrapped rule's (uncentered) gradient. ``info.negative_energies`` are the
     chains' free energies under the same parameters. The state is
     :class:`~numpyro_ebm.learning.contrastive_divergence.FPCDState`.
     """
