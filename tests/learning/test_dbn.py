@@ -270,57 +270,33 @@ def test_copies_rule_reports_each_chains_free_energy_and_fit_its_rhat():
             assert all(np.isfinite(result.history[key])), (key, result.history[key])
 
 
+def _greedy(data, hidden_sizes, **options):
+    """``greedy_layerwise`` with the tiny settings of the argument checks below."""
+    options = {"epochs": 1, "batch_size": 5, **options}
+    return dbn.greedy_layerwise(jax.random.key(0), data, hidden_sizes, optax.sgd(0.1), **options)
+
+
 def test_pretrained_layers_are_checked():
     data = jnp.zeros((10, 3))
     layer = bernoulli_rbm.init_params(jax.random.key(0), 3, 2)
     with pytest.raises(TypeError, match="wrap a single one"):
-        dbn.greedy_layerwise(
-            jax.random.key(0), data, [2], optax.sgd(0.1), epochs=1, batch_size=5, pretrained=layer
-        )
+        _greedy(data, [2], pretrained=layer)
     with pytest.raises(ValueError, match=r"pretrained\[1\].*2 units of the layer below"):
-        dbn.greedy_layerwise(
-            jax.random.key(0),
-            data,
-            [2],
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=5,
-            pretrained=(layer, bernoulli_rbm.init_params(jax.random.key(1), 3, 2)),
-        )
+        _greedy(data, [2], pretrained=(layer, bernoulli_rbm.init_params(jax.random.key(1), 3, 2)))
     with pytest.raises(ValueError, match="3 units of the data"):
-        dbn.greedy_layerwise(
-            jax.random.key(0),
-            data,
-            [2],
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=5,
-            pretrained=(bernoulli_rbm.init_params(jax.random.key(1), 4, 2),),
-        )
+        _greedy(data, [2], pretrained=(bernoulli_rbm.init_params(jax.random.key(1), 4, 2),))
 
 
 def test_bad_arguments():
     data = jnp.zeros((10, 3))
     with pytest.raises(ValueError, match="hidden_sizes"):
-        dbn.greedy_layerwise(jax.random.key(0), data, [], optax.sgd(0.1), epochs=1, batch_size=5)
+        _greedy(data, [])
     with pytest.raises(ValueError, match="hidden_activities"):
-        dbn.greedy_layerwise(
-            jax.random.key(0),
-            data,
-            [2],
-            optax.sgd(0.1),
-            epochs=1,
-            batch_size=5,
-            hidden_activities="means",
-        )
+        _greedy(data, [2], hidden_activities="means")
     with pytest.raises(ValueError, match="epochs has 3 entries"):
-        dbn.greedy_layerwise(
-            jax.random.key(0), data, [2, 2], optax.sgd(0.1), epochs=[1, 1, 1], batch_size=5
-        )
+        _greedy(data, [2, 2], epochs=[1, 1, 1])
     with pytest.raises(ValueError, match="binary"):
-        dbn.greedy_layerwise(
-            jax.random.key(0), data + 0.5, [2], optax.sgd(0.1), epochs=1, batch_size=5
-        )
+        _greedy(data + 0.5, [2])
     with pytest.raises(ValueError, match="visible_copies"):
         dbn.copies_rbm_pcd(10, visible_copies=0)
 
