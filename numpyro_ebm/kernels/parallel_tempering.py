@@ -587,7 +587,7 @@ def _offered_pairs(rng_key, swap: str, step_count, n_pairs: int, chains: tuple[i
     elif swap == "seo":
         parity = jax.random.bernoulli(rng_key, 0.5, chains).astype(jnp.int32)
     else:  # random_pair
-        chosen = jax.random.randint(rng_key, chains, 0, n_pairs)
+        chosen = jax.random.randint(rng_key, chains, 0, n_pairs, dtype=jnp.int32)
         return jnp.broadcast_to(pairs == chosen, (n_pairs,) + chains)
     return jnp.broadcast_to(pairs % 2 == parity, (n_pairs,) + chains)
 
