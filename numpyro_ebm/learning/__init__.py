@@ -8,6 +8,7 @@ from numpyro_ebm.learning import (
     regularizers,
     replay,
     score_matching,
+    tempered,
 )
 from numpyro_ebm.learning.contrastive_divergence import (
     LearningRule,
@@ -30,6 +31,7 @@ from numpyro_ebm.learning.fit import (
     load_checkpoint,
 )
 from numpyro_ebm.learning.score_matching import score_matching_loss
+from numpyro_ebm.learning.tempered import pt_fpcd, pt_pcd
 
 __all__ = [
     "contrastive_divergence",
@@ -40,6 +42,9 @@ __all__ = [
     "replay",
     "score_matching",
     "score_matching_loss",
+    "tempered",
+    "pt_pcd",
+    "pt_fpcd",
     "LearningRule",
     "cd",
     "pcd",
