@@ -1,18 +1,20 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
 from numpyro_ebm.learning import (
+    base,
+    chains,
+    checkpoint,
     contrastive_divergence,
     dbm,
     dbn,
+    history,
     rbm,
     regularizers,
     replay,
     score_matching,
     tempered,
 )
-from numpyro_ebm.learning.contrastive_divergence import (
-    LearningRule,
-)
+from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
 from numpyro_ebm.learning.contrastive_divergence import (
     contrastive_divergence as cd,
 )
@@ -46,6 +48,12 @@ __all__ = [
     "pt_pcd",
     "pt_fpcd",
     "LearningRule",
+    "RuleInit",
+    "RuleStep",
+    "base",
+    "chains",
+    "checkpoint",
+    "history",
     "cd",
     "pcd",
     "fpcd",
