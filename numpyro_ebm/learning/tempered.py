@@ -52,12 +52,10 @@ from jaxtyping import Array, Float
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import parallel_tempering as pt
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import check_steps, initial_positions
 from numpyro_ebm.learning.contrastive_divergence import (
-    ContrastiveInfo,
-    LearningRule,
-    _check_steps,
     _contrastive_gradient,
-    _initial_positions,
     default_get_position,
 )
 from numpyro_ebm.learning.rbm import _free_energy_from_hidden_logits, bernoulli_rbm_gradient
@@ -183,7 +181,7 @@ def pt_pcd(
     get_position, energy_penalty
         As for :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     pt._check_swap(swap)
@@ -191,7 +189,7 @@ def pt_pcd(
     init_pt, run = _make_pt(tempering, swap, vmap_chains)
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
         chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
         return PTPCDState(chains, betas)
@@ -232,7 +230,7 @@ def pt_fpcd(
     ``fast <- fast_decay * fast - fast_learning_rate * grads``. Other arguments as
     for :func:`pt_pcd`.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     _check_fast(fast_learning_rate, fast_decay)
@@ -241,7 +239,7 @@ def pt_fpcd(
     init_pt, run = _make_pt(tempering, swap, vmap_chains)
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
         chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
         return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
@@ -293,7 +291,7 @@ def bernoulli_rbm_pt_pcd(
     :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`; ``info.negative_energies``
     are those states' free energies (from the sweep's hidden pre-activations).
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     pt._check_swap(swap)
@@ -301,7 +299,7 @@ def bernoulli_rbm_pt_pcd(
     init_pt, run = _make_pt(pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False)
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         betas = ladder.astype(positions.dtype)
         return PTPCDState(
             init_pt(_replicated(positions, ladder.shape[0], False), params, betas), betas
@@ -341,7 +339,7 @@ def bernoulli_rbm_pt_fpcd(
     the tempered :math:`\\theta + \\theta_{\\text{fast}}` and the negative
     statistics of the :math:`\\beta = 1` replica under those parameters.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     _check_fast(fast_learning_rate, fast_decay)
@@ -350,7 +348,7 @@ def bernoulli_rbm_pt_fpcd(
     init_pt, run = _make_pt(pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False)
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         betas = ladder.astype(positions.dtype)
         chains = init_pt(_replicated(positions, ladder.shape[0], False), params, betas)
         return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
