@@ -266,10 +266,15 @@ def pt_fpcd(
 
 
 def _rbm_negative_phase(run, rng_key, chains, chain_params, betas, k):
-    """The fused PT sweeps; the target replica's visible state before its last sweep and
-    the sweep's :math:`p(h \\mid v)` and hidden logits for it (no extra matmul)."""
+    """The fused PT steps; the target replica's visible state at the start of its last
+    sweep and the sweep's :math:`p(h \\mid v)` and hidden logits for it (no extra matmul)."""
     before, chains, info = run(rng_key, chains, chain_params, betas, k)
-    negatives = before.replicas.visible[-1]
+    # the step swaps first, then sweeps: the target replica's sweep started from the
+    # state of slot K-2 when the last pair swapped (a (chains, visible) select)
+    last_pair_swapped = info.is_swapped[..., -1][..., None]
+    negatives = jnp.where(
+        last_pair_swapped, before.replicas.visible[-2], before.replicas.visible[-1]
+    )
     replica_info = info.replica_info
     return negatives, chains, info, replica_info.hidden_probs[-1], replica_info.hidden_logits[-1]
 

@@ -32,8 +32,10 @@ def test_rbm_fast_path_gradient_is_autodiff_on_the_target_replica(fast_weights):
     rule = make(16, LADDER, base_visible_bias=jnp.full((D,), -0.2))
     state = rule.init(jax.random.key(1), params, data)
     grads, new_state, info = jax.jit(rule.step)(jax.random.key(2), state, params, data[:10])
-    # k = 1: the negatives are the beta = 1 replica's state before its sweep
-    negatives = state.chains.replicas.visible[-1]
+    # k = 1: the negatives are the beta = 1 replica's state at the start of its sweep,
+    # i.e. after the step's swaps
+    negatives = pt.apply_swaps(state.chains.replicas.visible, info.sampler_info.is_swapped)[-1]
+    assert np.asarray(info.sampler_info.is_swapped)[:, -1].any()  # the swap case is covered
     expected, _, _ = contrastive_gradient(bernoulli_rbm.free_energy, params, data[:10], negatives)
     for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
