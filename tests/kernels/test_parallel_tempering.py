@@ -175,6 +175,32 @@ def test_generic_tempering_runs_the_base_kernel_at_beta_one(make_case):
     assert gaps.shape == (3, 5)
 
 
+@pytest.mark.parametrize("adapter", ["hmc", pytest.param("nuts", marks=pytest.mark.slow)])
+def test_blackjax_adapters_are_tempered_through_tempered_sampler(adapter):
+    """One chain of PT over HMC / NUTS: the beta = 1 slot is the plain adapter's step."""
+    from numpyro_ebm.kernels import hmc, nuts
+
+    def make(fn):
+        if adapter == "hmc":
+            return hmc.as_top_level_api(fn, 0.2, num_integration_steps=3)
+        return nuts.as_top_level_api(fn, 0.2, max_num_doublings=3)
+
+    params = (jnp.array([-1.0, 1.0]), jnp.array(0.5))
+    algorithm = pt.as_top_level_api(pt.tempered_sampler(mixture_energy, make))
+    betas = jnp.array([0.3, 0.6, 1.0])
+    state = algorithm.init(jnp.array([[-1.0], [0.0], [1.0]]), params, betas)
+    key = jax.random.key(30)
+    new, info = jax.jit(algorithm.step)(key, state, params, betas)
+    assert info.swap_acceptance.shape == (2,) and state.round_trips.shape == ()
+    # slot K-1 moved from the state swapped into it, with the last of the replicas' keys
+    start = pt.apply_swaps(state.replicas, info.is_swapped)
+    base = make(mixture_energy)
+    one = base.init(jax.tree.map(lambda x: x[-1], start).position, params)
+    key_move = jax.random.split(key, 3)[0]
+    expected, _ = base.step(jax.random.split(key_move, 3)[-1], one, params)
+    np.testing.assert_allclose(new.replicas.position[-1], expected.position, rtol=1e-5)
+
+
 def test_gaussian_rbm_tempered_params_are_beta_times_the_energy():
     params = gaussian_rbm.init_params(jax.random.key(12), 4, 3, weight_scale=0.7)
     params = params._replace(log_sigma=jnp.array([0.1, -0.2, 0.3, 0.0]))
@@ -293,6 +319,7 @@ def test_tune_ladder_equalises_the_cumulative_barrier():
     assert len(pt.tune_ladder(betas, rates, n_replicas=9).inverse_temperatures) == 9
 
 
+@pytest.mark.slow  # the docs example (tests/kernels/test_docs_tempering.py) runs adapt_ladder
 def test_adapt_ladder_evens_out_rejection_rates():
     """A uniform ladder on the bimodal RBM rejects most swaps near beta = 1 and almost
     none near 0; after pilot rounds the rates are much closer to equal."""
