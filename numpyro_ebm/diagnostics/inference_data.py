@@ -278,7 +278,9 @@ def summarize(
         The kernels' info NamedTuple (or a dict), same batch dimensions, or None.
         Fields are read by name and renamed with :data:`SAMPLE_STAT_NAMES`; fields
         without exactly one value per batch element (momenta, proposals,
-        conditional probabilities) are skipped.
+        conditional probabilities) are skipped, unless the info's class declares
+        their extra dimensions in ``sample_stat_dims`` (pairs ``(field,
+        dim_names)``, e.g. parallel tempering's per-pair swap acceptance).
     energy_fn
         ``energy_fn(params, x)`` for one configuration ``x`` (scalar output). Gives
         the posterior variable ``energy_name``, and ``lp`` (via
