@@ -22,7 +22,9 @@ without recompiling.
 - :func:`bernoulli_rbm_pt_pcd` and :func:`bernoulli_rbm_pt_fpcd` are the
   closed-form fast paths for the Bernoulli RBM: the fused sweep of all replicas
   (two matmuls per replica) and the three matmuls of the gradient, :math:`2K + 3`
-  per batch against PCD-1's five, i.e. no matmul beyond the ``K`` sweeps.
+  per batch against PCD-1's five, i.e. no matmul beyond the ``K`` sweeps; their
+  info gives ``positive_hidden``, so :func:`~numpyro_ebm.learning.rbm.centered`
+  adds none either.
 
 ``info.sampler_info`` is the PT step's
 :class:`~numpyro_ebm.kernels.parallel_tempering.PTInfo` (swap acceptance per
@@ -315,13 +317,12 @@ def bernoulli_rbm_pt_pcd(
             run, rng_key, state.chains, params, state.inverse_temperatures, k
         )
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
-        grads = bernoulli_rbm_gradient(
-            params, batch, jax.nn.sigmoid(positive_logits), negatives, negative_hidden
-        )
+        positive_hidden = jax.nn.sigmoid(positive_logits)
+        grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_hidden)
         positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
         negative_energies = _free_energy_from_hidden_logits(params, negatives, negative_logits)
         info = ContrastiveInfo(
-            positive_energy, jnp.mean(negative_energies), info, negative_energies
+            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
         )
         return grads, PTPCDState(chains, state.inverse_temperatures), info
 
@@ -364,9 +365,8 @@ def bernoulli_rbm_pt_fpcd(
             run, rng_key, state.chains, chain_params, state.inverse_temperatures, k
         )
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
-        grads = bernoulli_rbm_gradient(
-            params, batch, jax.nn.sigmoid(positive_logits), negatives, negative_hidden
-        )
+        positive_hidden = jax.nn.sigmoid(positive_logits)
+        grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_hidden)
         dtype = params.W.dtype
         decay = jnp.asarray(fast_decay, dtype)
         rate = jnp.asarray(fast_learning_rate, dtype)
@@ -376,7 +376,7 @@ def bernoulli_rbm_pt_fpcd(
             chain_params, negatives, negative_logits
         )
         info = ContrastiveInfo(
-            positive_energy, jnp.mean(negative_energies), info, negative_energies
+            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
         )
         return grads, PTFPCDState(chains, state.inverse_temperatures, fast), info
 

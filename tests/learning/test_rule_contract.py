@@ -176,6 +176,8 @@ IDS = [spec.name for spec in SPECS]
 # the closed-form Bernoulli-RBM rules (and the tied-copies rule with one visible copy) give
 # p(h | batch) in their info, so that centered need not recompute it
 GIVES_POSITIVE_HIDDEN = {
+    "rbm_pt_pcd",
+    "rbm_pt_fpcd",
     "rbm_cd",
     "rbm_pcd",
     "rbm_fpcd",
