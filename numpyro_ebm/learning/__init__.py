@@ -12,6 +12,7 @@ from numpyro_ebm.learning import (
     regularizers,
     replay,
     score_matching,
+    tempered,
 )
 from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
 from numpyro_ebm.learning.contrastive_divergence import (
@@ -33,6 +34,7 @@ from numpyro_ebm.learning.fit import (
     load_checkpoint,
 )
 from numpyro_ebm.learning.score_matching import score_matching_loss
+from numpyro_ebm.learning.tempered import pt_fpcd, pt_pcd
 
 __all__ = [
     "contrastive_divergence",
@@ -43,6 +45,9 @@ __all__ = [
     "replay",
     "score_matching",
     "score_matching_loss",
+    "tempered",
+    "pt_pcd",
+    "pt_fpcd",
     "LearningRule",
     "RuleInit",
     "RuleStep",

@@ -86,7 +86,10 @@ class FitResult(NamedTuple):
         info has one (score matching), ``free_energy_gap`` when held-out data
         is given, the chain diagnostics ``chain_rhat``, ``chain_ess_bulk``,
         ``chain_ess_tail`` and the flag ``poor_mixing`` (see :func:`fit`'s
-        ``chain_diagnostics``), and one entry per user metric.
+        ``chain_diagnostics``), for parallel-tempering rules
+        (:mod:`numpyro_ebm.learning.tempered`) ``swap_rate`` (mean swap acceptance
+        over pairs, chains and batches) and ``round_trips`` (completed so far,
+        summed over the chains), and one entry per user metric.
     epochs_completed
         Number of epochs done (including those before a resume).
     """
@@ -155,6 +158,11 @@ def _epoch_fn(
                 extra["loss"] = info.loss
             if chain_diagnostics and hasattr(info, "negative_energies"):
                 extra["negative_energies"] = info.negative_energies  # None: no persistent chains
+            # parallel-tempering negative phases report swaps and round trips
+            swap_acceptance = _find_field(info.sampler_info, "swap_acceptance")
+            if swap_acceptance is not None:
+                extra["swap_rate"] = jnp.mean(swap_acceptance)
+                extra["round_trips"] = jnp.sum(_find_field(info.sampler_info, "round_trips"))
             diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite, extra)
             return TrainState(params, opt_state, rule_state, state.learning_rate_scale), diagnostics
 
@@ -170,6 +178,10 @@ def _epoch_fn(
         }
         if "loss" in extra:
             summary["loss"] = jnp.mean(extra.pop("loss"))
+        if "swap_rate" in extra:
+            summary["swap_rate"] = jnp.mean(extra.pop("swap_rate"))
+            # cumulative since the chains started, summed over the chains
+            summary["round_trips"] = extra.pop("round_trips")[-1].astype(jnp.float32)
         return state, summary, extra
 
     return jax.jit(run_epoch)
