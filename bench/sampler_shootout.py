@@ -44,7 +44,10 @@ Equal wall clock. Each sampler first runs a pilot of ``--pilot-steps`` steps thr
 :func:`numpyro_ebm.diagnostics.compare_samplers` to measure its time a step; it then
 runs ``n = budget / (time a step)`` steps (clipped to ``[--min-steps, --max-steps]``)
 after ``n / 4`` burn-in steps, again through ``compare_samplers``, and that run is
-the row. Compilation is excluded from the budget (``compare_samplers`` compiles
+the row, unless it took less than half the budget (a short pilot overestimates the
+time a step of a fast sampler, whose fixed cost per call dominates): then ``n`` is
+rescaled from that run and the sampler runs again, at most three runs
+(``calibration_runs`` in the JSON). Compilation is excluded from the budget (``compare_samplers`` compiles
 ahead of time). The ``--budget`` (seconds of recorded sampling per sampler and
 target) is a target, not a guarantee: a loaded machine makes the pilot's timing
 noisy, so ``wall_time_s`` says what each row actually got; ESS per energy
@@ -74,6 +77,7 @@ import json
 import math
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -573,20 +577,30 @@ def run_entry(key, entry, target, args):
         key_pilot, {entry.name: spec}, start, target.params, n_steps=args.pilot_steps, **options
     )
     per_step = float(pilot["wall_time_s"].iloc[0]) / args.pilot_steps
-    n_steps = int(np.clip(args.budget / max(per_step, 1e-9), args.min_steps, args.max_steps))
-    table, idata = diagnostics.compare_samplers(
-        key_run,
-        {entry.name: spec},
-        start,
-        target.params,
-        n_steps=n_steps,
-        burn_in=n_steps // 4,
-        return_inference_data=True,
-        **options,
-    )
+    runs = 0
+    while True:
+        n_steps = int(np.clip(args.budget / max(per_step, 1e-9), args.min_steps, args.max_steps))
+        table, idata = diagnostics.compare_samplers(
+            jax.random.fold_in(key_run, runs),
+            {entry.name: spec},
+            start,
+            target.params,
+            n_steps=n_steps,
+            burn_in=n_steps // 4,
+            return_inference_data=True,
+            **options,
+        )
+        runs += 1
+        wall = float(table["wall_time_s"].iloc[0])
+        # a short pilot overestimates the time a step (fixed costs of a call dominate it):
+        # rescale from this run, which is longer, until the budget is (roughly) met
+        if wall >= 0.5 * args.budget or n_steps >= args.max_steps or runs >= 3:
+            break
+        per_step = wall / n_steps
     row = table.iloc[0].to_dict()
     row["target"] = target.name
-    row["pilot_seconds_per_step"] = per_step
+    row["pilot_seconds_per_step"] = float(pilot["wall_time_s"].iloc[0]) / args.pilot_steps
+    row["calibration_runs"] = runs
     if entry.pt:
         row.update(_pt_columns(idata[entry.name], n_steps))
     return row
@@ -695,8 +709,12 @@ def write_outputs(result, out: Path, name: str, figure: bool = True):
     """The JSON, the markdown table and (``figure``) the PNG of the rows so far."""
     (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     table = markdown_table(result["rows"])
+    failed = "".join(
+        f"\n- failed: {f['target']} / {f['sampler']}: {f['error']}"
+        for f in result.get("failed", [])
+    )
     (out / f"{name}.md").write_text(
-        f"Command: `{result['command']}`\n\nMachine: {result['machine']}\n\n{table}\n"
+        f"Command: `{result['command']}`\n\nMachine: {result['machine']}\n\n{table}\n{failed}"
     )
     if figure and result["rows"]:
         plot([dict(r) for r in result["rows"]], out / f"{name}.png")
@@ -752,6 +770,7 @@ def main(argv=None):
             for t in targets
         },
         "rows": [],
+        "failed": [],
     }
     key = jax.random.key(args.seed)
     for target in targets:
@@ -762,7 +781,14 @@ def main(argv=None):
             if args.samplers and entry.name not in args.samplers:
                 continue
             key, sub = jax.random.split(key)
-            row = run_entry(sub, entry, target, args)
+            try:
+                row = run_entry(sub, entry, target, args)
+            except Exception as error:  # one failing row must not lose the others
+                traceback.print_exc()
+                result["failed"].append(
+                    {"target": target.name, "sampler": entry.name, "error": repr(error)}
+                )
+                continue
             result["rows"].append({k: _plain(v) for k, v in row.items()})
             result["total_seconds"] = time.perf_counter() - started
             write_outputs(result, out, args.name, figure=False)  # partial results survive
