@@ -46,8 +46,8 @@ runs ``n = budget / (time a step)`` steps (clipped to ``[--min-steps, --max-step
 after ``n / 4`` burn-in steps, again through ``compare_samplers``, and that run is
 the row, unless it took less than half the budget (a short pilot overestimates the
 time a step of a fast sampler, whose fixed cost per call dominates): then ``n`` is
-rescaled from that run and the sampler runs again, at most three runs
-(``calibration_runs`` in the JSON). Compilation is excluded from the budget (``compare_samplers`` compiles
+rescaled from that run and the sampler runs again, at most ``--max-runs`` runs
+(default 3; ``calibration_runs`` in the JSON). Compilation is excluded from the budget (``compare_samplers`` compiles
 ahead of time). The ``--budget`` (seconds of recorded sampling per sampler and
 target) is a target, not a guarantee: a loaded machine makes the pilot's timing
 noisy, so ``wall_time_s`` says what each row actually got; ESS per energy
@@ -594,7 +594,7 @@ def run_entry(key, entry, target, args):
         wall = float(table["wall_time_s"].iloc[0])
         # a short pilot overestimates the time a step (fixed costs of a call dominate it):
         # rescale from this run, which is longer, until the budget is (roughly) met
-        if wall >= 0.5 * args.budget or n_steps >= args.max_steps or runs >= 3:
+        if wall >= 0.5 * args.budget or n_steps >= args.max_steps or runs >= args.max_runs:
             break
         per_step = wall / n_steps
     row = table.iloc[0].to_dict()
@@ -617,7 +617,8 @@ def command_line(args) -> str:
     parts = ["python bench/sampler_shootout.py"]
     if args.quick:
         parts.append("--quick")
-    for name in ("budget", "chains", "pilot_steps", "min_steps", "max_steps", "seed"):
+    names = ("budget", "chains", "pilot_steps", "min_steps", "max_steps", "max_runs", "seed")
+    for name in names:
         parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     if args.targets:
         parts.append("--targets " + " ".join(args.targets))
@@ -736,6 +737,9 @@ def main(argv=None):
     parser.add_argument("--min-steps", type=int, default=100)
     parser.add_argument("--max-steps", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-runs", type=int, default=3, help="runs per row to meet the budget (calibration)"
+    )
     parser.add_argument("--targets", nargs="*", default=None)
     parser.add_argument("--samplers", nargs="*", default=None, help="subset of sampler names")
     parser.add_argument("--output-dir", default=str(Path(__file__).resolve().parent / "results"))
@@ -751,6 +755,7 @@ def main(argv=None):
         return result
     if args.quick:
         args.budget, args.pilot_steps, args.min_steps, args.max_steps = 0.2, 10, 40, 200
+        args.max_runs = 1
         args.chains = 4
         if args.targets is None:
             args.targets = ["ising4_critical", "four_squares_poe"]

@@ -352,3 +352,22 @@ def test_parallel_tempering_over_gibbs_with_gradients_keeps_the_target():
     final = parallel_tempering.target_replica(state.replicas).position
     counts = np.bincount(configuration_index(final), minlength=256)
     assert chisquare_counts(counts, np.exp(-energy - logsumexp(-energy))) > ALPHA
+
+
+@pytest.mark.slow  # runs two samplers through compare_samplers (two compilations)
+def test_docs_example_runs():
+    """The example of docs/sampler_shootout.md runs and both samplers get the energy right
+    (an error of at most 6 MCSE: two-sided normal tail 2e-9 per sampler)."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "sampler_shootout.md"
+    text = doc.read_text()
+    section = re.search(r"<!-- example:start -->(.*?)<!-- example:end -->", text, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {"__name__": "__doc_example__"}
+    exec(compile(code, str(doc), "exec"), namespace)
+    table = namespace["table"]
+    assert list(table["sampler"]) == ["Gibbs with gradients", "single-site Gibbs"]
+    assert (table["error_energy"] <= 6 * table["mcse_energy"]).all()
+    assert 0 < table["acceptance_rate"].iloc[0] <= 1
