@@ -632,12 +632,7 @@ def markdown_table(rows) -> str:
     )
     lines = [header, "|" + "---|" * 12]
     for row in rows:
-        ratios = [
-            row[c] / row["mcse_" + c.removeprefix("error_")]
-            for c in row
-            if c.startswith("error_") and row.get("mcse_" + c.removeprefix("error_"), 0) > 0
-        ]
-        worst = max(ratios) if ratios else math.nan
+        worst = _worst_error_in_mcse(row)
         swap = (
             f"{row['swap_rate_mean']:.2f} ({row['swap_rate_min']:.2f})"
             if "swap_rate_mean" in row
@@ -654,53 +649,74 @@ def markdown_table(rows) -> str:
     return "\n".join(lines)
 
 
+def _worst_error_in_mcse(row):
+    ratios = [
+        row[c] / row["mcse_" + c.removeprefix("error_")]
+        for c in row
+        if c.startswith("error_") and row.get("mcse_" + c.removeprefix("error_"), 0) > 0
+    ]
+    return max(ratios) if ratios else math.nan
+
+
 def plot(rows, path):
-    """ESS/s, ESS per evaluation, R-hat and the worst moment error in MCSEs, a panel each,
-    one group of bars a target."""
+    """ESS/s, ESS per evaluation, R-hat, the worst moment error in MCSEs and, for the PT
+    rows, the swap acceptance and the round trips: a panel each, a group of bars a target
+    (one bar a sampler that ran on it, colours by sampler)."""
+    from matplotlib.ticker import NullFormatter
+
     from numpyro_ebm.diagnostics.comparison import _pyplot
 
     plt = _pyplot()
     targets = list(dict.fromkeys(r["target"] for r in rows))
     samplers = list(dict.fromkeys(r["sampler"] for r in rows))
+    rows = [dict(r, worst_error_in_mcse=_worst_error_in_mcse(r)) for r in rows]
+    positions, centres, y = {}, [], 0.0
+    for t in targets:
+        first = y
+        for r in rows:
+            if r["target"] == t:
+                positions[(t, r["sampler"])] = y
+                y += 1
+        centres.append((first + y - 1) / 2)
+        y += 1.0  # a gap between targets
     panels = [
-        ("ess_bulk_per_s", "bulk ESS / s", True),
-        ("ess_bulk_per_eval", "bulk ESS / evaluation", True),
-        ("r_hat", "max R-hat", True),
-        ("worst_error_in_mcse", "worst |moment error| / MCSE", True),
+        ("ess_bulk_per_s", "bulk ESS / s", "log"),
+        ("ess_bulk_per_eval", "bulk ESS / evaluation", "log"),
+        ("r_hat", "max R-hat (clipped at 2)", "linear"),
+        ("worst_error_in_mcse", "worst |moment error| / MCSE", "log"),
+        ("swap_rate_mean", "PT: mean swap acceptance (| smallest)", "linear"),
+        ("round_trips_per_chain", "PT: round trips / chain", "log"),
     ]
-    for r in rows:
-        ratios = [
-            r[c] / r["mcse_" + c.removeprefix("error_")]
-            for c in r
-            if c.startswith("error_") and r.get("mcse_" + c.removeprefix("error_"), 0) > 0
-        ]
-        r["worst_error_in_mcse"] = max(ratios) if ratios else math.nan
     fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(4.5 * len(panels), max(4.0, 0.13 * len(targets) * len(samplers) + 1.5)),
-        layout="constrained",
+        1, len(panels), figsize=(3.4 * len(panels), 0.17 * y + 1.8), layout="constrained"
     )
-    height = 0.8 / len(samplers)
-    for ax, (column, label, log) in zip(axes, panels, strict=True):
-        for j, sampler in enumerate(samplers):
-            ys, xs = [], []
-            for i, t in enumerate(targets):
-                match = [r for r in rows if r["target"] == t and r["sampler"] == sampler]
-                if match and np.isfinite(match[0][column]) and match[0][column] > 0:
-                    ys.append(i + j * height)
-                    xs.append(match[0][column])
-            ax.barh(ys, xs, height=height, color=f"C{j}", label=sampler if ax is axes[0] else None)
+    for ax, (column, label, scale) in zip(axes, panels, strict=True):
+        for r in rows:
+            value = r.get(column, math.nan)
+            if value is None or not np.isfinite(value) or value <= 0:
+                continue
+            if column == "r_hat":
+                value = min(value, 2.0)
+            yy = positions[(r["target"], r["sampler"])]
+            colour = f"C{samplers.index(r['sampler']) % 10}"
+            ax.barh(yy, value, height=0.85, color=colour)
+            if column == "swap_rate_mean":
+                ax.plot(r["swap_rate_min"], yy, "k|", markersize=5)
         if column == "r_hat":
             ax.axvline(1.01, color="k", linestyle="--", linewidth=1)
+            ax.set_xlim(0.95, 2.02)
         if column == "worst_error_in_mcse":
             ax.axvline(4.0, color="k", linestyle="--", linewidth=1)
-        if log:
-            ax.set_xscale("log")
-        ax.set_yticks(np.arange(len(targets)) + 0.4 - height / 2, targets)
-        ax.invert_yaxis()
+        if column == "swap_rate_mean":
+            ax.set_xlim(0, 1)
+        ax.set_xscale(scale)
+        if scale == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_yticks(centres, targets if ax is axes[0] else [""] * len(targets))
+        ax.set_ylim(y - 0.5, -1.0)
         ax.set_title(label, fontsize="medium")
-    fig.legend(loc="outside upper center", ncol=min(5, len(samplers)), fontsize="small")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{i % 10}") for i in range(len(samplers))]
+    fig.legend(handles, samplers, loc="outside upper center", ncol=5, fontsize="small")
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
