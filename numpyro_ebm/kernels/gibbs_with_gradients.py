@@ -115,9 +115,9 @@ class GibbsWithGradientsState(NamedTuple):
         :math:`\\nabla_x E(\\theta, x)` at ``position``, the shape of ``position``.
     """
 
-    position: Float[Array, "*chains ..."]
+    position: Float[Array, "*shape"]
     energy: Float[Array, "*chains"]
-    energy_grad: Float[Array, "*chains ..."]
+    energy_grad: Float[Array, "*shape"]
 
 
 class GibbsWithGradientsInfo(NamedTuple):
@@ -194,7 +194,7 @@ def _check_position(position, spins: bool, one_hot: bool):
 
 
 def init(
-    position: Float[Array, "*chains ..."],
+    position: Float[Array, "*shape"],
     params,
     energy_fn: Callable,
     *,
