@@ -64,9 +64,12 @@ replicas. Writes ``sampler_shootout.json``, ``sampler_shootout.md`` and
 
 Examples::
 
-    python bench/sampler_shootout.py --budget 4            # the committed run
-    python bench/sampler_shootout.py --quick               # seconds: smoke run
-    python bench/sampler_shootout.py --targets ising5_cold --budget 10
+    # the committed run (bench/results/sampler_shootout.*; about 35 minutes on a loaded
+    # 2-core machine, most of it compilation)
+    python bench/sampler_shootout.py --budget 3 --pilot-steps 30 --min-steps 200 --max-steps 50000
+    python bench/sampler_shootout.py --quick               # a couple of minutes: smoke run
+    python bench/sampler_shootout.py --targets ising5_cold --samplers "block Gibbs" --budget 10
+    python bench/sampler_shootout.py --replot              # table and figure from the JSON
 """
 
 from __future__ import annotations
