@@ -37,7 +37,9 @@ The ``sample_stats`` group holds, under ArviZ's names (see
 constant), ``acceptance_rate``, ``diverging``, ``energy`` (the *Hamiltonian*
 energy, which ``az.plot_energy`` and the BFMI use; not the model energy),
 ``n_steps``, ``tree_depth``, ``step_size``, plus every other info field that has
-one value per chain and draw, under its own name (``is_accepted``, ``n_flipped``...).
+one value per chain and draw, under its own name (``is_accepted``, ``n_flipped``...),
+and the fields an info declares with extra dimensions in its ``sample_stat_dims``
+(parallel tempering's per-pair swap acceptance, dimension ``ladder_pair``).
 
 Layout. Stacking the output of ``lax.scan`` over steps of vmapped (or batched)
 chains gives arrays shaped ``(draw, chain, ...)``; that is the default

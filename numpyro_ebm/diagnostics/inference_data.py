@@ -40,7 +40,11 @@ SAMPLE_STAT_NAMES: dict[str, str] = {
 """Info field (BlackJAX / this project) -> ArviZ sample-stat name.
 
 Fields not listed that hold one value per chain and draw keep their own name;
-the position's cached ``logdensity`` (a state field) becomes ``lp``."""
+the position's cached ``logdensity`` (a state field) becomes ``lp``. An info
+NamedTuple may give some fields extra dimensions in a class attribute
+``sample_stat_dims``, pairs ``(field, dim_names)`` (e.g.
+:class:`~numpyro_ebm.kernels.parallel_tempering.PTInfo`: the swap acceptance of
+each adjacent pair of replicas has dimension ``ladder_pair``)."""
 
 NUMPYRO_EXTRA_FIELDS = (
     "potential_energy",
@@ -390,16 +394,26 @@ def summarize(
 
     if has_logdensity:
         sample_stats["lp"] = states.logdensity
+    # an info NamedTuple may declare extra dimensions of some fields (per pair of
+    # replicas, per replica, ...) in a class attribute ``sample_stat_dims``
+    extra_dims = dict(getattr(type(infos), "sample_stat_dims", ()) or ())
+    stat_dims: dict[str, tuple[str, ...]] = {}
     for field, value in _named_items(infos):
-        if not _is_array(value) or tuple(value.shape) != batch_shape:
+        field_dims = tuple(extra_dims.get(field, ()))
+        if (
+            not _is_array(value)
+            or tuple(value.shape[:batch_ndim]) != batch_shape
+            or value.ndim != batch_ndim + len(field_dims)
+        ):
             continue
         name = SAMPLE_STAT_NAMES.get(field, field)
         if name in sample_stats:
             continue
         sample_stats[name] = value.astype(bool) if name == "diverging" else value
+        stat_dims[name] = field_dims
     if step_size is not None:
         sample_stats["step_size"] = jnp.broadcast_to(jnp.asarray(step_size), batch_shape)
-    dims.extend(("sample_stats", name, ()) for name in sample_stats)
+    dims.extend(("sample_stats", name, stat_dims.get(name, ())) for name in sample_stats)
     return ChainSummaries(posterior, sample_stats, state, tuple(dims), tuple(coords))
 
 

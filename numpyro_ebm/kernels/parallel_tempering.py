@@ -13,17 +13,18 @@ on the path from a base :math:`p_0 = e^{-E_0}/Z_0` (default: the flat measure,
 :math:`E_0 = 0`, so :math:`\pi_\beta \propto e^{-\beta E}`) to the target at
 :math:`\beta = 1`, the same geometric path AIS anneals along
 (:func:`numpyro_ebm.evaluation.annealing.annealed_energy`). :math:`G` is the
-*energy gap*. One step moves every replica with the base kernel at its own
-:math:`\beta` and then offers swaps of the states of adjacent slots
+*energy gap*. One step offers swaps of the states of adjacent slots
 :math:`(k, k+1)`, each accepted with probability
 
 .. math::
 
     \alpha_k = \min\Bigl(1, \exp\bigl[(\beta_{k+1} - \beta_k)(G(x_{k+1}) - G(x_k))\bigr]\Bigr),
 
-which leaves the product :math:`\prod_k \pi_{\beta_k}` invariant; the slot
+which leaves the product :math:`\prod_k \pi_{\beta_k}` invariant, and then
+moves every replica with the base kernel at its own :math:`\beta`; the slot
 :math:`\beta = 1` is a chain for the target that can leave a mode by way of the
-hot replicas (Swendsen & Wang 1986; Geyer 1991).
+hot replicas (Swendsen & Wang 1986; Geyer 1991). Swapping before the move lets
+the fused RBM sweep compute the energies of the swaps from its own first matmul.
 
 Which pairs are offered a swap (``swap``):
 
@@ -119,6 +120,7 @@ __all__ = [
     "build_kernel",
     "as_top_level_api",
     "target_replica",
+    "apply_swaps",
     "geometric_ladder",
     "tune_ladder",
     "adapt_ladder",
@@ -142,10 +144,15 @@ class Tempering(NamedTuple):
         ``init(positions, params, inverse_temperatures) -> states``: positions
         and states with the ladder axis first, ``(K, ...)``.
     step
-        ``step(rng_key, states, params, inverse_temperatures) -> (states, infos,
-        energy_gaps)``: one move of every replica at its own :math:`\\beta_k`, the
-        base kernel's infos (ladder axis first), and the energy gap
-        :math:`G = E - E_0` of each replica's new state, shape ``(K, *chains)``.
+        ``step(rng_key, states, params, inverse_temperatures, exchange=None) ->
+        (states, infos, exchanged)``: computes the energy gap :math:`G = E - E_0`
+        of every replica's current state, shape ``(K, *chains)``, calls
+        ``exchange(gaps) -> (permute, exchanged)`` once (the swaps; ``permute``
+        applies them to any pytree with the ladder axis first), applies ``permute``
+        to the states (or to what it already computed from them), then moves
+        every replica at its own :math:`\\beta_k`. Returns the new states, the base
+        kernel's infos (ladder axis first) and ``exchanged``; with
+        ``exchange=None`` there are no swaps and ``exchanged`` is the gaps.
     min_inverse_temperature
         Smallest allowed :math:`\\beta_0`.
     zero_allowed
@@ -157,6 +164,10 @@ class Tempering(NamedTuple):
     step: Callable
     min_inverse_temperature: float = 0.0
     zero_allowed: bool = True
+
+
+def _no_exchange(gaps):
+    return (lambda tree: tree), gaps
 
 
 def _vmapped_init(algorithm: SamplingAlgorithm, tempered_params: Callable):
@@ -191,17 +202,20 @@ def tempered_kernel(
         ``(params, state) -> G``, the energy gap :math:`E(\\theta, x) - E_0(x)` of
         the state, shape ``(*chains,)``; for a latent-variable kernel whose state
         holds the latents too, the *joint* energy (then the swaps act on the
-        joint states, which the Gibbs sweep leaves invariant).
+        joint states, which the Gibbs sweep leaves invariant). It costs one
+        energy evaluation per replica and step.
     zero_allowed
         Whether :math:`\\beta = 0` gives a proper distribution.
     """
 
-    def step(rng_key, states, params, betas):
+    def step(rng_key, states, params, betas, exchange=None):
+        gaps = jax.vmap(energy_gap, in_axes=(None, 0))(params, states)
+        permute, exchanged = (exchange or _no_exchange)(gaps)
+        states = permute(states)
         per_replica = jax.vmap(tempered_params, in_axes=(None, 0))(params, betas)
         keys = jax.random.split(rng_key, betas.shape[0])
         states, infos = jax.vmap(algorithm.step)(keys, states, per_replica)
-        gaps = jax.vmap(energy_gap, in_axes=(None, 0))(params, states)
-        return states, infos, gaps
+        return states, infos, exchanged
 
     return Tempering(_vmapped_init(algorithm, tempered_params), step, 0.0, zero_allowed)
 
@@ -284,9 +298,12 @@ def _bernoulli_rbm_tempering(base_visible_bias) -> Tempering:
     Replica :math:`\\beta` samples :math:`e^{-\\beta E(v, h) + (1-\\beta) b_A^\\top v}`:
     hidden logits :math:`\\beta(c + v W)`, visible logits :math:`\\beta(b + W h) +
     (1-\\beta) b_A`. The unscaled products use the one shared ``W`` (one GEMM over
-    all replicas and chains, as a single block-Gibbs sweep of ``K`` times the chains)
-    and the energy gap :math:`G = -v^\\top(b + W h - b_A) - c^\\top h` reuses
-    :math:`b + W h`, so the swaps cost no matmul.
+    all replicas and chains, as one block-Gibbs sweep of ``K`` times the chains).
+    The energy gap of the current state :math:`(v, h)` (a joint draw: ``h`` was
+    drawn before ``v``), :math:`G = -(b - b_A)^\\top v - (c + v W)^\\top h`, reuses
+    the sweep's first product :math:`c + v W`, so the swaps cost no matmul; they
+    permute :math:`c + v W` (the sweep overwrites the states themselves, so no
+    swapped copy of them is made) and the sweep goes on from the swapped states.
     """
 
     def base_bias(params):
@@ -301,26 +318,34 @@ def _bernoulli_rbm_tempering(base_visible_bias) -> Tempering:
         hidden = jax.nn.sigmoid(scale * bernoulli_rbm.hidden_logits(params, visible))
         return rbm_gibbs.RBMGibbsState(visible, hidden.astype(dtype))
 
-    def one_replica(key, visible, beta, params, b_a):
+    def one_replica(key, activation_h, beta, params, b_a):
         key_hidden, key_visible = jax.random.split(key)
-        dtype = visible.dtype
+        dtype = activation_h.dtype
         beta = beta.astype(dtype)
-        logits_h = beta * bernoulli_rbm.hidden_logits(params, visible)
+        logits_h = beta * activation_h
         hidden = bernoulli_from_logits(key_hidden, logits_h, dtype)
-        activation_v = bernoulli_rbm.visible_logits(params, hidden)  # b + W h
-        logits_v = beta * activation_v + (1 - beta) * b_a
+        logits_v = beta * bernoulli_rbm.visible_logits(params, hidden) + (1 - beta) * b_a
         new_visible = bernoulli_from_logits(key_visible, logits_v, dtype)
-        gap = -jnp.sum(new_visible * (activation_v - b_a), axis=-1) - hidden @ params.c
         info = rbm_gibbs.RBMGibbsInfo(
-            logits_h.astype(dtype), jax.nn.sigmoid(logits_h).astype(dtype), jax.nn.sigmoid(logits_v)
+            logits_h, jax.nn.sigmoid(logits_h), jax.nn.sigmoid(logits_v).astype(dtype)
         )
-        return rbm_gibbs.RBMGibbsState(new_visible, hidden), info, gap
+        return rbm_gibbs.RBMGibbsState(new_visible, hidden), info
 
-    def step(rng_key, states, params, betas):
+    def step(rng_key, states, params, betas, exchange=None):
+        b_a = base_bias(params)
+        visible = states.visible
+        # c + v W of every replica and chain: one GEMM with the shared W
+        activation_h = bernoulli_rbm.hidden_logits(params, visible)
+        # joint energy of (v, h) minus the base's, from the same product:
+        # -b'v - (c + v W)'h + b_A'v
+        gaps = -(visible @ (params.b - b_a)) - jnp.sum(activation_h * states.hidden, axis=-1)
+        permute, exchanged = (exchange or _no_exchange)(gaps)
+        activation_h = permute(activation_h)
         keys = jax.random.split(rng_key, betas.shape[0])
-        return jax.vmap(one_replica, in_axes=(0, 0, 0, None, None))(
-            keys, states.visible, betas, params, base_bias(params)
+        new_states, infos = jax.vmap(one_replica, in_axes=(0, 0, 0, None, None))(
+            keys, activation_h, betas, params, b_a
         )
+        return new_states, infos, exchanged
 
     return Tempering(init_fn, step, 0.0, True)
 
@@ -570,6 +595,7 @@ def init(position, params, inverse_temperatures, tempering: Tempering) -> PTStat
                 f"length {n} (one entry per inverse temperature); got shape {shape}"
             )
     states = tempering.init(position, params, betas)
+    # without an exchange, step returns the gaps: their shape is (K, *chains)
     _, _, gaps = jax.eval_shape(tempering.step, jax.random.key(0), states, params, betas)
     chains = tuple(gaps.shape[1:])
     index = jnp.broadcast_to(
@@ -587,24 +613,50 @@ def _offered_pairs(rng_key, swap: str, step_count, n_pairs: int, chains: tuple[i
     elif swap == "seo":
         parity = jax.random.bernoulli(rng_key, 0.5, chains).astype(jnp.int32)
     else:  # random_pair
-        chosen = jax.random.randint(rng_key, chains, 0, n_pairs)
+        chosen = jax.random.randint(rng_key, chains, 0, n_pairs, dtype=jnp.int32)
         return jnp.broadcast_to(pairs == chosen, (n_pairs,) + chains)
     return jnp.broadcast_to(pairs % 2 == parity, (n_pairs,) + chains)
 
 
-def _permute(leaf, from_next, from_prev):
-    """Swap ladder neighbours of ``leaf`` ``(K, *chains, ...)`` where the masks say."""
-    extra = leaf.ndim - from_next.ndim
+def _swap_sources(swapped):
+    """The slot each slot takes its new state from, ``(K, *chains)`` int32, given the
+    swapped pairs ``(K-1, *chains)`` (pairs offered together never overlap)."""
+    chains = swapped.shape[1:]
+    n = swapped.shape[0] + 1
+    no = jnp.zeros((1,) + chains, bool)
+    from_next = jnp.concatenate([swapped, no])
+    from_prev = jnp.concatenate([no, swapped])
+    slot = jnp.arange(n, dtype=jnp.int32).reshape((n,) + (1,) * len(chains))
+    return jnp.where(from_next, slot + 1, jnp.where(from_prev, slot - 1, slot))
+
+
+def _gather_ladder(leaf, source):
+    """``leaf`` ``(K, *chains, ...)`` with slot ``k`` taken from slot ``source[k]``.
+
+    A row gather (one contiguous copy per replica and chain) reads each value once,
+    where a select between shifted copies makes XLA recompute a fused producer (a
+    Bernoulli draw) once per candidate, and an element-wise gather needs an index
+    per value.
+    """
+    extra = leaf.ndim - source.ndim
     if extra < 0:
         raise ValueError(
-            f"a state leaf of shape {leaf.shape} lacks the ladder and chain axes {from_next.shape}"
+            f"a state leaf of shape {leaf.shape} lacks the ladder and chain axes {source.shape}"
         )
-    shape = from_next.shape + (1,) * extra
-    next_ = jnp.roll(leaf, -1, axis=0)
-    prev = jnp.roll(leaf, 1, axis=0)
-    return jnp.where(
-        from_next.reshape(shape), next_, jnp.where(from_prev.reshape(shape), prev, leaf)
-    )
+    n_rows = math.prod(source.shape[1:])
+    rows = source * n_rows + jnp.arange(n_rows, dtype=source.dtype).reshape(source.shape[1:])
+    flat = leaf.reshape((source.size,) + leaf.shape[source.ndim :])
+    return jnp.take(flat, rows.reshape(-1), axis=0, mode="clip").reshape(leaf.shape)
+
+
+def apply_swaps(tree, is_swapped):
+    """Apply the swaps of a step (``info.is_swapped``, ``(*chains, K-1)``) to ``tree``.
+
+    ``tree``'s leaves have the ladder axis first, ``(K, *chains, ...)``: e.g. the
+    states before a step, swapped, are the states its moves started from.
+    """
+    source = _swap_sources(jnp.moveaxis(is_swapped, -1, 0))
+    return jax.tree.map(lambda leaf: _gather_ladder(leaf, source), tree)
 
 
 def _to_chains_first(x):
@@ -626,30 +678,38 @@ def build_kernel(tempering: Tempering, swap: str = "deo"):
         params, betas = _split_params(params, inverse_temperatures)
         betas = _check_ladder(betas, tempering)
         key_move, key_offer, key_accept = jax.random.split(rng_key, 3)
-        replicas, infos, gaps = tempering.step(key_move, state.replicas, params, betas)
         n = betas.shape[0]
-        chains = tuple(gaps.shape[1:])
-        dtype = gaps.dtype
-        b = _ladder_shape(betas.astype(dtype), gaps.ndim)
-        delta_beta = b[1:] - b[:-1]
-        log_ratio = delta_beta * (gaps[1:] - gaps[:-1])
-        # equal temperatures always swap (and 0 * inf must not give NaN)
-        log_ratio = jnp.where(delta_beta == 0, jnp.zeros((), dtype), log_ratio)
-        acceptance = jnp.exp(jnp.minimum(log_ratio, 0))
-        acceptance = jnp.where(jnp.isnan(acceptance), jnp.zeros((), dtype), acceptance)
-        offered = _offered_pairs(key_offer, swap, state.step_count, n - 1, chains)
-        uniforms = jax.random.uniform(key_accept, acceptance.shape, dtype)
-        swapped = offered & (uniforms < acceptance)
-        no = jnp.zeros((1,) + chains, bool)
-        from_next = jnp.concatenate([swapped, no])
-        from_prev = jnp.concatenate([no, swapped])
-        permute = lambda leaf: _permute(leaf, from_next, from_prev)  # noqa: E731
-        replicas = jax.tree.map(permute, replicas)
-        replica_index = permute(state.replica_index)
-        direction = permute(state.direction)
+
+        def exchange(gaps):
+            chains = tuple(gaps.shape[1:])
+            dtype = gaps.dtype
+            b = _ladder_shape(betas.astype(dtype), gaps.ndim)
+            delta_beta = b[1:] - b[:-1]
+            log_ratio = delta_beta * (gaps[1:] - gaps[:-1])
+            # equal temperatures always swap (and 0 * inf must not give NaN)
+            log_ratio = jnp.where(delta_beta == 0, jnp.zeros((), dtype), log_ratio)
+            acceptance = jnp.exp(jnp.minimum(log_ratio, 0))
+            acceptance = jnp.where(jnp.isnan(acceptance), jnp.zeros((), dtype), acceptance)
+            offered = _offered_pairs(key_offer, swap, state.step_count, n - 1, chains)
+            uniforms = jax.random.uniform(key_accept, acceptance.shape, dtype)
+            swapped = offered & (uniforms < acceptance)
+            source = _swap_sources(swapped)
+
+            def permute(tree):
+                return jax.tree.map(lambda leaf: _gather_ladder(leaf, source), tree)
+
+            return permute, (acceptance, swapped, source, delta_beta)
+
+        replicas, infos, (acceptance, swapped, source, delta_beta) = tempering.step(
+            key_move, state.replicas, params, betas, exchange
+        )
+        dtype = acceptance.dtype
+        chains = tuple(acceptance.shape[1:])
+        replica_index = _gather_ladder(state.replica_index, source)
+        direction = _gather_ladder(state.direction, source)
         # round trips: a replica heading down (last seen at the cold end) reaches slot 0
-        at_hot = jnp.arange(n).reshape((n,) + (1,) * len(chains)) == 0
-        at_cold = jnp.arange(n).reshape((n,) + (1,) * len(chains)) == n - 1
+        slot = jnp.arange(n, dtype=jnp.int32).reshape((n,) + (1,) * len(chains))
+        at_hot, at_cold = slot == 0, slot == n - 1
         arrived = jnp.sum(at_hot & (direction == -1), axis=0, dtype=jnp.int32)
         direction = jnp.where(at_hot, 1, jnp.where(at_cold & (direction == 1), -1, direction))
         round_trips = state.round_trips + arrived
@@ -662,7 +722,7 @@ def build_kernel(tempering: Tempering, swap: str = "deo"):
             _to_chains_first(swapped),
             _to_chains_first(jnp.argsort(replica_index, axis=0).astype(jnp.int32)),
             round_trips,
-            _to_chains_first(local.astype(dtype)),
+            _to_chains_first(local),
             jnp.sum(rejection, axis=0),
         )
         new_state = PTState(
