@@ -42,7 +42,7 @@ def test_transfer_matrix_moments_match_enumeration():
     assert transfer == pytest.approx(exact, rel=1e-10, abs=1e-10)
 
 
-@pytest.mark.slow  # a smoke run of the benchmark script (~1-2 min, most of it compilation)
+@pytest.mark.slow  # a smoke run of the script (~1 min of CPU, most of it compiling; 3-4 min loaded)
 def test_quick_run_writes_table_json_and_figure(tmp_path):
     samplers = ["block Gibbs", "PT over block Gibbs", "Gibbs with gradients", "HMC", "PT over HMC"]
     argv = ["--quick", "--targets", "ising4_hot", "four_squares_poe", "--output-dir", str(tmp_path)]
