@@ -3,7 +3,7 @@
 The stationary goodness-of-fit runs are marked slow; the fast suite keeps the exact
 detailed-balance check, the one-step transition row (which pins the proposal and the
 acceptance down), and the cache, info and error checks. Statistical checks are Pearson chi-square tests at alpha = 1e-3 (false-failure rate 0.1%
-per check; seven checks, 0.7% for the file). Where chains are run to stationarity the
+per check; seven checks, 0.7% for the file; the AIS check adds 0.3%). Where chains are run to stationarity the
 number of steps is chosen so that the worst-case total-variation distance to the target,
 computed from the exact transition matrix of these parameters (built independently from
 the paper's formulas below), is far below what 20,000 samples resolve (it is asserted).
@@ -372,3 +372,30 @@ def test_docs_example_runs():
     assert list(table["sampler"]) == ["Gibbs with gradients", "single-site Gibbs"]
     assert (table["error_energy"] <= 6 * table["mcse_energy"]).all()
     assert 0 < table["acceptance_rate"].iloc[0] <= 1
+
+
+@pytest.mark.slow
+def test_ais_with_gibbs_with_gradients_matches_enumeration():
+    """Gibbs with gradients as the transition of generic AIS
+    (:func:`numpyro_ebm.evaluation.annealing.ais`, ``(params, beta)`` at call time, a
+    batch of runs in one state): log Z of the MLP energy matches enumeration. Measured on
+    10 other keys (100..109): error standard deviation 0.011 nats (max 0.019), interval
+    coverage 10/10; 0.1 nats is 9 standard deviations (normal approximation: false-failure
+    rate < 1e-15); the +-3 sigma interval misses with probability ~0.3%."""
+    import functools
+
+    params = _mlp_params()
+    log_z = exact.log_partition_binary(mlp.energy, params, 8)
+    result = annealing.ais(
+        jax.random.key(20),
+        mlp.energy,
+        params,
+        annealing.BernoulliBase(jnp.zeros(8, jnp.float32)),
+        functools.partial(gwg.as_top_level_api, n_flips=8),
+        n_runs=500,
+        n_temperatures=300,
+        vmap_chains=False,
+    )
+    lower, upper = (float(x) for x in result.interval)
+    assert lower <= log_z <= upper
+    assert abs(float(result.log_z) - log_z) < 0.1
