@@ -2,9 +2,10 @@
 
 The stationary goodness-of-fit runs are marked slow; the fast suite keeps the exact
 detailed-balance check, the one-step transition row (which pins the proposal and the
-acceptance down), and the cache, info and error checks. Statistical checks are Pearson chi-square tests at alpha = 1e-3 (false-failure rate 0.1%
-per check; seven checks, 0.7% for the file; the AIS check adds 0.3%). Where chains are run to stationarity the
-number of steps is chosen so that the worst-case total-variation distance to the target,
+acceptance down), and the cache, info and error checks. Statistical checks are Pearson
+chi-square tests at alpha = 1e-3 (false-failure rate 0.1% per check; seven checks, 0.7%
+for the file; the AIS check adds 0.3%). Where chains are run to stationarity the number
+of steps is chosen so that the worst-case total-variation distance to the target,
 computed from the exact transition matrix of these parameters (built independently from
 the paper's formulas below), is far below what 20,000 samples resolve (it is asserted).
 """
