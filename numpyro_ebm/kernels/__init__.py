@@ -10,6 +10,8 @@ recompiling.
   (single-site Gibbs for any energy of binary vectors), :mod:`clamped_gibbs` (RBM
   block Gibbs with observed units held fixed: missing inputs), :mod:`dbm_gibbs` (deep
   Boltzmann machines, odd/even layers).
+- Gradient-informed Metropolis-Hastings for discrete energies: :mod:`gibbs_with_gradients`
+  (Grathwohl et al. 2021; binary, spin or one-hot units of any energy differentiable in x).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
 - Around any of these: :mod:`parallel_tempering` (replica exchange with
@@ -24,6 +26,7 @@ from numpyro_ebm.kernels import (
     checkerboard_gibbs,
     clamped_gibbs,
     dbm_gibbs,
+    gibbs_with_gradients,
     hmc,
     langevin,
     mala,
@@ -45,6 +48,7 @@ __all__ = [
     "dbm_gibbs",
     "boltzmann_gibbs",
     "binary_gibbs",
+    "gibbs_with_gradients",
     "unigauss_gibbs",
     "hmc",
     "nuts",
