@@ -193,6 +193,13 @@ def _run_gibbs(rng_key, params, visible, hidden, *, model: str, n_sweeps: int):
     return state
 
 
+# one compiled call per shape (eager, each operation would compile separately)
+_hidden_probs = {
+    "bernoulli": jax.jit(bernoulli_rbm.hidden_probs),
+    "gaussian": jax.jit(gaussian_rbm.hidden_probs),
+}
+
+
 class _TrainingState(NamedTuple):
     """What ``partial_fit`` and a later ``fit`` continue from (numpy leaves, picklable)."""
 
@@ -407,7 +414,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         params = self._params_from_attributes()
-        probs = self._energy_module().hidden_probs(params, _to_jax(X))
+        probs = _hidden_probs[self._model](params, _to_jax(X))
         return np.asarray(probs, dtype=X.dtype)
 
     def gibbs(self, v):
