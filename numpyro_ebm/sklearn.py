@@ -133,7 +133,24 @@ _FIT, _SCORE, _GIBBS, _SAMPLE, _PARTIAL, _CD_HIDDEN = range(6)
 
 
 def _key(seed: int, purpose: int, count: int = 0):
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), purpose), count)
+    """An independent JAX key for each (seed, purpose, count).
+
+    Derived on the host (numpy's ``SeedSequence``) rather than with
+    ``jax.random.fold_in``: the estimators make a few keys per call, and each JAX key
+    operation would be one more XLA compilation on first use.
+    """
+    entropy = np.random.SeedSequence([seed, purpose, count]).generate_state(1)[0]
+    return jax.random.key(int(entropy))
+
+
+def _initial_weights(seed: int, n_components: int, n_features: int, dtype):
+    """scikit-learn's initial ``components_``: ``RandomState(seed).normal(0, 0.01, (K, D))``.
+
+    With the same int ``random_state`` the initial weights are scikit-learn's, exactly.
+    Returned as ``W`` (visible by hidden), in ``dtype``.
+    """
+    rng = np.random.RandomState(seed)
+    return jnp.asarray(rng.normal(0, 0.01, (n_components, n_features)).T.astype(dtype))
 
 
 def _to_numpy(tree):
@@ -329,8 +346,8 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         dtype = X.dtype
         data = _to_jax(X)
         self._seed = _seed(self.random_state)
-        init_key, train_key = jax.random.split(_key(self._seed, _FIT))
-        params = self._init_params(init_key, data)
+        train_key = _key(self._seed, _FIT)
+        params = self._init_params(data)
         rule = self._rule(self._n_chains())
         optimizer = self._optimizer()
         # scikit-learn trains on one sample with batch_size 10: the minibatch cannot be larger
@@ -382,8 +399,8 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if first_pass:
             self._seed = _seed(self.random_state)
             self._partial_fit_calls = 0
-            init_key, rule_key = jax.random.split(_key(self._seed, _FIT))
-            params = self._init_params(init_key, data)
+            rule_key = _key(self._seed, _FIT, 1)
+            params = self._init_params(data)
             opt_state = optimizer.init(params)
             rule_state = rule.init(rule_key, params, data)
         else:
@@ -479,13 +496,13 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if random_state is None:
             calls = getattr(self, "_sample_calls", 0)
             self._sample_calls = calls + 1
-            key = _key(self._seed, _SAMPLE, calls)
+            seed, count = self._seed, calls
         else:
-            key = _key(_seed(random_state), _SAMPLE)
+            seed, count = _seed(random_state), 0
         params = self._params_from_attributes()
         dtype = params.W.dtype
         hidden = jnp.zeros((int(n_samples), self.n_components), dtype)
-        start_key, chain_key = jax.random.split(key)
+        start_key, chain_key = _key(seed, _SAMPLE, 2 * count), _key(seed, _SAMPLE, 2 * count + 1)
         visible = self._visible_given_hidden(start_key, params, hidden)
         state = _run_gibbs(
             chain_key, params, visible, hidden, model=self._model, n_sweeps=int(n_sweeps)
@@ -700,10 +717,13 @@ default="stochastic_pseudo_likelihood"
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
 
-    def _init_params(self, key, X):
+    def _init_params(self, X):
         # scikit-learn's initialisation: N(0, 0.01^2) weights, zero biases
-        return bernoulli_rbm.init_params(
-            key, X.shape[1], int(self.n_components), weight_scale=0.01, dtype=X.dtype
+        W = _initial_weights(self._seed, int(self.n_components), X.shape[1], X.dtype)
+        return bernoulli_rbm.BernoulliRBMParams(
+            W,
+            jnp.asarray(np.zeros(X.shape[1], X.dtype)),
+            jnp.asarray(np.zeros(W.shape[1], X.dtype)),
         )
 
     def _optimizer(self, weight_decay=None):
@@ -731,7 +751,7 @@ default="stochastic_pseudo_likelihood"
         )
 
     def _set_attributes(self, params, dtype):
-        self.components_ = np.asarray(params.W.T, dtype=dtype)
+        self.components_ = np.asarray(params.W, dtype=dtype).T
         self.intercept_hidden_ = np.asarray(params.c, dtype=dtype)
         self.intercept_visible_ = np.asarray(params.b, dtype=dtype)
 
@@ -977,14 +997,18 @@ class GaussianBernoulliRBM(_RBMEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
 
-    def _init_params(self, key, X):
-        params = gaussian_rbm.init_params(
-            key, X.shape[1], int(self.n_components), weight_scale=0.01, dtype=X.dtype
-        )
-        std = jnp.std(X, axis=0)
+    def _init_params(self, X):
+        W = _initial_weights(self._seed, int(self.n_components), X.shape[1], X.dtype)
+        data = np.asarray(X, dtype=np.float64)
+        std = data.std(axis=0)
         # constant features (or a single sample) get scale 1, as StandardScaler does
-        std = jnp.where(std > 10 * jnp.finfo(X.dtype).eps, std, jnp.ones_like(std))
-        return params._replace(b=jnp.mean(X, axis=0), log_sigma=jnp.log(std))
+        std = np.where(std > 10 * np.finfo(np.dtype(X.dtype)).eps, std, 1.0)
+        return gaussian_rbm.GaussianRBMParams(
+            W,
+            jnp.asarray(data.mean(axis=0).astype(X.dtype)),
+            jnp.asarray(np.zeros(W.shape[1], X.dtype)),
+            jnp.asarray(np.log(std).astype(X.dtype)),
+        )
 
     def _rule(self, n_chains: int):
         return _gaussian_rule(
@@ -1006,7 +1030,7 @@ class GaussianBernoulliRBM(_RBMEstimator):
         )
 
     def _set_attributes(self, params, dtype):
-        self.components_ = np.asarray(params.W.T, dtype=dtype)
+        self.components_ = np.asarray(params.W, dtype=dtype).T
         self.intercept_hidden_ = np.asarray(params.c, dtype=dtype)
         self.intercept_visible_ = np.asarray(params.b, dtype=dtype)
         self.sigma_ = np.asarray(jnp.exp(params.log_sigma), dtype=dtype)
