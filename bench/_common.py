@@ -85,3 +85,59 @@ def grid_quadrature(energy_fn, params, half: float, step: float) -> GridQuadratu
     neg_e = -energies_on(energy_fn, params, points)
     log_z = float(np.logaddexp.reduce(neg_e) + 2 * math.log(step))
     return GridQuadrature(axis, points, (neg_e - log_z).reshape(xx.shape), log_z)
+
+
+# ----------------------------------------------------------------------------------------
+# Parallel-tempering rules for the MNIST RBM scripts (--rule pt-pcd / pt-fpcd)
+# ----------------------------------------------------------------------------------------
+
+
+def add_tempering_arguments(parser) -> None:
+    """The ladder and swap flags of ``--rule pt-pcd`` / ``pt-fpcd``."""
+    group = parser.add_argument_group("parallel tempering (--rule pt-pcd, pt-fpcd)")
+    group.add_argument("--replicas", type=int, default=10, help="replicas per chain (K)")
+    group.add_argument(
+        "--min-beta", type=float, default=0.0, help="inverse temperature of the hottest replica"
+    )
+    group.add_argument(
+        "--ladder",
+        choices=("geometric", "linear"),
+        default="geometric",
+        help="spacing of the inverse temperatures from --min-beta to 1",
+    )
+    group.add_argument("--swap", choices=("deo", "seo", "random_pair"), default="deo")
+    group.add_argument(
+        "--pt-base",
+        choices=("base-rate", "uniform"),
+        default="base-rate",
+        help="path from the base-rate RBM of the training data (as AIS) or from uniform",
+    )
+
+
+def tempering_ladder(args):
+    """The ``--replicas`` inverse temperatures of ``--ladder`` from ``--min-beta`` to 1."""
+    from numpyro_ebm.kernels import parallel_tempering
+
+    if args.ladder == "geometric":
+        return parallel_tempering.geometric_ladder(args.replicas, args.min_beta)
+    return jnp.linspace(args.min_beta, 1.0, args.replicas, dtype=jnp.float32)
+
+
+def tempered_rbm_rule(args, train_data):
+    """The closed-form PT-PCD / PT-FPCD rule of ``args.rule`` for a Bernoulli RBM."""
+    from numpyro_ebm.evaluation import ais
+    from numpyro_ebm.learning import tempered
+
+    base = ais.base_rate_visible_bias(train_data) if args.pt_base == "base-rate" else None
+    common = dict(base_visible_bias=base, swap=args.swap)
+    betas = tempering_ladder(args)
+    if args.rule == "pt-fpcd":
+        return tempered.bernoulli_rbm_pt_fpcd(
+            args.chains,
+            betas,
+            args.k,
+            fast_learning_rate=args.fast_lr,
+            fast_decay=getattr(args, "fast_decay", 19 / 20),
+            **common,
+        )
+    return tempered.bernoulli_rbm_pt_pcd(args.chains, betas, args.k, **common)

@@ -6,9 +6,14 @@ float64). Writes the parameters to ``bench/results/mnist_rbm_784_25.npz``
 (arrays W (784x25), b (784), c (25); E = -b'v - c'h - v'Wh) and the figures to
 ``bench/results/mnist_rbm_784_25.json``.
 
-Example::
+``--rule pt-pcd`` / ``pt-fpcd`` train with parallel-tempering chains
+(``--replicas``, ``--min-beta``, ``--ladder``, ``--swap``, ``--pt-base``).
+
+Examples::
 
     NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py --epochs 100
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py --epochs 100 \\
+        --rule pt-pcd --replicas 10
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, mnist_path  # noqa: E402
+from _common import (  # noqa: E402
+    add_tempering_arguments,
+    machine_description,
+    mnist_path,
+    tempered_rbm_rule,
+)
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
@@ -46,7 +56,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--chains", type=int, default=1000)
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
-    parser.add_argument("--rule", choices=["pcd", "fpcd"], default="pcd")
+    parser.add_argument("--rule", choices=["pcd", "fpcd", "pt-pcd", "pt-fpcd"], default="pcd")
     parser.add_argument("--lr", type=float, default=0.05, help="initial SGD learning rate")
     parser.add_argument(
         "--final-lr-fraction", type=float, default=0.0, help="learning rate decays linearly to this"
@@ -61,6 +71,10 @@ def main(argv=None):
     parser.add_argument(
         "--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)"
     )
+    parser.add_argument(
+        "--results-dir", default=str(RESULTS), help="where the .npz and .json are written"
+    )
+    add_tempering_arguments(parser)
     args = parser.parse_args(argv)
 
     split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
@@ -70,6 +84,8 @@ def main(argv=None):
     )
     if args.rule == "pcd":
         rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k)
+    elif args.rule in ("pt-pcd", "pt-fpcd"):
+        rule = tempered_rbm_rule(args, train)
     else:
         rule = cdlib.fast_persistent_contrastive_divergence(
             bernoulli_rbm.free_energy,
@@ -108,9 +124,10 @@ def main(argv=None):
     test_ll = float(np.mean(exact.log_likelihood_bernoulli_rbm(params, test, log_z=log_z)))
     train_ll = float(np.mean(exact.log_likelihood_bernoulli_rbm(params, train, log_z=log_z)))
     stem = args.name or f"mnist_rbm_784_{args.hidden}"
-    RESULTS.mkdir(exist_ok=True)
+    results = Path(args.results_dir)
+    results.mkdir(exist_ok=True)
     np.savez_compressed(
-        RESULTS / f"{stem}.npz",
+        results / f"{stem}.npz",
         W=np.asarray(params.W),
         b=np.asarray(params.b),
         c=np.asarray(params.c),
@@ -126,7 +143,7 @@ def main(argv=None):
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "config": vars(args),
     }
-    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
 

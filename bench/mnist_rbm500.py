@@ -1,7 +1,8 @@
 """784-500 Bernoulli RBM on binarized MNIST: AIS test log-likelihood, with RAISE beside it.
 
-Trains with this library's ``fit`` (closed-form PCD or fast-weights PCD, optionally
-centered, SGD with momentum, a learning rate that decays linearly to zero, L2
+Trains with this library's ``fit`` (closed-form PCD or fast-weights PCD, or their
+parallel-tempering versions ``--rule pt-pcd`` / ``pt-fpcd`` with ``--replicas``,
+``--min-beta``, ``--ladder``, ``--swap``, ``--pt-base``; optionally centered, SGD with momentum, a learning rate that decays linearly to zero, L2
 weight decay on the weights in ordinary or centered coordinates),
 then estimates log Z by annealed importance sampling (Salakhutdinov & Murray
 2008: base-rate base model, 14,500 temperatures, 100 runs) and the test
@@ -35,7 +36,12 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, mnist_path  # noqa: E402
+from _common import (  # noqa: E402
+    add_tempering_arguments,
+    machine_description,
+    mnist_path,
+    tempered_rbm_rule,
+)
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
@@ -50,7 +56,9 @@ def train(args, train_data, test_data):
     params = bernoulli_rbm.init_params(
         jax.random.key(args.seed), train_data.shape[1], args.hidden, data=train_data
     )
-    if args.rule == "fpcd":
+    if args.rule in ("pt-pcd", "pt-fpcd"):
+        rule = tempered_rbm_rule(args, train_data)
+    elif args.rule == "fpcd":
         rule = rbm_rules.bernoulli_rbm_fpcd(
             n_chains=args.chains,
             k=args.k,
@@ -164,7 +172,7 @@ def evaluate(args, params, train_data, test_data):
     }
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", default=None)
     parser.add_argument("--hidden", type=int, default=500)
@@ -172,7 +180,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
-    parser.add_argument("--rule", choices=("pcd", "fpcd"), default="pcd")
+    parser.add_argument("--rule", choices=("pcd", "fpcd", "pt-pcd", "pt-fpcd"), default="pcd")
     parser.add_argument("--fast-lr", type=float, default=0.02, help="FPCD fast learning rate")
     parser.add_argument("--fast-decay", type=float, default=19 / 20, help="FPCD fast decay")
     parser.add_argument(
@@ -212,7 +220,12 @@ def main(argv=None):
     parser.add_argument(
         "--name", default=None, help="output file stem (default mnist_rbm_784_<hidden>)"
     )
-    args = parser.parse_args(argv)
+    add_tempering_arguments(parser)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
 
     split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
     train_data, test_data = jnp.asarray(split.x_train), jnp.asarray(split.x_test)

@@ -1,8 +1,9 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks and the datasets below everything, and the scikit-learn estimators
-(``numpyro_ebm.sklearn``, an optional extra) on top, imported by nothing else.
+with the input checks, the ArviZ mixing statistics and the datasets below everything, and
+the scikit-learn estimators (``numpyro_ebm.sklearn``, an optional extra) on top, imported
+by nothing else.
 """
 
 import ast
@@ -13,6 +14,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyro_ebm"
 RANK = {
     "_checks": 0,
+    "_mixing": 0,  # ArviZ mixing statistics used by learning.fit and diagnostics alike
     "datasets": 0,
     "data": 0,
     "energies": 1,

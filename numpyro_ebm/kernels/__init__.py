@@ -12,6 +12,8 @@ recompiling.
   Boltzmann machines, odd/even layers).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
+- Around any of these: :mod:`parallel_tempering` (replica exchange with
+  non-reversible even-odd swaps, tunable ladder, AIS's base-rate path for RBMs).
 - For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
   Gaussian-Bernoulli RBM).
 """
@@ -27,6 +29,7 @@ from numpyro_ebm.kernels import (
     mala,
     numpyro_gibbs,
     nuts,
+    parallel_tempering,
     random_walk,
     rbm_gibbs,
     unigauss_gibbs,
@@ -49,4 +52,5 @@ __all__ = [
     "random_walk",
     "langevin",
     "numpyro_gibbs",
+    "parallel_tempering",
 ]

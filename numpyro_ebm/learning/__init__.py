@@ -1,17 +1,20 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
 from numpyro_ebm.learning import (
+    base,
+    chains,
+    checkpoint,
     contrastive_divergence,
     dbm,
     dbn,
+    history,
     rbm,
     regularizers,
     replay,
     score_matching,
+    tempered,
 )
-from numpyro_ebm.learning.contrastive_divergence import (
-    LearningRule,
-)
+from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
 from numpyro_ebm.learning.contrastive_divergence import (
     contrastive_divergence as cd,
 )
@@ -30,6 +33,7 @@ from numpyro_ebm.learning.fit import (
     load_checkpoint,
 )
 from numpyro_ebm.learning.score_matching import score_matching_loss
+from numpyro_ebm.learning.tempered import pt_fpcd, pt_pcd
 
 __all__ = [
     "contrastive_divergence",
@@ -40,7 +44,16 @@ __all__ = [
     "replay",
     "score_matching",
     "score_matching_loss",
+    "tempered",
+    "pt_pcd",
+    "pt_fpcd",
     "LearningRule",
+    "RuleInit",
+    "RuleStep",
+    "base",
+    "chains",
+    "checkpoint",
+    "history",
     "cd",
     "pcd",
     "fpcd",

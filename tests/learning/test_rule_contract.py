@@ -27,11 +27,12 @@ import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm
 from numpyro_ebm.kernels import mala, rbm_gibbs
+from numpyro_ebm.kernels import parallel_tempering as pt
 from numpyro_ebm.learning import contrastive_divergence as cdlib
 from numpyro_ebm.learning import dbm as dbm_rules
 from numpyro_ebm.learning import dbn as dbn_rules
 from numpyro_ebm.learning import rbm as rbm_rules
-from numpyro_ebm.learning import replay, score_matching
+from numpyro_ebm.learning import replay, score_matching, tempered
 
 D, K, K2, N = 6, 4, 3, 24
 
@@ -72,6 +73,7 @@ def _binary_noise(key, n):
 
 
 GIBBS = rbm_gibbs.as_top_level_api("bernoulli")
+LADDER = jnp.array([0.0, 0.5, 1.0])
 RBM_F = bernoulli_rbm.free_energy
 GAUSS_F = gaussian_rbm.free_energy
 
@@ -133,6 +135,24 @@ SPECS = [
         lambda: score_matching.score_matching(GAUSS_F, "denoising", noise_scale=0.1),
         _gaussian_rbm_params,
         _real_data,
+    ),
+    RuleSpec(
+        "pt_pcd",
+        lambda: tempered.pt_pcd(RBM_F, pt.rbm_tempering(), 8, LADDER, swap="seo"),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "rbm_pt_pcd",
+        lambda: tempered.bernoulli_rbm_pt_pcd(8, LADDER, base_visible_bias=jnp.zeros(D)),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "rbm_pt_fpcd",
+        lambda: tempered.bernoulli_rbm_pt_fpcd(8, LADDER, k=2),
+        _rbm_params,
+        _binary_data,
     ),
     RuleSpec(
         "dbm_pcd", lambda: dbm_rules.dbm_pcd(8, mean_field_iterations=3), _dbm_params, _binary_data

@@ -1,0 +1,378 @@
+r"""Tempered learning: PCD and FPCD whose persistent chains are the :math:`\beta = 1`
+replica of a parallel-tempering state.
+
+Plain PCD's chains are a single-temperature local sampler; as the model
+sharpens they stop crossing between modes and the negative phase sees only some
+of them (the rising R-hat of :func:`~numpyro_ebm.learning.fit.fit`'s chain
+diagnostics). Here every persistent chain is a parallel-tempering chain
+(:mod:`numpyro_ebm.kernels.parallel_tempering`): ``K`` replicas on a ladder of
+inverse temperatures, the hot ones mixing freely, swaps carrying their states
+down to the :math:`\beta = 1` replica, whose state is the negative sample
+(Desjardins, Courville, Bengio, Vincent & Delalleau 2010; Cho, Raiko & Ilin
+2010). The ladder lives in the rule's state (``state.inverse_temperatures``), so
+it can be tuned between epochs (:func:`~numpyro_ebm.kernels.parallel_tempering.tune_ladder`)
+without recompiling.
+
+- :func:`pt_pcd` and :func:`pt_fpcd` work for any energy and any
+  :class:`~numpyro_ebm.kernels.parallel_tempering.Tempering` (block Gibbs for the
+  RBMs, Boltzmann machines and DBMs; any sampler that takes an energy, through
+  :func:`~numpyro_ebm.kernels.parallel_tempering.tempered_sampler`); the gradient
+  is autodiff of the energy, as for
+  :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`.
+- :func:`bernoulli_rbm_pt_pcd` and :func:`bernoulli_rbm_pt_fpcd` are the
+  closed-form fast paths for the Bernoulli RBM: the fused sweep of all replicas
+  (two matmuls per replica) and the three matmuls of the gradient, :math:`2K + 3`
+  per batch against PCD-1's five, i.e. no matmul beyond the ``K`` sweeps.
+
+``info.sampler_info`` is the PT step's
+:class:`~numpyro_ebm.kernels.parallel_tempering.PTInfo` (swap acceptance per
+pair, round trips, barrier), which :func:`~numpyro_ebm.learning.fit.fit` records
+in its history as ``swap_rate`` and ``round_trips``.
+
+References
+----------
+Desjardins, G., Courville, A., Bengio, Y., Vincent, P. & Delalleau, O. (2010).
+Tempered Markov chain Monte Carlo for training of restricted Boltzmann machines.
+*AISTATS*.
+Cho, K., Raiko, T. & Ilin, A. (2010). Parallel tempering is efficient for
+learning restricted Boltzmann machines. *IJCNN*.
+Tieleman, T. & Hinton, G. E. (2009). Using fast weights to improve persistent
+contrastive divergence. *ICML*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from numpyro_ebm import _checks
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.kernels import parallel_tempering as pt
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import check_steps, initial_positions
+from numpyro_ebm.learning.contrastive_divergence import (
+    _contrastive_gradient,
+    default_get_position,
+)
+from numpyro_ebm.learning.rbm import _free_energy_from_hidden_logits, bernoulli_rbm_gradient
+
+__all__ = [
+    "PTPCDState",
+    "PTFPCDState",
+    "pt_pcd",
+    "pt_fpcd",
+    "bernoulli_rbm_pt_pcd",
+    "bernoulli_rbm_pt_fpcd",
+]
+
+
+class PTPCDState(NamedTuple):
+    """Persistent parallel-tempering chains and their ladder.
+
+    chains
+        A :class:`~numpyro_ebm.kernels.parallel_tempering.PTState` (with
+        ``vmap_chains``, one per chain, stacked on a leading axis).
+    inverse_temperatures
+        The ladder, shape ``(K,)``; replace it to retune (no recompilation).
+    """
+
+    chains: Any
+    inverse_temperatures: Float[Array, " ladder"]
+
+
+class PTFPCDState(NamedTuple):
+    """:class:`PTPCDState` plus the fast parameters of FPCD."""
+
+    chains: Any
+    inverse_temperatures: Float[Array, " ladder"]
+    fast_params: Any
+
+
+def _check_ladder(inverse_temperatures):
+    betas = _checks.check_array(inverse_temperatures, "inverse_temperatures", ndim_min=1)
+    if betas.ndim != 1 or betas.shape[0] < 2:
+        raise ValueError(
+            "inverse_temperatures must be a vector of at least 2 inverse temperatures; got "
+            f"shape {tuple(betas.shape)}"
+        )
+    return betas
+
+
+def _check_fast(fast_learning_rate, fast_decay):
+    if not 0.0 <= fast_decay < 1.0:
+        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
+    if not fast_learning_rate >= 0.0:
+        raise ValueError(f"fast_learning_rate must be non-negative; got {fast_learning_rate}")
+
+
+def _replicated(positions, n_replicas: int, vmap_chains: bool):
+    """Chains' positions ``(C, ...)`` copied to every replica: ``(K, C, ...)`` or ``(C, K, ...)``."""
+    axis = 1 if vmap_chains else 0
+    return jax.tree.map(lambda x: jnp.stack([x] * n_replicas, axis=axis), positions)
+
+
+def _make_pt(tempering: pt.Tempering, swap: str, vmap_chains: bool):
+    algorithm = pt.as_top_level_api(tempering, swap)
+    if vmap_chains:
+        init = jax.vmap(algorithm.init, in_axes=(0, None, None))
+        step = jax.vmap(algorithm.step, in_axes=(0, 0, None, None))
+    else:
+        init, step = algorithm.init, algorithm.step
+
+    def run(rng_key, chains, params, betas, k: int):
+        """``k`` PT steps; the target replica's positions before the last one, chains, info."""
+
+        def one(chains, key):
+            if vmap_chains:
+                key = jax.random.split(key, chains.step_count.shape[0])
+            return step(key, chains, params, betas)
+
+        keys = jax.random.split(rng_key, k)
+        if k > 1:
+            chains, _ = jax.lax.scan(lambda c, key: (one(c, key)[0], None), chains, keys[:-1])
+        before = chains
+        chains, info = one(chains, keys[-1])
+        return before, chains, info
+
+    return init, run
+
+
+def _target(chains, vmap_chains: bool):
+    return pt.target_replica(chains.replicas, axis=1 if vmap_chains else 0)
+
+
+def pt_pcd(
+    energy_fn: Callable,
+    tempering: pt.Tempering,
+    n_chains: int,
+    inverse_temperatures,
+    k: int = 1,
+    *,
+    swap: str = "deo",
+    vmap_chains: bool = False,
+    get_position: Callable = default_get_position,
+    energy_penalty: float = 0.0,
+) -> LearningRule:
+    """PCD whose ``n_chains`` persistent chains are parallel-tempering chains.
+
+    Parameters
+    ----------
+    energy_fn
+        ``energy_fn(params, x)`` whose gradient is used (an RBM's free energy).
+    tempering
+        How the base kernel runs at each temperature
+        (:func:`~numpyro_ebm.kernels.parallel_tempering.rbm_tempering`,
+        :func:`~numpyro_ebm.kernels.parallel_tempering.tempered_sampler`, ...).
+    n_chains
+        Persistent PT chains (each with ``K`` replicas).
+    inverse_temperatures
+        The initial ladder, shape ``(K,)``, last entry 1; kept in the state.
+    k
+        PT steps (sweeps of every replica plus swaps) per batch.
+    swap
+        ``"deo"`` (default), ``"seo"`` or ``"random_pair"``.
+    vmap_chains
+        ``True`` for single-chain base kernels (the BlackJAX adapters), run with
+        ``jax.vmap`` over chains.
+    get_position, energy_penalty
+        As for :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`.
+    """
+    check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+    pt._check_swap(swap)
+    ladder = _check_ladder(inverse_temperatures)
+    init_pt, run = _make_pt(tempering, swap, vmap_chains)
+
+    def init(rng_key, params, data):
+        positions = initial_positions(rng_key, data, n_chains)
+        betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
+        chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
+        return PTPCDState(chains, betas)
+
+    def step(rng_key, state: PTPCDState, params, batch):
+        _, chains, info = run(rng_key, state.chains, params, state.inverse_temperatures, k)
+        negatives = get_position(_target(chains, vmap_chains))
+        grads, positive, negative, energies = _contrastive_gradient(
+            energy_fn, params, batch, negatives, energy_penalty
+        )
+        return (
+            grads,
+            PTPCDState(chains, state.inverse_temperatures),
+            ContrastiveInfo(positive, negative, info, energies),
+        )
+
+    return LearningRule(init, step)
+
+
+def pt_fpcd(
+    energy_fn: Callable,
+    tempering: pt.Tempering,
+    n_chains: int,
+    inverse_temperatures,
+    k: int = 1,
+    *,
+    fast_learning_rate: float = 1e-2,
+    fast_decay: float = 19.0 / 20.0,
+    swap: str = "deo",
+    vmap_chains: bool = False,
+    get_position: Callable = default_get_position,
+    energy_penalty: float = 0.0,
+) -> LearningRule:
+    """FPCD (Tieleman & Hinton 2009) whose persistent chains are parallel-tempering chains.
+
+    Every replica runs at the tempered ``params + fast_params``; the fast
+    parameters follow the gradient with their own rate and decay,
+    ``fast <- fast_decay * fast - fast_learning_rate * grads``. Other arguments as
+    for :func:`pt_pcd`.
+    """
+    check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+    _check_fast(fast_learning_rate, fast_decay)
+    pt._check_swap(swap)
+    ladder = _check_ladder(inverse_temperatures)
+    init_pt, run = _make_pt(tempering, swap, vmap_chains)
+
+    def init(rng_key, params, data):
+        positions = initial_positions(rng_key, data, n_chains)
+        betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
+        chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
+        return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
+
+    def step(rng_key, state: PTFPCDState, params, batch):
+        chain_params = jax.tree.map(jnp.add, params, state.fast_params)
+        _, chains, info = run(rng_key, state.chains, chain_params, state.inverse_temperatures, k)
+        negatives = get_position(_target(chains, vmap_chains))
+        grads, positive, negative, energies = _contrastive_gradient(
+            energy_fn, params, batch, negatives, energy_penalty
+        )
+        fast = jax.tree.map(
+            lambda f, g: (fast_decay * f - fast_learning_rate * g).astype(f.dtype),
+            state.fast_params,
+            grads,
+        )
+        return (
+            grads,
+            PTFPCDState(chains, state.inverse_temperatures, fast),
+            ContrastiveInfo(positive, negative, info, energies),
+        )
+
+    return LearningRule(init, step)
+
+
+def _rbm_negative_phase(run, rng_key, chains, chain_params, betas, k):
+    """The fused PT sweeps; the target replica's visible state before its last sweep and
+    the sweep's :math:`p(h \\mid v)` and hidden logits for it (no extra matmul)."""
+    before, chains, info = run(rng_key, chains, chain_params, betas, k)
+    negatives = before.replicas.visible[-1]
+    replica_info = info.replica_info
+    return negatives, chains, info, replica_info.hidden_probs[-1], replica_info.hidden_logits[-1]
+
+
+def bernoulli_rbm_pt_pcd(
+    n_chains: int,
+    inverse_temperatures,
+    k: int = 1,
+    *,
+    base_visible_bias=None,
+    swap: str = "deo",
+) -> LearningRule:
+    """PT-PCD for a Bernoulli RBM with closed-form gradients: :math:`2K + 3` matmuls per batch.
+
+    The chains are :func:`~numpyro_ebm.kernels.parallel_tempering.rbm_tempering`'s
+    fused sweep (optionally on the base-rate path, ``base_visible_bias``). The
+    negative statistics are the :math:`\\beta = 1` replica's state at the start of
+    its last sweep and the sweep's :math:`p(h \\mid v)` for it, as in
+    :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`; ``info.negative_energies``
+    are those states' free energies (from the sweep's hidden pre-activations).
+    """
+    check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+    pt._check_swap(swap)
+    ladder = _check_ladder(inverse_temperatures)
+    init_pt, run = _make_pt(pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False)
+
+    def init(rng_key, params, data):
+        positions = initial_positions(rng_key, data, n_chains)
+        betas = ladder.astype(positions.dtype)
+        return PTPCDState(
+            init_pt(_replicated(positions, ladder.shape[0], False), params, betas), betas
+        )
+
+    def step(rng_key, state: PTPCDState, params, batch):
+        negatives, chains, info, negative_hidden, negative_logits = _rbm_negative_phase(
+            run, rng_key, state.chains, params, state.inverse_temperatures, k
+        )
+        positive_logits = bernoulli_rbm.hidden_logits(params, batch)
+        grads = bernoulli_rbm_gradient(
+            params, batch, jax.nn.sigmoid(positive_logits), negatives, negative_hidden
+        )
+        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
+        negative_energies = _free_energy_from_hidden_logits(params, negatives, negative_logits)
+        info = ContrastiveInfo(
+            positive_energy, jnp.mean(negative_energies), info, negative_energies
+        )
+        return grads, PTPCDState(chains, state.inverse_temperatures), info
+
+    return LearningRule(init, step)
+
+
+def bernoulli_rbm_pt_fpcd(
+    n_chains: int,
+    inverse_temperatures,
+    k: int = 1,
+    *,
+    fast_learning_rate: float = 0.02,
+    fast_decay: float = 19.0 / 20.0,
+    base_visible_bias=None,
+    swap: str = "deo",
+) -> LearningRule:
+    """PT-FPCD for a Bernoulli RBM with closed-form gradients (:math:`2K + 3` matmuls per batch).
+
+    As :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_fpcd`, with every replica at
+    the tempered :math:`\\theta + \\theta_{\\text{fast}}` and the negative
+    statistics of the :math:`\\beta = 1` replica under those parameters.
+    """
+    check_steps(k)
+    if n_chains < 1:
+        raise ValueError(f"n_chains must be positive; got {n_chains}")
+    _check_fast(fast_learning_rate, fast_decay)
+    pt._check_swap(swap)
+    ladder = _check_ladder(inverse_temperatures)
+    init_pt, run = _make_pt(pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False)
+
+    def init(rng_key, params, data):
+        positions = initial_positions(rng_key, data, n_chains)
+        betas = ladder.astype(positions.dtype)
+        chains = init_pt(_replicated(positions, ladder.shape[0], False), params, betas)
+        return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
+
+    def step(rng_key, state: PTFPCDState, params, batch):
+        chain_params = jax.tree.map(jnp.add, params, state.fast_params)
+        negatives, chains, info, negative_hidden, negative_logits = _rbm_negative_phase(
+            run, rng_key, state.chains, chain_params, state.inverse_temperatures, k
+        )
+        positive_logits = bernoulli_rbm.hidden_logits(params, batch)
+        grads = bernoulli_rbm_gradient(
+            params, batch, jax.nn.sigmoid(positive_logits), negatives, negative_hidden
+        )
+        dtype = params.W.dtype
+        decay = jnp.asarray(fast_decay, dtype)
+        rate = jnp.asarray(fast_learning_rate, dtype)
+        fast = jax.tree.map(lambda f, g: decay * f - rate * g, state.fast_params, grads)
+        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
+        negative_energies = _free_energy_from_hidden_logits(
+            chain_params, negatives, negative_logits
+        )
+        info = ContrastiveInfo(
+            positive_energy, jnp.mean(negative_energies), info, negative_energies
+        )
+        return grads, PTFPCDState(chains, state.inverse_temperatures, fast), info
+
+    return LearningRule(init, step)
