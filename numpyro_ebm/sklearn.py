@@ -86,22 +86,24 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation import annealing, exact, metrics
-from numpyro_ebm.kernels import binary_gibbs, rbm_gibbs
+from numpyro_ebm.kernels import binary_gibbs, parallel_tempering, rbm_gibbs
 from numpyro_ebm.learning import contrastive_divergence as _cd
 from numpyro_ebm.learning import rbm as _rbm
-from numpyro_ebm.learning import regularizers
+from numpyro_ebm.learning import regularizers, tempered
 from numpyro_ebm.learning.fit import fit as _train
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "LEARNING_RULES"]
 
-LEARNING_RULES = ("pcd", "cd", "fpcd")
-"""Names accepted by ``learning_rule``.
+LEARNING_RULES = ("pcd", "cd", "fpcd", "pt-pcd")
+"""Names accepted by ``BernoulliRBM(learning_rule=...)`` (``GaussianBernoulliRBM``: the first three).
 
-Hook for more rules (tempered PCD, ``"pt-pcd"``): add the name here and a branch
-in :func:`_bernoulli_rule` (and :func:`_gaussian_rule`) returning the
+More rules plug in here: add the name and a branch in :func:`_bernoulli_rule` (or
+:func:`_gaussian_rule`) returning the
 :class:`~numpyro_ebm.learning.contrastive_divergence.LearningRule`; everything
 else (the parameter, the persistent-chain attributes, checkpoints) follows.
 """
+
+GAUSSIAN_LEARNING_RULES = ("pcd", "cd", "fpcd")
 
 
 # --------------------------------------------------------------------------------------
@@ -162,7 +164,12 @@ def _to_jax_tree(tree):
 
 
 def _find_chains(rule_state):
-    """The persistent chains' ``RBMGibbsState`` inside a (possibly wrapped) rule state, or None."""
+    """The persistent chains' ``RBMGibbsState`` inside a (possibly wrapped) rule state, or None.
+
+    For parallel tempering, the target (:math:`\\beta = 1`) replica's chains.
+    """
+    if isinstance(rule_state, parallel_tempering.PTState):
+        return jax.tree.map(lambda x: x[-1], rule_state.replicas)
     if isinstance(rule_state, rbm_gibbs.RBMGibbsState):
         return rule_state
     if hasattr(rule_state, "_fields"):
@@ -231,7 +238,6 @@ _COMMON_CONSTRAINTS: dict = {
     "n_iter": [Interval(numbers.Integral, 0, None, closed="left")],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
-    "learning_rule": [StrOptions(set(LEARNING_RULES))],
     "k": [Interval(numbers.Integral, 1, None, closed="left")],
     "n_chains": [Interval(numbers.Integral, 1, None, closed="left"), None],
     "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -247,10 +253,14 @@ _COMMON_CONSTRAINTS: dict = {
 
 # the keyword parameters (beyond scikit-learn's) shared by both estimators, documented once
 _EXTRA_PARAMETERS_DOC = """
-    learning_rule : {"pcd", "cd", "fpcd"}, default="pcd"
+    learning_rule : {"pcd", "cd", "fpcd", "pt-pcd"}, default="pcd"
         Persistent contrastive divergence (scikit-learn's algorithm), contrastive
-        divergence (chains restart at the minibatch) or fast-weights PCD
-        (Tieleman & Hinton 2009, with ``fast_learning_rate`` and ``fast_decay``).
+        divergence (chains restart at the minibatch), fast-weights PCD
+        (Tieleman & Hinton 2009, with ``fast_learning_rate`` and ``fast_decay``) or,
+        for ``BernoulliRBM`` only, PCD whose chains are parallel-tempering chains
+        (Desjardins et al. 2010; :func:`numpyro_ebm.learning.tempered.bernoulli_rbm_pt_pcd`,
+        ``n_temperatures`` replicas on a geometric ladder from
+        ``min_inverse_temperature`` to 1, annealing from the uniform distribution).
     k : int, default=1
         Gibbs sweeps per minibatch.
     n_chains : int or None, default=None
@@ -546,6 +556,8 @@ def _bernoulli_rule(
     centering: bool,
     offset_rate: float,
     weight_decay: float,
+    n_temperatures: int = 10,
+    min_inverse_temperature: float = 0.0,
 ) -> _cd.LearningRule:
     """The closed-form Bernoulli-RBM rule for these settings (one object per setting)."""
     if name == "pcd":
@@ -569,6 +581,18 @@ def _bernoulli_rule(
         )
     elif name == "cd":
         rule = _rbm.bernoulli_rbm_cd(k)
+    elif name == "pt-pcd":
+        ladder = parallel_tempering.geometric_ladder(n_temperatures, min_inverse_temperature)
+        inner = tempered.bernoulli_rbm_pt_pcd(n_chains, ladder, k)
+
+        def init(key, params, data=None):
+            # the rule starts its chains at rows of the data it is given, which must be
+            # binary: give it draws of p(v | h = 0), scikit-learn's start
+            start_key, pick_key = jax.random.split(key)
+            start = _start_at_hidden_zero(start_key, params, n_chains).visible
+            return inner.init(pick_key, params, start)
+
+        rule = _cd.LearningRule(init, inner.step)
     else:  # the parameter validation lists LEARNING_RULES; this is the hook for more
         raise ValueError(f"unknown learning_rule {name!r}; choose one of {LEARNING_RULES}")
     if centering:
@@ -627,6 +651,11 @@ default="stochastic_pseudo_likelihood"
         coordinates.
     offset_rate : float, default=0.01
         Sliding rate of the centering offsets (``centering=True`` only).
+    n_temperatures, min_inverse_temperature : int, float, default=10, 0.0
+        The parallel-tempering ladder of ``learning_rule="pt-pcd"``: this many
+        replicas per chain, inverse temperatures geometric from
+        ``min_inverse_temperature`` to 1
+        (:func:`numpyro_ebm.kernels.parallel_tempering.geometric_ladder`).
     """
         + _EXTRA_PARAMETERS_DOC
         + """
@@ -667,6 +696,9 @@ default="stochastic_pseudo_likelihood"
             StrOptions({"stochastic_pseudo_likelihood", "pseudo_likelihood", "log_likelihood"})
         ],
         "centering": ["boolean"],
+        "learning_rule": [StrOptions(set(LEARNING_RULES))],
+        "n_temperatures": [Interval(numbers.Integral, 2, None, closed="left")],
+        "min_inverse_temperature": [Interval(numbers.Real, 0, 1, closed="left")],
         "offset_rate": [Interval(numbers.Real, 0, 1, closed="both")],
     }
 
@@ -694,6 +726,8 @@ default="stochastic_pseudo_likelihood"
         ais_temperatures=10000,
         checkpoint_dir=None,
         resume=False,
+        n_temperatures=10,
+        min_inverse_temperature=0.0,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -716,6 +750,8 @@ default="stochastic_pseudo_likelihood"
         self.ais_temperatures = ais_temperatures
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.n_temperatures = n_temperatures
+        self.min_inverse_temperature = min_inverse_temperature
 
     def _init_params(self, X):
         # scikit-learn's initialisation: N(0, 0.01^2) weights, zero biases
@@ -740,6 +776,8 @@ default="stochastic_pseudo_likelihood"
             bool(self.centering),
             float(self.offset_rate),
             float(self.weight_decay) if self.centering else 0.0,
+            int(self.n_temperatures),
+            float(self.min_inverse_temperature),
         )
 
     def _params_from_attributes(self):
@@ -950,6 +988,7 @@ class GaussianBernoulliRBM(_RBMEstimator):
         **_COMMON_CONSTRAINTS,
         "score_method": [StrOptions({"log_likelihood", "free_energy"})],
         "learn_sigma": ["boolean"],
+        "learning_rule": [StrOptions(set(GAUSSIAN_LEARNING_RULES))],
     }
 
     def __init__(

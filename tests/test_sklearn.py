@@ -233,6 +233,7 @@ def test_random_state_reproducible_and_float64_input(binary_data):
         dict(learning_rule="cd", k=2),
         dict(learning_rule="fpcd", n_chains=7),
         dict(centering=True, momentum=0.5, weight_decay=1e-3),
+        dict(learning_rule="pt-pcd", n_temperatures=3),
     ],
 )
 def test_extras(binary_data, extras):
