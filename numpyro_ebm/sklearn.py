@@ -6,7 +6,8 @@ default the same algorithm: PCD-1 (stochastic maximum likelihood, Tieleman
 2008) with ``batch_size`` persistent chains started, as scikit-learn's, from
 the hidden state :math:`h = 0`; plain SGD on the minibatch mean gradient, i.e.
 scikit-learn's ``learning_rate / batch_size`` times the summed statistics;
-weights drawn from :math:`\mathcal N(0, 0.01^2)` and zero biases. Training runs
+weights drawn from :math:`\mathcal N(0, 0.01^2)` and zero biases (for an int
+``random_state``, scikit-learn's initial weights exactly). Training runs
 in JAX (:func:`numpyro_ebm.learning.fit` with the closed-form rules of
 :mod:`numpyro_ebm.learning.rbm` and ``optax.sgd``): one compiled call per epoch.
 
@@ -292,7 +293,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     _model: str  # "bernoulli" or "gaussian" (the kernel's model)
 
     # ---- hooks the subclasses provide ------------------------------------------------
-    def _init_params(self, key, X):
+    def _init_params(self, X):
         raise NotImplementedError
 
     def _rule(self, n_chains: int):
