@@ -180,6 +180,7 @@ def _with_params(model, **changes):
     return copy.set_params(**changes)
 
 
+@pytest.mark.slow  # two AIS compilations (~10 s of CPU); the AIS estimators have their own tests
 def test_log_likelihood_by_ais_matches_enumeration(binary_data, fitted, real_data):
     X = binary_data[0]
     by_enumeration = fitted.score_samples(X, method="log_likelihood")
