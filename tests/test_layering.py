@@ -1,10 +1,14 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks, the ArviZ mixing statistics and the datasets below everything.
+with the input checks, the ArviZ mixing statistics and the datasets below everything, and
+the scikit-learn estimators (``numpyro_ebm.sklearn``, an optional extra) on top, imported
+by nothing else.
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyro_ebm"
@@ -21,6 +25,7 @@ RANK = {
     "diagnostics": 5,
     "plots": 6,
     "cli": 7,
+    "sklearn": 8,
 }
 
 
@@ -69,3 +74,21 @@ def test_imports_only_go_left():
                     f"{path.relative_to(PACKAGE.parent)}:{line} ({own}) imports {imported}"
                 )
     assert not violations, "\n".join(violations)
+
+
+def test_sklearn_estimators_are_imported_by_nothing_and_need_scikit_learn():
+    """``import numpyro_ebm`` never loads scikit-learn, and without scikit-learn
+    ``import numpyro_ebm.sklearn`` says which extra to install."""
+    code = (
+        "import sys\n"
+        "import numpyro_ebm\n"
+        "assert 'sklearn' not in sys.modules and 'numpyro_ebm.sklearn' not in sys.modules\n"
+        "sys.modules['sklearn'] = None  # as if scikit-learn were not installed\n"
+        "try:\n"
+        "    import numpyro_ebm.sklearn\n"
+        "except ImportError as error:\n"
+        "    assert 'pip install numpyro_ebm[sklearn]' in str(error), error\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)

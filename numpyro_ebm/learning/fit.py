@@ -30,6 +30,7 @@ bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -128,6 +129,29 @@ def _find_field(tree, name):
 
 
 def _epoch_fn(
+    rule: LearningRule, optimizer, batch_size: int, n_batches: int, chain_diagnostics: bool
+):
+    """The compiled epoch, shared between :func:`fit` calls with the same rule and optimizer.
+
+    Calling ``fit`` again with the *same* rule and optimizer objects (e.g. a
+    scikit-learn estimator refitted in a grid search) reuses the compiled epoch
+    instead of compiling it again, for data of a shape already seen. Rules or
+    optimizers that cannot be hashed get a fresh compiled epoch every call.
+    """
+    arguments = (rule, optimizer, batch_size, n_batches, chain_diagnostics)
+    try:
+        hash(arguments)
+    except TypeError:
+        return _build_epoch_fn(*arguments)
+    return _cached_epoch_fn(*arguments)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics):
+    return _build_epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics)
+
+
+def _build_epoch_fn(
     rule: LearningRule, optimizer, batch_size: int, n_batches: int, chain_diagnostics: bool
 ):
     """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics.

@@ -1,0 +1,29 @@
+"""Smoke test of bench/sklearn_digits.py (the parity benchmark against scikit-learn's
+BernoulliRBM) with tiny arguments; the figures of a real run are in BENCHMARKS.md."""
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import sklearn_digits  # noqa: E402
+
+
+@pytest.mark.slow  # two RBM fits and two logistic regressions on the digits (~30 s)
+def test_sklearn_digits_runs_and_writes_json(tmp_path):
+    out = tmp_path / "digits.json"
+    summary = sklearn_digits.main(
+        ["--seeds", "1", "--n-iter", "1", "--n-components", "8", "--max-train", "300"]
+        + ["--json", str(out)]
+    )
+    assert out.exists()
+    for name in ("scikit-learn", "numpyro_ebm"):
+        assert 0.0 <= summary[name]["accuracy_mean"] <= 1.0
+        assert math.isfinite(summary[name]["rbm_fit_s_median"])
