@@ -1,7 +1,7 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks and the datasets below everything.
+with the input checks, the datasets and the device-mesh helpers (sharding) below everything.
 """
 
 import ast
@@ -12,6 +12,7 @@ RANK = {
     "_checks": 0,
     "datasets": 0,
     "data": 0,
+    "sharding": 0,
     "energies": 1,
     "potentials": 2,
     "kernels": 3,
