@@ -174,9 +174,7 @@ def put(x, sharding: NamedSharding):
     process supplying the shards of its own devices, so every process must pass
     the same value (the same data, the same seed).
     """
-    if sharding.is_fully_addressable or (
-        isinstance(x, jax.Array) and not x.is_fully_addressable
-    ):
+    if sharding.is_fully_addressable or (isinstance(x, jax.Array) and not x.is_fully_addressable):
         return jax.device_put(x, sharding)
     host = np.asarray(x)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
