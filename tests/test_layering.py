@@ -1,7 +1,8 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks, the datasets and the device-mesh helpers (sharding) below everything.
+with the input checks, the ArviZ mixing statistics, the device-mesh helpers (sharding) and
+the datasets below everything.
 """
 
 import ast
@@ -10,6 +11,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyro_ebm"
 RANK = {
     "_checks": 0,
+    "_mixing": 0,  # ArviZ mixing statistics used by learning.fit and diagnostics alike
     "datasets": 0,
     "data": 0,
     "sharding": 0,
