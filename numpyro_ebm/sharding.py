@@ -66,6 +66,7 @@ __all__ = [
     "sharding_for",
     "put",
     "put_chains",
+    "constrain_chains",
     "put_replicated",
     "chain_keys",
     "to_host",
@@ -180,14 +181,33 @@ def put(x, sharding: NamedSharding):
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
-def put_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim: int = 0):
+def _splits(x, dim: int, count: int | None) -> bool:
+    shape = np.shape(x)
+    return len(shape) > dim and (count is None or shape[dim] == count)
+
+
+def put_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim: int = 0, count=None):
     """Place every leaf of ``tree`` with dimension ``dim`` (the chain axis) split over ``axis``.
 
-    Scalar leaves (e.g. a shared step size) are replicated.
+    Leaves without that dimension (a shared step size), or, when ``count`` is
+    given, whose dimension ``dim`` is not ``count`` long, are replicated.
     """
     split = chain_sharding(mesh, axis, dim)
     whole = replicated(mesh)
-    return jax.tree.map(lambda x: put(x, split if np.ndim(x) > dim else whole), tree)
+    return jax.tree.map(lambda x: put(x, split if _splits(x, dim, count) else whole), tree)
+
+
+def constrain_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim: int = 0, count=None):
+    """Inside ``jit``: ask that leaves with dimension ``dim`` (of length ``count``) stay split.
+
+    :func:`jax.lax.with_sharding_constraint` on the leaves :func:`put_chains`
+    would split; other leaves are left to XLA's sharding propagation.
+    """
+    split = chain_sharding(mesh, axis, dim)
+    return jax.tree.map(
+        lambda x: jax.lax.with_sharding_constraint(x, split) if _splits(x, dim, count) else x,
+        tree,
+    )
 
 
 def put_replicated(tree, mesh: Mesh):

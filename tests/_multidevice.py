@@ -28,10 +28,10 @@ import numpy as np  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
-from numpyro_ebm import sharding  # noqa: E402
+from numpyro_ebm import diagnostics, sharding  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm  # noqa: E402
 from numpyro_ebm.evaluation import ais, annealing, deep  # noqa: E402
-from numpyro_ebm.kernels import binary_gibbs, mala  # noqa: E402
+from numpyro_ebm.kernels import binary_gibbs, mala, rbm_gibbs  # noqa: E402
 
 DEVICE_COUNTS = (1, 2, 4)
 CHECKS = {}
@@ -43,7 +43,15 @@ def check(fn):
 
 
 def compare(reference, other) -> dict:
-    """Bit identity and largest absolute difference of two pytrees of arrays."""
+    """Bit identity and largest absolute difference of two pytrees of arrays.
+
+    ``split`` says whether some output of the sharded run is actually split
+    over devices (and not gathered onto each of them).
+    """
+    split = any(
+        isinstance(x, jax.Array) and not x.sharding.is_fully_replicated
+        for x in jax.tree.leaves(other)
+    )
     left = [np.asarray(x) for x in jax.tree.leaves(reference)]
     right = [np.asarray(x) for x in jax.tree.leaves(sharding.to_host(other))]
     assert len(left) == len(right)
@@ -58,7 +66,7 @@ def compare(reference, other) -> dict:
         ),
         default=0.0,
     )
-    return {"identical": identical, "max_abs_diff": diff}
+    return {"identical": identical, "max_abs_diff": diff, "split": split}
 
 
 def over_device_counts(run) -> dict:
@@ -166,6 +174,44 @@ def ais_generic():
             vmapped.log_weights,
             reverse.log_weights,
         )
+
+    return over_device_counts(run)
+
+
+@check
+def chains():
+    params = _rbm()
+    start = _binary(11, (8, 12))
+    gaussian = jnp.zeros((8, 2), jnp.float32)
+    mean = jnp.asarray([0.5, -0.5], jnp.float32)
+    energy = jax.jit(bernoulli_rbm.free_energy)
+
+    def run(mesh):
+        gibbs = diagnostics.run_chains(
+            jax.random.key(12),
+            rbm_gibbs.as_top_level_api(),
+            start,
+            params,
+            20,
+            thin=2,
+            batched=True,
+            mesh=mesh,
+        )
+        vmapped = diagnostics.run_chains(
+            jax.random.key(13), _mala(_gaussian_energy), gaussian, mean, 10, mesh=mesh
+        )
+        _, idata = diagnostics.compare_samplers(
+            jax.random.key(14),
+            {"gibbs": diagnostics.SamplerSpec(rbm_gibbs.as_top_level_api(), batched=True)},
+            start,
+            params,
+            n_steps=10,
+            energy_fn=energy,
+            return_inference_data=True,
+            mesh=mesh,
+        )
+        compared = {k: v.values for k, v in idata["gibbs"].posterior.data_vars.items()}
+        return gibbs[0].visible, gibbs[0].hidden, vmapped[0].position, compared
 
     return over_device_counts(run)
 

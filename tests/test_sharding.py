@@ -59,6 +59,7 @@ def _identical_on_every_device_count(result):
     assert set(result) == {"1", "2", "4"}
     for n, comparison in result.items():
         assert comparison["identical"], (n, comparison)
+        assert comparison["split"] == (n != "1"), (n, comparison)
 
 
 def test_rbm_and_dbm_annealing_do_not_depend_on_the_device_count(results):
@@ -67,9 +68,14 @@ def test_rbm_and_dbm_annealing_do_not_depend_on_the_device_count(results):
 
 
 def test_generic_annealing_matches_within_float_rounding(results):
-    for comparison in results["ais_generic"].values():
+    for n, comparison in results["ais_generic"].items():
         assert comparison["max_abs_diff"] <= 1e-5, comparison
+        assert comparison["split"] == (n != "1"), (n, comparison)
     assert results["ais_generic"]["1"]["identical"]
+
+
+def test_run_chains_and_compare_samplers_do_not_depend_on_the_device_count(results):
+    _identical_on_every_device_count(results["chains"])
 
 
 def test_bad_meshes_raise_clear_errors(results):
