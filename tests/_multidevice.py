@@ -25,6 +25,7 @@ import tempfile  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import optax  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
@@ -32,6 +33,8 @@ from numpyro_ebm import diagnostics, sharding  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm  # noqa: E402
 from numpyro_ebm.evaluation import ais, annealing, deep  # noqa: E402
 from numpyro_ebm.kernels import binary_gibbs, mala, rbm_gibbs  # noqa: E402
+from numpyro_ebm.learning.fit import fit  # noqa: E402
+from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
 
 DEVICE_COUNTS = (1, 2, 4)
 CHECKS = {}
@@ -214,6 +217,109 @@ def chains():
         return gibbs[0].visible, gibbs[0].hidden, vmapped[0].position, compared
 
     return over_device_counts(run)
+
+
+def _train(mesh, rule, epochs=2, **kwargs):
+    data = _binary(20, (64, 12))
+    params = kwargs.pop("params", None) or _rbm()
+    result = fit(
+        jax.random.key(21),
+        params,
+        data,
+        rule,
+        optax.sgd(0.05),
+        epochs=epochs,
+        batch_size=16,
+        progress=False,
+        mesh=mesh,
+        **kwargs,
+    )
+    return result
+
+
+def _fit_mesh(n, kind):
+    if kind == "chain":
+        return sharding.make_mesh(n, ("chain",))
+    if kind == "data":
+        return sharding.make_mesh(n, ("data",))
+    devices = np.array(jax.devices()[:n]).reshape(-1, 2 if n > 1 else 1)
+    return sharding.Mesh(devices, ("chain", "data"))
+
+
+def _fit_over_device_counts(kind, rule):
+    reference = _train(None, rule)
+    out = {}
+    for n in DEVICE_COUNTS:
+        result = _train(_fit_mesh(n, kind), rule)
+        out[str(n)] = {
+            "chains": compare(reference.rule_state, result.rule_state),
+            "params": compare(reference.params, result.params),
+            "history": compare(
+                {k: np.asarray(v) for k, v in reference.history.items() if k != "wall_time"},
+                {k: np.asarray(v) for k, v in result.history.items() if k != "wall_time"},
+            ),
+        }
+    return out
+
+
+@check
+def fit_chains():
+    """Closed-form PCD (batched kernel) with chains over `chain`, batches over `data`, both."""
+    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
+    return {kind: _fit_over_device_counts(kind, rule) for kind in ("chain", "data", "both")}
+
+
+@check
+def fit_resume():
+    """Two epochs on 4 devices, checkpoint, two more on 2 devices (and on none): same as four at once."""
+    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
+    straight = _train(sharding.make_mesh(4), rule, epochs=4)
+    out = {}
+    for name, second in (
+        ("2", sharding.make_mesh(2)),
+        ("none", None),
+        ("4", sharding.make_mesh(4)),
+    ):
+        with tempfile.TemporaryDirectory() as directory:
+            _train(sharding.make_mesh(4), rule, epochs=2, checkpoint_dir=directory)
+            resumed = _train(second, rule, epochs=4, checkpoint_dir=directory, resume=True)
+        out[name] = {
+            "chains": compare(straight.rule_state, resumed.rule_state),
+            "params": compare(straight.params, resumed.params),
+            "epochs": resumed.epochs_completed,
+        }
+    return out
+
+
+@check
+def fit_model_axis():
+    """W split over a `model` axis by the user (hidden units), chains over `chain`: not prevented."""
+    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
+    mesh = sharding.Mesh(np.array(jax.devices()).reshape(2, 2), ("chain", "model"))
+    params = _rbm()
+    placed = params._replace(
+        W=jax.device_put(params.W, sharding.sharding_for(mesh, None, "model")),
+        c=jax.device_put(params.c, sharding.sharding_for(mesh, "model")),
+    )
+    reference = _train(None, rule, params=params)
+    result = _train(mesh, rule, params=placed)
+    return {
+        "params": compare(reference.params, result.params),
+        "chains": compare(reference.rule_state, result.rule_state),
+        "W_spec": str(result.params.W.sharding.spec),
+    }
+
+
+@check
+def fit_bad_meshes():
+    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=6)
+    good = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
+    return {
+        "chains_not_divisible": _error(lambda: _train(sharding.make_mesh(4), rule)),
+        "batch_not_divisible": _error(lambda: _train(sharding.make_mesh(3, ("data",)), good)),
+        "unknown_axis": _error(lambda: _train(sharding.make_mesh(2), good, data_axis="batch")),
+        "no_known_axis": _error(lambda: _train(sharding.make_mesh(2, ("x",)), good)),
+    }
 
 
 def _error(call) -> str:

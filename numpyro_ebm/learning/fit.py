@@ -44,9 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, sharding
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 from numpyro_ebm.learning.contrastive_divergence import LearningRule
+from numpyro_ebm.learning.layout import TrainingLayout
 
 __all__ = [
     "FitResult",
@@ -119,19 +120,29 @@ def _mean_field(tree, name):
 
 
 def _epoch_fn(
-    rule: LearningRule, optimizer, batch_size: int, n_batches: int, chain_diagnostics: bool
+    rule: LearningRule,
+    optimizer,
+    batch_size: int,
+    n_batches: int,
+    chain_diagnostics: bool,
+    layout: TrainingLayout | None = None,
+    state_shardings=None,
 ):
     """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics.
 
     Also returns the per-batch traces: ``{"negative_energies": (n_batches, n_chains)}``
     when ``chain_diagnostics`` and the rule's info has that field (the value is
-    ``None`` when the field is), else ``{}``.
+    ``None`` when the field is), else ``{}``. With a ``layout`` (``fit(...,
+    mesh=)``) the minibatches are split over the data axis and the state keeps
+    ``state_shardings`` from epoch to epoch.
     """
 
     def run_epoch(state: _TrainState, data, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)
         order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
         batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
+        if layout is not None:
+            batches = layout.constrain_batches(batches)
 
         def body(state: _TrainState, inputs):
             key, batch = inputs
@@ -166,6 +177,8 @@ def _epoch_fn(
         }
         if "loss" in extra:
             summary["loss"] = jnp.mean(extra.pop("loss"))
+        if state_shardings is not None:
+            state = jax.lax.with_sharding_constraint(state, state_shardings)
         return state, summary, extra
 
     return jax.jit(run_epoch, donate_argnums=())
@@ -176,7 +189,11 @@ def _save_checkpoint(directory: Path, state: _TrainState, epoch: int, history: d
     leaves = jax.tree.leaves(
         (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
     )
-    arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+    # to_host is np.asarray for arrays of this process and gathers the shards of a run
+    # over several processes (every process takes part); only the first one writes
+    arrays = {f"leaf_{i:05d}": x for i, x in enumerate(sharding.to_host(leaves))}
+    if jax.process_index() != 0:
+        return
     meta = {"epoch": epoch, "history": history, "config": config, "n_leaves": len(leaves)}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     directory.mkdir(parents=True, exist_ok=True)
@@ -261,6 +278,9 @@ def fit(
     config: dict | None = None,
     log: Callable[[str], None] | None = None,
     chain_diagnostics: bool = True,
+    mesh=None,
+    chain_axis: str | None = None,
+    data_axis: str | None = None,
 ) -> FitResult:
     """Train ``params`` on ``data`` with a learning rule and an Optax optimizer.
 
@@ -331,6 +351,21 @@ def fit(
         a 784x500 RBM on MNIST and 3.5% at 784x100 (the first epoch also imports
         ArviZ, a second or two). ``False`` skips both. Either way the parameters,
         optimizer and rule states are bit-identical.
+    mesh, chain_axis, data_axis
+        Optional :class:`jax.sharding.Mesh` to train on several devices (or
+        processes, with ``jax.distributed``): the persistent chains are split
+        over its axis ``chain_axis`` and the examples of each minibatch over its
+        axis ``data_axis`` (defaults ``"chain"`` and ``"data"``, each used when
+        the mesh has it; a name given explicitly must exist, and both may be the
+        same axis), with the gradients averaged across both; parameters and
+        optimizer state are replicated unless already placed on the mesh (see
+        :mod:`numpyro_ebm.learning.layout` and ``docs/scaling.md``). The chain
+        count and ``batch_size`` must be multiples of the axes' sizes (checked
+        before anything is compiled). The random numbers do not depend on the
+        number of devices: chains and their Gibbs draws are bit-identical, sums
+        over the sharded axes (the gradients) may differ in the last bits.
+        Checkpoints are gathered to the host (only process 0 writes) and
+        resume on any device count.
     """
     if on_divergence not in ("rollback", "raise"):
         raise ValueError(
@@ -353,10 +388,22 @@ def fit(
     config = dict(config or {})
 
     init_key, train_key = jax.random.split(rng_key)
+    layout = None
+    if mesh is not None:
+        shapes = jax.eval_shape(
+            lambda key, p: (optimizer.init(p), rule.init(key, p, data)), init_key, params
+        )
+        layout = TrainingLayout.create(mesh, chain_axis, data_axis, batch_size, shapes)
     rule_state = rule.init(init_key, params, data)
+    if layout is not None:
+        params = layout.place_params(params)
     state = _TrainState(
         params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
     )
+    state_shardings = None
+    if layout is not None:
+        state = layout.place_state(state)
+        state_shardings = layout.shardings(state)
     history: dict[str, list] = {}
     start_epoch = 0
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -366,13 +413,21 @@ def fit(
         if (checkpoint_dir / CHECKPOINT_NAME).exists():
             restored, meta = load_checkpoint(checkpoint_dir, template=tuple(state))
             state = _TrainState(*restored)
+            if layout is not None:
+                state = jax.tree.map(sharding.put, state, state_shardings)
             start_epoch = meta["epoch"]
             history = {k: list(v) for k, v in meta["history"].items()}
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
-    run_epoch = _epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics)
+    run_epoch = _epoch_fn(
+        rule, optimizer, batch_size, n_batches, chain_diagnostics, layout, state_shardings
+    )
     train_subset = data[: min(len(data), len(held_out))] if held_out is not None else None
+    if layout is not None:
+        data, probe = layout.place_data(data), layout.place_data(probe)
+        if held_out is not None:
+            held_out, train_subset = layout.place_data(held_out), layout.place_data(train_subset)
 
     bar = None
     if progress and epochs > start_epoch:
@@ -396,7 +451,9 @@ def fit(
                 and math.isfinite(summary["positive_energy"])
                 and math.isfinite(summary["negative_energy"])
                 and math.isfinite(summary.get("loss", 0.0))
-                and _tree_is_finite(new_state.params)
+                and _tree_is_finite(
+                    new_state.params if layout is None else sharding.to_host(new_state.params)
+                )
                 # parameters can be finite yet give non-finite energies (caught only by the
                 # next epoch's first gradient, from a state that would then look "good")
                 and (
@@ -433,6 +490,8 @@ def fit(
             }
             if "negative_energies" in traces:
                 trace = traces["negative_energies"]
+                if layout is not None and trace is not None:
+                    trace = sharding.to_host(trace)
                 record.update(
                     chain_energy_diagnostics(trace)
                     if trace is not None
