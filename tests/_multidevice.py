@@ -33,8 +33,8 @@ from numpyro_ebm import diagnostics, sharding  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm  # noqa: E402
 from numpyro_ebm.evaluation import ais, annealing, deep  # noqa: E402
 from numpyro_ebm.kernels import binary_gibbs, mala, rbm_gibbs  # noqa: E402
-from numpyro_ebm.learning.fit import fit  # noqa: E402
 from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
+from numpyro_ebm.learning.fit import fit  # noqa: E402
 
 DEVICE_COUNTS = (1, 2, 4)
 CHECKS = {}
