@@ -58,6 +58,7 @@ __all__ = [
     "PartitionSpec",
     "shard_map",
     "check_mesh",
+    "same_devices",
     "resolve_axis",
     "check_divisible",
     "validate_chain_mesh",
@@ -98,10 +99,27 @@ def make_mesh(n_devices: int | None = None, axis_names: Sequence[str] = (CHAIN_A
 
 
 def check_mesh(mesh, name: str = "mesh") -> Mesh:
-    """Return ``mesh`` after checking it is a :class:`jax.sharding.Mesh`."""
+    """Return ``mesh`` after checking it is a :class:`jax.sharding.Mesh`, with automatic axes.
+
+    The library lets XLA's partitioner place intermediate values (axis type
+    ``Auto``, the type of ``Mesh(devices, names)``). ``jax.make_mesh`` builds
+    ``Explicit`` axes by default, under which every operation on a sharded
+    array must state its output sharding; such a mesh is used as the same
+    devices and names with ``Auto`` axes.
+    """
     if not isinstance(mesh, Mesh):
         raise TypeError(f"{name} must be a jax.sharding.Mesh; got {type(mesh).__name__}")
+    auto = jax.sharding.AxisType.Auto
+    if any(axis_type != auto for axis_type in mesh.axis_types):
+        mesh = Mesh(mesh.devices, mesh.axis_names, axis_types=(auto,) * len(mesh.axis_names))
     return mesh
+
+
+def same_devices(first: Mesh, second: Mesh) -> bool:
+    """Whether two meshes have the same devices in the same places under the same axis names."""
+    return first.axis_names == second.axis_names and np.array_equal(
+        first.device_ids, second.device_ids
+    )
 
 
 def resolve_axis(mesh: Mesh, axis: str | None, default: str, argument: str) -> str | None:
@@ -133,8 +151,8 @@ def check_divisible(count: int, mesh: Mesh, axis: str | None, what: str) -> None
         )
 
 
-def validate_chain_mesh(mesh, axis: str | None, count: int, what: str) -> str:
-    """Check ``mesh`` and return the axis ``count`` items (chains, runs) are split over.
+def validate_chain_mesh(mesh, axis: str | None, count: int, what: str) -> tuple[Mesh, str]:
+    """Check ``mesh``; return it (see :func:`check_mesh`) and the axis ``count`` items are split over.
 
     ``axis`` defaults to ``"chain"``, which the mesh must then have. Raises a
     ``TypeError`` for a non-mesh and a ``ValueError`` for an unknown axis or a
@@ -148,7 +166,7 @@ def validate_chain_mesh(mesh, axis: str | None, count: int, what: str) -> str:
             "name the axis to split over with chain_axis=..."
         )
     check_divisible(count, mesh, resolved, what)
-    return resolved
+    return mesh, resolved
 
 
 def chain_sharding(mesh: Mesh, axis: str | None = CHAIN_AXIS, dim: int = 0) -> NamedSharding:
@@ -220,9 +238,9 @@ def put_replicated(tree, mesh: Mesh):
     whole = replicated(mesh)
 
     def place(x):
-        sharding = getattr(x, "sharding", None)
-        if isinstance(sharding, NamedSharding) and sharding.mesh == mesh:
-            return x
+        current = getattr(x, "sharding", None)
+        if isinstance(current, NamedSharding) and same_devices(current.mesh, mesh):
+            return put(x, NamedSharding(mesh, current.spec))
         return put(x, whole)
 
     return jax.tree.map(place, tree)

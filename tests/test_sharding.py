@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 from numpyro_ebm import sharding
@@ -144,3 +146,49 @@ def test_fit_rejects_bad_meshes_before_training(results):
     )
     assert errors["unknown_axis"].startswith("ValueError: data_axis='batch' is not an axis")
     assert errors["no_known_axis"].startswith("ValueError: the mesh has neither a 'chain' nor")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_processes_train_the_same_rbm_as_one(tmp_path):
+    """jax.distributed on localhost: 2 processes, 1 CPU device each, CPU collectives (Gloo)."""
+    port = str(_free_port())
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    environment.pop("XLA_FLAGS", None)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "_multiprocess.py"), str(i), port, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
+            cwd=ROOT,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output[-4000:]
+    first, second, single = (
+        np.load(tmp_path / f"{name}.npz") for name in ("process0", "process1", "single")
+    )
+    with first, second, single:
+        names = first.files
+        assert len(names) == 5  # W, b, c, chain visible, chain hidden
+        for name in names:  # both processes gathered the same global state
+            np.testing.assert_array_equal(first[name], second[name])
+        for name in names[3:]:  # the chains: bit-identical to the single-process run
+            np.testing.assert_array_equal(first[name], single[name])
+        for name in names[:3]:  # parameters: gradient sums reduced across processes
+            np.testing.assert_allclose(first[name], single[name], rtol=0, atol=PARAMS_TOLERANCE)
+    assert (tmp_path / "history.txt").read_text() == "True"
+    assert (tmp_path / "checkpoint" / "checkpoint.npz").exists()  # written by process 0

@@ -133,7 +133,7 @@ def run_chains(
     n_draws = n_steps // thin
     n_chains = _check_initial_positions(initial_positions)
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(
+        mesh, chain_axis = sharding.validate_chain_mesh(
             mesh, chain_axis, n_chains, "the number of chains"
         )
         initial_positions = sharding.put_chains(initial_positions, mesh, chain_axis)

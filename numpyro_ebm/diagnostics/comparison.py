@@ -506,7 +506,7 @@ def compare_samplers(
             f"compare_samplers needs at least 2 chains (R-hat compares chains); got {n_chains}"
         )
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(
+        mesh, chain_axis = sharding.validate_chain_mesh(
             mesh, chain_axis, n_chains, "the number of chains"
         )
     place = _placement(mesh, chain_axis, n_chains)

@@ -422,7 +422,7 @@ def ais_bernoulli_rbm(
     if n_runs < 1:
         raise ValueError(f"n_runs must be positive; got {n_runs}")
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
+        mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     dtype = params.W.dtype
     schedule = (
         default_schedule(dtype=dtype) if schedule is None else check_schedule(schedule, dtype)
@@ -503,7 +503,7 @@ def raise_bernoulli_rbm(
     if n_runs < 1:
         raise ValueError(f"n_runs must be positive; got {n_runs}")
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(
+        mesh, chain_axis = sharding.validate_chain_mesh(
             mesh,
             chain_axis,
             data.shape[0] * n_runs,

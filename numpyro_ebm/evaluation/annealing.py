@@ -520,7 +520,7 @@ def ais(
     n_runs = _check_positive_int(n_runs, "n_runs")
     n_steps = _check_positive_int(n_steps_per_temperature, "n_steps_per_temperature")
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
+        mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     base, n_dim, dtype = _validate_base(base)
     _validate_params(params)
     schedule = _resolve_schedule(schedule, n_temperatures, dtype)
@@ -643,7 +643,7 @@ def reverse_ais(
     data = data.astype(dtype)
     n = data.shape[0]
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(
+        mesh, chain_axis = sharding.validate_chain_mesh(
             mesh, chain_axis, n * n_runs, "the number of reverse runs (len(data) * n_runs)"
         )
     positions = jnp.repeat(data, n_runs, axis=0)

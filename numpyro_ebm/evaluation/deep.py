@@ -199,7 +199,7 @@ def ais_dbm(
     """
     params = _check_dbm(params)
     if mesh is not None:
-        chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
+        mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     if base_data is not None and base_biases is not None:
         raise ValueError("give base_data or base_biases, not both")
     if base_data is not None:

@@ -97,8 +97,10 @@ class TrainingLayout(NamedTuple):
             if is_chain and self.chain_axis is not None and np.ndim(x) > 0:
                 return sharding.put(x, split)
             current = getattr(x, "sharding", None)
-            if isinstance(current, sharding.NamedSharding) and current.mesh == self.mesh:
-                return x
+            if isinstance(current, sharding.NamedSharding) and sharding.same_devices(
+                current.mesh, self.mesh
+            ):
+                return sharding.put(x, sharding.NamedSharding(self.mesh, current.spec))
             return sharding.put(x, whole)
 
         return jax.tree.map(place, state, mask)
