@@ -20,6 +20,7 @@ os.environ["XLA_FLAGS"] = (
 )
 
 import json  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
 import jax  # noqa: E402
@@ -134,7 +135,6 @@ def ais_generic():
     uniform = annealing.BernoulliBase(jnp.zeros(6, jnp.float32))
     mean = jnp.asarray([0.5, -0.5], jnp.float32)
     gaussian = annealing.GaussianBase(jnp.zeros(2, jnp.float32), jnp.ones(2, jnp.float32))
-    data = _binary(7, (2, 6))
 
     def run(mesh):
         gibbs = annealing.ais(
@@ -158,24 +158,11 @@ def ais_generic():
             n_temperatures=20,
             mesh=mesh,
         )
-        reverse = annealing.reverse_ais(
-            jax.random.key(10),
-            boltzmann.energy,
-            params,
-            uniform,
-            binary_gibbs.as_top_level_api,
-            data,
-            n_runs=4,
-            n_temperatures=50,
-            vmap_chains=False,
-            mesh=mesh,
-        )
         return (
             gibbs.samples,
             gibbs.log_weights,
             vmapped.samples,
             vmapped.log_weights,
-            reverse.log_weights,
         )
 
     return over_device_counts(run)
@@ -185,8 +172,6 @@ def ais_generic():
 def chains():
     params = _rbm()
     start = _binary(11, (8, 12))
-    gaussian = jnp.zeros((8, 2), jnp.float32)
-    mean = jnp.asarray([0.5, -0.5], jnp.float32)
     energy = jax.jit(bernoulli_rbm.free_energy)
 
     def run(mesh):
@@ -200,9 +185,6 @@ def chains():
             batched=True,
             mesh=mesh,
         )
-        vmapped = diagnostics.run_chains(
-            jax.random.key(13), _mala(_gaussian_energy), gaussian, mean, 10, mesh=mesh
-        )
         _, idata = diagnostics.compare_samplers(
             jax.random.key(14),
             {"gibbs": diagnostics.SamplerSpec(rbm_gibbs.as_top_level_api(), batched=True)},
@@ -214,19 +196,19 @@ def chains():
             mesh=mesh,
         )
         compared = {k: v.values for k, v in idata["gibbs"].posterior.data_vars.items()}
-        return gibbs[0].visible, gibbs[0].hidden, vmapped[0].position, compared
+        return gibbs[0].visible, gibbs[0].hidden, compared
 
     return over_device_counts(run)
 
 
-def _train(mesh, rule, epochs=2, **kwargs):
+def _train(mesh, epochs=2, n_chains=8, **kwargs):
     data = _binary(20, (64, 12))
     params = kwargs.pop("params", None) or _rbm()
-    result = fit(
+    return fit(
         jax.random.key(21),
         params,
         data,
-        rule,
+        rbm_rules.bernoulli_rbm_pcd(n_chains=n_chains),
         optax.sgd(0.05),
         epochs=epochs,
         batch_size=16,
@@ -234,91 +216,74 @@ def _train(mesh, rule, epochs=2, **kwargs):
         mesh=mesh,
         **kwargs,
     )
-    return result
 
 
-def _fit_mesh(n, kind):
-    if kind == "chain":
-        return sharding.make_mesh(n, ("chain",))
-    if kind == "data":
-        return sharding.make_mesh(n, ("data",))
-    devices = np.array(jax.devices()[:n]).reshape(-1, 2 if n > 1 else 1)
-    return sharding.Mesh(devices, ("chain", "data"))
+def _history(result):
+    return {k: np.asarray(v) for k, v in result.history.items() if k != "wall_time"}
 
 
-def _fit_over_device_counts(kind, rule):
-    reference = _train(None, rule)
-    out = {}
-    for n in DEVICE_COUNTS:
-        result = _train(_fit_mesh(n, kind), rule)
-        out[str(n)] = {
-            "chains": compare(reference.rule_state, result.rule_state),
-            "params": compare(reference.params, result.params),
-            "history": compare(
-                {k: np.asarray(v) for k, v in reference.history.items() if k != "wall_time"},
-                {k: np.asarray(v) for k, v in result.history.items() if k != "wall_time"},
-            ),
-        }
-    return out
-
-
-@check
-def fit_chains():
-    """Closed-form PCD (batched kernel) with chains over `chain`, batches over `data`, both."""
-    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
-    return {kind: _fit_over_device_counts(kind, rule) for kind in ("chain", "data", "both")}
-
-
-@check
-def fit_resume():
-    """Two epochs on 4 devices, checkpoint, two more on 2 devices (and on none): same as four at once."""
-    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
-    straight = _train(sharding.make_mesh(4), rule, epochs=4)
-    out = {}
-    for name, second in (
-        ("2", sharding.make_mesh(2)),
-        ("none", None),
-        ("4", sharding.make_mesh(4)),
-    ):
-        with tempfile.TemporaryDirectory() as directory:
-            _train(sharding.make_mesh(4), rule, epochs=2, checkpoint_dir=directory)
-            resumed = _train(second, rule, epochs=4, checkpoint_dir=directory, resume=True)
-        out[name] = {
-            "chains": compare(straight.rule_state, resumed.rule_state),
-            "params": compare(straight.params, resumed.params),
-            "epochs": resumed.epochs_completed,
-        }
-    return out
-
-
-@check
-def fit_model_axis():
-    """W split over a `model` axis by the user (hidden units), chains over `chain`: not prevented."""
-    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
-    mesh = sharding.Mesh(np.array(jax.devices()).reshape(2, 2), ("chain", "model"))
-    params = _rbm()
-    placed = params._replace(
-        W=jax.device_put(params.W, sharding.sharding_for(mesh, None, "model")),
-        c=jax.device_put(params.c, sharding.sharding_for(mesh, "model")),
-    )
-    reference = _train(None, rule, params=params)
-    result = _train(mesh, rule, params=placed)
+def _fit_comparison(reference, result):
     return {
-        "params": compare(reference.params, result.params),
         "chains": compare(reference.rule_state, result.rule_state),
-        "W_spec": str(result.params.W.sharding.spec),
+        "params": compare(reference.params, result.params),
+        "history": compare(_history(reference), _history(result)),
     }
 
 
 @check
+def fit_all():
+    """Closed-form PCD-1 (batched kernel), four epochs, on several layouts against no mesh.
+
+    Chains over ``chain`` on 1, 2, 4 devices; minibatches over ``data`` on 4; a
+    2 x 2 (chain, data) mesh; a 2 x 2 (chain, model) mesh with W split over its
+    hidden units by the user; and a run checkpointed after two epochs on 4
+    devices and resumed on 2, on none, and on 4.
+    """
+    reference = _train(None, epochs=4)
+    out = {"chain": {}}
+    runs = {}
+    for n in DEVICE_COUNTS:
+        runs[n] = _train(sharding.make_mesh(n), 4)
+        out["chain"][str(n)] = _fit_comparison(reference, runs[n])
+    out["data"] = _fit_comparison(reference, _train(sharding.make_mesh(4, ("data",)), 4))
+    grid = np.array(jax.devices()).reshape(2, 2)
+    out["both"] = _fit_comparison(reference, _train(sharding.Mesh(grid, ("chain", "data")), 4))
+    model_mesh = sharding.Mesh(grid, ("chain", "model"))
+    params = _rbm()
+    placed = params._replace(
+        W=jax.device_put(params.W, sharding.sharding_for(model_mesh, None, "model")),
+        c=jax.device_put(params.c, sharding.sharding_for(model_mesh, "model")),
+    )
+    model = _train(model_mesh, 4, params=placed)
+    out["model"] = _fit_comparison(reference, model)
+    out["model"]["W_spec"] = str(model.params.W.sharding.spec)
+    out["resume"] = {}
+    with tempfile.TemporaryDirectory() as first_half:
+        _train(sharding.make_mesh(4), epochs=2, checkpoint_dir=first_half)
+        for name, mesh in (
+            ("2", sharding.make_mesh(2)),
+            ("none", None),
+            ("4", sharding.make_mesh(4)),
+        ):
+            with tempfile.TemporaryDirectory() as directory:
+                shutil.copytree(first_half, directory, dirs_exist_ok=True)
+                resumed = _train(mesh, epochs=4, checkpoint_dir=directory, resume=True)
+            out["resume"][name] = _fit_comparison(reference, resumed)
+            out["resume"][name]["epochs"] = resumed.epochs_completed
+            out["resume"][name]["vs_four_devices"] = compare(
+                (runs[4].params, runs[4].rule_state, _history(runs[4])),
+                (resumed.params, resumed.rule_state, _history(resumed)),
+            )
+    return out
+
+
+@check
 def fit_bad_meshes():
-    rule = rbm_rules.bernoulli_rbm_pcd(n_chains=6)
-    good = rbm_rules.bernoulli_rbm_pcd(n_chains=8)
     return {
-        "chains_not_divisible": _error(lambda: _train(sharding.make_mesh(4), rule)),
-        "batch_not_divisible": _error(lambda: _train(sharding.make_mesh(3, ("data",)), good)),
-        "unknown_axis": _error(lambda: _train(sharding.make_mesh(2), good, data_axis="batch")),
-        "no_known_axis": _error(lambda: _train(sharding.make_mesh(2, ("x",)), good)),
+        "chains_not_divisible": _error(lambda: _train(sharding.make_mesh(4), n_chains=6)),
+        "batch_not_divisible": _error(lambda: _train(sharding.make_mesh(3, ("data",)))),
+        "unknown_axis": _error(lambda: _train(sharding.make_mesh(2), data_axis="batch")),
+        "no_known_axis": _error(lambda: _train(sharding.make_mesh(2, ("x",)))),
     }
 
 
@@ -360,6 +325,24 @@ def bad_meshes():
             )
         ),
     }
+
+
+@check
+def docs_example():
+    """The example of docs/scaling.md, run here on 4 devices; returns what it printed."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
+    text = doc.read_text()
+    section = re.search(r"<!-- example:start -->(.*?)<!-- example:end -->", text, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, str(doc), "exec"), {"__name__": "__doc_example__"})
+    return printed.getvalue()
 
 
 def main(names):
