@@ -1,17 +1,19 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
 from numpyro_ebm.learning import (
+    base,
+    chains,
+    checkpoint,
     contrastive_divergence,
     dbm,
     dbn,
+    history,
     rbm,
     regularizers,
     replay,
     score_matching,
 )
-from numpyro_ebm.learning.contrastive_divergence import (
-    LearningRule,
-)
+from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
 from numpyro_ebm.learning.contrastive_divergence import (
     contrastive_divergence as cd,
 )
@@ -24,6 +26,7 @@ from numpyro_ebm.learning.contrastive_divergence import (
 from numpyro_ebm.learning.fit import (
     CHAIN_DIAGNOSTICS,
     FitResult,
+    MixingWarning,
     TrainingDiverged,
     chain_energy_diagnostics,
     fit,
@@ -41,12 +44,19 @@ __all__ = [
     "score_matching",
     "score_matching_loss",
     "LearningRule",
+    "RuleInit",
+    "RuleStep",
+    "base",
+    "chains",
+    "checkpoint",
+    "history",
     "cd",
     "pcd",
     "fpcd",
     "fit",
     "FitResult",
     "TrainingDiverged",
+    "MixingWarning",
     "load_checkpoint",
     "chain_energy_diagnostics",
     "CHAIN_DIAGNOSTICS",

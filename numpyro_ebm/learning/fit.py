@@ -11,7 +11,7 @@ checkpoints.
 Mixing diagnostics. A rule whose negatives are persistent chains reports each
 chain's energy at every step (``info.negative_energies``); the epoch stacks
 them into a trace of shape ``(n_batches, n_chains)`` and, on the host,
-:func:`chain_energy_diagnostics` computes with ArviZ the rank-normalized split
+:func:`~numpyro_ebm.diagnostics.mixing.chain_energy_diagnostics` computes with ArviZ the rank-normalized split
 R-hat and the bulk and tail effective sample sizes (Vehtari et al. 2021) of
 the chains' energies within that epoch. Chains that stopped mixing (stuck in
 modes of different energy, or frozen) show an R-hat well above 1 and a small
@@ -30,11 +30,10 @@ bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,20 +45,34 @@ import optax
 
 from numpyro_ebm import _checks, sharding
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
-from numpyro_ebm.learning.contrastive_divergence import LearningRule
+from numpyro_ebm.learning.base import LearningRule
+from numpyro_ebm.learning.checkpoint import (
+    CHECKPOINT_NAME,
+    TrainState,
+    load_checkpoint,
+    resume_from,
+    save_checkpoint,
+)
+from numpyro_ebm.learning.history import (
+    MixingWarning,
+    append_record,
+    epoch_record,
+    flag_poor_mixing,
+    mixing_message,
+    progress_postfix,
+)
 from numpyro_ebm.learning.layout import TrainingLayout
 
 __all__ = [
     "FitResult",
     "TrainingDiverged",
+    "MixingWarning",
     "fit",
     "load_checkpoint",
     "chain_energy_diagnostics",
     "CHECKPOINT_NAME",
     "CHAIN_DIAGNOSTICS",
 ]
-
-CHECKPOINT_NAME = "checkpoint.npz"
 
 
 class FitResult(NamedTuple):
@@ -72,9 +85,9 @@ class FitResult(NamedTuple):
         ``negative_energy``, ``learning_rate_scale``, ``wall_time``, the
         acceptance rate when the kernel reports one, ``loss`` when the rule's
         info has one (score matching), ``free_energy_gap`` when held-out data
-        is given, the chain diagnostics ``chain_rhat``, ``chain_ess_bulk`` and
-        ``chain_ess_tail`` (see :func:`fit`'s ``chain_diagnostics``), and one
-        entry per user metric.
+        is given, the chain diagnostics ``chain_rhat``, ``chain_ess_bulk``,
+        ``chain_ess_tail`` and the flag ``poor_mixing`` (see :func:`fit`'s
+        ``chain_diagnostics``), and one entry per user metric.
     epochs_completed
         Number of epochs done (including those before a resume).
     """
@@ -90,13 +103,6 @@ class TrainingDiverged(RuntimeError):
     """Raised when training stays non-finite after the allowed number of rollbacks."""
 
 
-class _TrainState(NamedTuple):
-    params: Any
-    opt_state: Any
-    rule_state: Any
-    learning_rate_scale: jax.Array
-
-
 def _tree_is_finite(tree) -> bool:
     return all(
         bool(np.all(np.isfinite(np.asarray(x))))
@@ -105,15 +111,15 @@ def _tree_is_finite(tree) -> bool:
     )
 
 
-def _mean_field(tree, name):
-    """Mean of a field named ``name`` anywhere in a (nested) NamedTuple, or None."""
+def _find_field(tree, name):
+    """The value of the first field named ``name`` in a (nested) NamedTuple, or None."""
     if tree is None:
         return None
     if hasattr(tree, "_fields"):
         if name in tree._fields:
             return getattr(tree, name)
         for field in tree._fields:
-            found = _mean_field(getattr(tree, field), name)
+            found = _find_field(getattr(tree, field), name)
             if found is not None:
                 return found
     return None
@@ -137,14 +143,14 @@ def _epoch_fn(
     ``state_shardings`` from epoch to epoch.
     """
 
-    def run_epoch(state: _TrainState, data, epoch_key):
+    def run_epoch(state: TrainState, data, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)
         order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
         batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
         if layout is not None:
             batches = layout.constrain_batches(batches)
 
-        def body(state: _TrainState, inputs):
+        def body(state: TrainState, inputs):
             key, batch = inputs
             grads, rule_state, info = rule.step(key, state.rule_state, state.params, batch)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -152,7 +158,7 @@ def _epoch_fn(
                 lambda u: (u * state.learning_rate_scale).astype(u.dtype), updates
             )
             params = optax.apply_updates(state.params, updates)
-            acceptance = _mean_field(info.sampler_info, "acceptance_rate")
+            acceptance = _find_field(info.sampler_info, "acceptance_rate")
             acceptance = jnp.mean(acceptance) if acceptance is not None else jnp.nan
             finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
             extra = {}
@@ -161,9 +167,7 @@ def _epoch_fn(
             if chain_diagnostics and hasattr(info, "negative_energies"):
                 extra["negative_energies"] = info.negative_energies  # None: no persistent chains
             diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite, extra)
-            return _TrainState(
-                params, opt_state, rule_state, state.learning_rate_scale
-            ), diagnostics
+            return TrainState(params, opt_state, rule_state, state.learning_rate_scale), diagnostics
 
         keys = jax.random.split(steps_key, n_batches)
         state, (positive, negative, acceptance, finite, extra) = jax.lax.scan(
@@ -181,65 +185,25 @@ def _epoch_fn(
             state = jax.lax.with_sharding_constraint(state, state_shardings)
         return state, summary, extra
 
-    return jax.jit(run_epoch, donate_argnums=())
+    return jax.jit(run_epoch)
 
 
-def _save_checkpoint(directory: Path, state: _TrainState, epoch: int, history: dict, config: dict):
-    """Write params, optimizer and rule state, epoch, history and config atomically."""
-    leaves = jax.tree.leaves(
-        (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
+def _epoch_is_finite(
+    summary: dict, params, energy_fn: Callable | None, probe, layout: TrainingLayout | None = None
+) -> bool:
+    """Gradients, energies (and a loss) of the epoch and the new parameters are all finite."""
+    # score matching has no negative phase: its negative_energy is a finite placeholder
+    # (0), and its loss is checked too
+    return (
+        summary.pop("all_gradients_finite") == 1.0
+        and math.isfinite(summary["positive_energy"])
+        and math.isfinite(summary["negative_energy"])
+        and math.isfinite(summary.get("loss", 0.0))
+        and _tree_is_finite(params if layout is None else sharding.to_host(params))
+        # parameters can be finite yet give non-finite energies (caught only by the
+        # next epoch's first gradient, from a state that would then look "good")
+        and (energy_fn is None or bool(jnp.all(jnp.isfinite(energy_fn(params, probe)))))
     )
-    # to_host is np.asarray for arrays of this process and gathers the shards of a run
-    # over several processes (every process takes part); only the first one writes
-    arrays = {f"leaf_{i:05d}": x for i, x in enumerate(sharding.to_host(leaves))}
-    if jax.process_index() != 0:
-        return
-    meta = {"epoch": epoch, "history": history, "config": config, "n_leaves": len(leaves)}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, directory / CHECKPOINT_NAME)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def load_checkpoint(path, template=None):
-    """Read a checkpoint written by :func:`fit`.
-
-    Returns ``(leaves_or_state, meta)``: with ``template`` (a pytree of the same
-    structure as ``(params, opt_state, rule_state, learning_rate_scale)``) the
-    leaves are put back into that structure.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    with np.load(path) as archive:
-        meta = json.loads(archive["meta"].tobytes().decode())
-        leaves = [archive[f"leaf_{i:05d}"] for i in range(meta["n_leaves"])]
-    if template is None:
-        return leaves, meta
-    treedef = jax.tree.structure(template)
-    if treedef.num_leaves != len(leaves):
-        raise ValueError(
-            f"checkpoint {path} has {len(leaves)} arrays but the model/optimizer/rule state "
-            f"has {treedef.num_leaves}: it was written by a different configuration"
-        )
-    template_leaves = jax.tree.leaves(template)
-    for i, (saved, expected) in enumerate(zip(leaves, template_leaves, strict=True)):
-        if saved.shape != np.shape(expected):
-            raise ValueError(
-                f"checkpoint array {i} has shape {saved.shape}, expected {np.shape(expected)}"
-            )
-    restored = [
-        jnp.asarray(s, dtype=jnp.asarray(t).dtype)
-        for s, t in zip(leaves, template_leaves, strict=True)
-    ]
-    return jax.tree.unflatten(treedef, restored), meta
 
 
 def _validate_training_data(data, batch_size: int, validate_data: Callable | None):
@@ -332,7 +296,8 @@ def fit(
     chain_diagnostics
         Record, every epoch, ``chain_rhat``, ``chain_ess_bulk`` and
         ``chain_ess_tail``: the mixing diagnostics of the persistent chains'
-        energies within the epoch (:func:`chain_energy_diagnostics`; one trace
+        energies within the epoch
+        (:func:`~numpyro_ebm.diagnostics.mixing.chain_energy_diagnostics`; one trace
         point per chain and minibatch, so an epoch needs at least 4 minibatches).
         Alongside ``acceptance_rate`` they show when the negative phase stopped
         mixing: R-hat well above 1 (say above 1.1) and an ESS small compared
@@ -350,7 +315,12 @@ def fit(
         after the epoch: about 60 ms of CPU for 600 x 100, 1% of a PCD-1 epoch of
         a 784x500 RBM on MNIST and 3.5% at 784x100 (the first epoch also imports
         ArviZ, a second or two). ``False`` skips both. Either way the parameters,
-        optimizer and rule states are bit-identical.
+        optimizer and rule states are bit-identical. With the diagnostics on,
+        the history also records ``poor_mixing`` each epoch: True when
+        ``chain_rhat`` exceeds 1.1 on a trace of at least 20 minibatches; the
+        first such epoch of a run after the first epoch (the chains' burn-in from
+        training rows) issues a :class:`MixingWarning` naming what to try (more
+        sweeps ``k``, more chains, FPCD, a tempered negative phase).
     mesh, chain_axis, data_axis
         Optional :class:`jax.sharding.Mesh` to train on several devices (or
         processes, with ``jax.distributed``): the persistent chains are split
@@ -364,8 +334,8 @@ def fit(
         before anything is compiled). The random numbers do not depend on the
         number of devices: chains and their Gibbs draws are bit-identical, sums
         over the sharded axes (the gradients) may differ in the last bits.
-        Checkpoints are gathered to the host (only process 0 writes) and
-        resume on any device count.
+        Checkpoints are gathered to the host (process 0 writes) and resume on
+        any device count. Without a mesh, everything runs on the default device.
     """
     if on_divergence not in ("rollback", "raise"):
         raise ValueError(
@@ -397,7 +367,7 @@ def fit(
     rule_state = rule.init(init_key, params, data)
     if layout is not None:
         params = layout.place_params(params)
-    state = _TrainState(
+    state = TrainState(
         params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
     )
     state_shardings = None
@@ -410,13 +380,9 @@ def fit(
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        if (checkpoint_dir / CHECKPOINT_NAME).exists():
-            restored, meta = load_checkpoint(checkpoint_dir, template=tuple(state))
-            state = _TrainState(*restored)
-            if layout is not None:
-                state = jax.tree.map(sharding.put, state, state_shardings)
-            start_epoch = meta["epoch"]
-            history = {k: list(v) for k, v in meta["history"].items()}
+        state, start_epoch, history = resume_from(checkpoint_dir, state)
+        if layout is not None:
+            state = jax.tree.map(sharding.put, state, state_shardings)
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
@@ -437,6 +403,7 @@ def fit(
     write = log or (bar.write if bar is not None else print)
 
     good_state, rollbacks, epoch = state, 0, start_epoch
+    warned_mixing = False
     try:
         while epoch < epochs:
             started = time.perf_counter()
@@ -444,24 +411,9 @@ def fit(
                 state, data, jax.random.fold_in(train_key, epoch)
             )
             summary = {k: float(v) for k, v in summary.items()}
-            # score matching has no negative phase: its negative_energy is a finite placeholder
-            # (0), and its loss is checked too
-            finite = (
-                summary.pop("all_gradients_finite") == 1.0
-                and math.isfinite(summary["positive_energy"])
-                and math.isfinite(summary["negative_energy"])
-                and math.isfinite(summary.get("loss", 0.0))
-                and _tree_is_finite(
-                    new_state.params if layout is None else sharding.to_host(new_state.params)
-                )
-                # parameters can be finite yet give non-finite energies (caught only by the
-                # next epoch's first gradient, from a state that would then look "good")
-                and (
-                    energy_fn is None
-                    or bool(jnp.all(jnp.isfinite(energy_fn(new_state.params, probe))))
-                )
-            )
-            if not finite:
+            if layout is not None:  # host-side checks and diagnostics see whole arrays
+                traces = sharding.to_host(traces)
+            if not _epoch_is_finite(summary, new_state.params, energy_fn, probe, layout):
                 if on_divergence == "raise" or rollbacks >= max_rollbacks:
                     raise TrainingDiverged(
                         f"training became non-finite in epoch {epoch + 1} "
@@ -483,44 +435,32 @@ def fit(
             rollbacks = 0
             state = good_state = new_state
             epoch += 1
-            record = {
-                "epoch": epoch,
-                **summary,
-                "learning_rate_scale": float(state.learning_rate_scale),
-            }
-            if "negative_energies" in traces:
-                trace = traces["negative_energies"]
-                if layout is not None and trace is not None:
-                    trace = sharding.to_host(trace)
-                record.update(
-                    chain_energy_diagnostics(trace)
-                    if trace is not None
-                    else dict.fromkeys(CHAIN_DIAGNOSTICS, math.nan)
+            record = epoch_record(
+                epoch,
+                summary,
+                traces,
+                state.params,
+                state.learning_rate_scale,
+                started=started,
+                data=data,
+                held_out=held_out,
+                train_subset=train_subset,
+                energy_fn=energy_fn,
+                metrics=metrics,
+            )
+            # the first epoch is the chains' burn-in: they start at training rows, not at
+            # the model, so a high R-hat there is expected and flagged without a warning
+            if flag_poor_mixing(record, n_batches) and epoch > 1 and not warned_mixing:
+                warnings.warn(
+                    MixingWarning(mixing_message(epoch, record["chain_rhat"])), stacklevel=2
                 )
-            if held_out is not None and energy_fn is not None:
-                gap = jnp.mean(energy_fn(state.params, held_out)) - jnp.mean(
-                    energy_fn(state.params, train_subset)
-                )
-                record["free_energy_gap"] = float(gap)
-            for name, fn in metrics.items():
-                record[name] = float(fn(state.params, data, held_out))
-            record["wall_time"] = time.perf_counter() - started
-            if math.isnan(record["acceptance_rate"]):
-                del record["acceptance_rate"]
-            for name, value in record.items():
-                history.setdefault(name, []).append(value)
+                warned_mixing = True
+            append_record(history, record)
             if bar is not None:
                 bar.update(1)
-                shown = [*metrics, "loss", "free_energy_gap", "acceptance_rate", "chain_rhat"]
-                bar.set_postfix(
-                    {
-                        k: f"{record[k]:.4g}"
-                        for k in shown
-                        if not math.isnan(record.get(k, math.nan))
-                    }
-                )
+                bar.set_postfix(progress_postfix(record, metrics))
             if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                _save_checkpoint(checkpoint_dir, state, epoch, history, config)
+                save_checkpoint(checkpoint_dir, state, epoch, history, config)
     finally:
         if bar is not None:
             bar.close()
