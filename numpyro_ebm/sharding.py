@@ -28,11 +28,11 @@ sharded axis (mean gradients, log-mean-exp of AIS weights) are reduced in a
 different order on different device counts and may differ in the last bits.
 
 Composition with tempering. Replicas of parallel tempering are an array axis
-like any other: a state of shape ``(n_chains, n_replicas, ...)`` sharded with
-``PartitionSpec("chain")`` keeps each chain's whole temperature ladder on one
-device, so replica swaps (which pair neighbouring temperatures of the same
-chain) need no communication; :func:`chain_sharding` with ``axis=1`` (or a
-mesh axis named ``"replica"`` via :func:`sharding_for`) splits the ladder
+like any other: the tempering kernels stack replicas first, ``(n_replicas,
+n_chains, ...)``; :func:`put_chains` with ``dim=1`` splits the chains and keeps
+each chain's whole temperature ladder on one device, so replica swaps (which
+pair neighbouring temperatures of the same chain) need no communication;
+``dim=0`` over a mesh axis of its own (say ``"replica"``) splits the ladder
 instead, and a swap then exchanges data between devices.
 """
 
