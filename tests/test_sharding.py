@@ -21,6 +21,7 @@ for a few ulp per step.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -58,8 +59,22 @@ def run_script(script: Path, *args: str, env: dict | None = None, timeout: float
 
 
 @pytest.fixture(scope="module")
-def results():
-    return json.loads(run_script(SCRIPT).strip().splitlines()[-1])
+def results(tmp_path_factory):
+    """The checks' output, computed once per test session even with several xdist workers.
+
+    Under xdist each worker would set a module fixture up on its own; the first one
+    runs the subprocess under a file lock and leaves the output in the session's
+    shared temporary directory for the others.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return json.loads(run_script(SCRIPT).strip().splitlines()[-1])
+    shared = tmp_path_factory.getbasetemp().parent
+    cache = shared / "multidevice_results.json"
+    with open(shared / "multidevice_results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cache.exists():
+            cache.write_text(run_script(SCRIPT).strip().splitlines()[-1])
+    return json.loads(cache.read_text())
 
 
 def _identical_on_every_device_count(result):
