@@ -156,7 +156,7 @@ def validate_chain_mesh(mesh, axis: str | None, count: int, what: str) -> tuple[
 
     ``axis`` defaults to ``"chain"``, which the mesh must then have. Raises a
     ``TypeError`` for a non-mesh and a ``ValueError`` for an unknown axis or a
-    count not divisible by the axis size, before anything is compiled.
+    count not divisible by the axis size, before the caller compiles anything.
     """
     mesh = check_mesh(mesh)
     resolved = resolve_axis(mesh, axis, CHAIN_AXIS, "chain_axis")

@@ -331,7 +331,7 @@ def fit(
         optimizer state are replicated unless already placed on the mesh (see
         :mod:`numpyro_ebm.learning.layout` and ``docs/scaling.md``). The chain
         count and ``batch_size`` must be multiples of the axes' sizes (checked
-        before anything is compiled). The random numbers do not depend on the
+        from shapes, before the epoch is compiled). The random numbers do not depend on the
         number of devices: chains and their Gibbs draws are bit-identical, sums
         over the sharded axes (the gradients) may differ in the last bits.
         Checkpoints are gathered to the host (process 0 writes) and resume on
