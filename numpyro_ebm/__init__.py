@@ -9,7 +9,16 @@ Data flow (each module imports only from those to its left):
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics.
 """
 
-from numpyro_ebm import datasets, diagnostics, energies, evaluation, kernels, learning, potentials
+from numpyro_ebm import (
+    datasets,
+    diagnostics,
+    energies,
+    evaluation,
+    kernels,
+    learning,
+    potentials,
+    sharding,
+)
 
 __version__ = "0.1.0"
 __all__ = [
@@ -20,5 +29,6 @@ __all__ = [
     "learning",
     "evaluation",
     "diagnostics",
+    "sharding",
     "__version__",
 ]

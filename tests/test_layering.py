@@ -1,9 +1,9 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks, the ArviZ mixing statistics and the datasets below everything, and
-the scikit-learn estimators (``numpyro_ebm.sklearn``, an optional extra) on top, imported
-by nothing else.
+with the input checks, the ArviZ mixing statistics, the device-mesh helpers (sharding) and
+the datasets below everything, and the scikit-learn estimators (``numpyro_ebm.sklearn``, an
+optional extra) on top, imported by nothing else.
 """
 
 import ast
@@ -17,6 +17,7 @@ RANK = {
     "_mixing": 0,  # ArviZ mixing statistics used by learning.fit and diagnostics alike
     "datasets": 0,
     "data": 0,
+    "sharding": 0,
     "energies": 1,
     "potentials": 2,
     "kernels": 3,

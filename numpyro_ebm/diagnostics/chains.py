@@ -10,7 +10,7 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import PRNGKeyArray
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, sharding
 
 __all__ = ["run_chains"]
 
@@ -66,6 +66,8 @@ def run_chains(
     thin: int = 1,
     batched: bool = False,
     record: Callable | None = None,
+    mesh=None,
+    chain_axis: str | None = None,
 ):
     r"""Run several chains of ``sampler`` with ``lax.scan`` and stack what they visit.
 
@@ -99,6 +101,13 @@ def run_chains(
         independent of the state's dimension, store only the summaries:
         ``record=functools.partial(summarize, energy_fn=..., params=...,
         keep_full_state=False)``, and pass the result to :func:`to_inference_data`.
+    mesh, chain_axis
+        Optional :class:`jax.sharding.Mesh`: the chains are split over its axis
+        ``chain_axis`` (default ``"chain"``; the chain count must be a multiple of
+        its size) and ``params`` replicated; the draws come back split the same
+        way along their chain axis. The draws do not depend on the number of
+        devices (see :mod:`numpyro_ebm.sharding`). Without a mesh, everything
+        runs on the default device.
 
     Returns
     -------
@@ -123,7 +132,15 @@ def run_chains(
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin})")
     n_draws = n_steps // thin
     n_chains = _check_initial_positions(initial_positions)
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(
+            mesh, chain_axis, n_chains, "the number of chains"
+        )
+        initial_positions = sharding.put_chains(initial_positions, mesh, chain_axis)
+        params = sharding.put_replicated(params, mesh)
     states = _init_chains(sampler, initial_positions, params, batched)
+    if mesh is not None:
+        states = sharding.put_chains(states, mesh, chain_axis, count=n_chains)
 
     step = _multi_chain_step(sampler, batched, n_chains)
 
@@ -158,6 +175,9 @@ def run_chains(
             return (states, buffer), None
 
         steps = jnp.arange(total, dtype=jnp.int32)
-        return jax.lax.scan(body, (states, buffer), (steps, keys))[0][1]
+        draws = jax.lax.scan(body, (states, buffer), (steps, keys))[0][1]
+        if mesh is not None:
+            draws = sharding.constrain_chains(draws, mesh, chain_axis, dim=1, count=n_chains)
+        return draws
 
     return jax.jit(run)(rng_key, states, params)

@@ -21,7 +21,7 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import PRNGKeyArray
 
-from numpyro_ebm import potentials
+from numpyro_ebm import potentials, sharding
 from numpyro_ebm.diagnostics.chains import (
     _check_initial_positions,
     _init_chains,
@@ -255,11 +255,26 @@ def _total(value, n_chains: int):
     return jnp.sum(jnp.broadcast_to(value, (n_chains,)))
 
 
+def _placement(mesh, chain_axis, n_chains: int) -> Callable:
+    """``place(states, params)``: chains split over the mesh, params replicated (or as they are)."""
+    if mesh is None:
+        return lambda states, params: (states, params)
+
+    def place(states, params):
+        return (
+            sharding.put_chains(states, mesh, chain_axis, count=n_chains),
+            sharding.put_replicated(params, mesh),
+        )
+
+    return place
+
+
 def _run_spec(
-    rng_key, spec: SamplerSpec, initial_positions, params, n_steps, burn_in, record
+    rng_key, spec: SamplerSpec, initial_positions, params, n_steps, burn_in, record, place
 ) -> _Run:
     n_chains = _check_initial_positions(initial_positions)
     states = _init_chains(spec.algorithm, initial_positions, params, spec.batched)
+    states, params = place(states, params)
     step = _multi_chain_step(spec.algorithm, spec.batched, n_chains)
     count = spec.evaluations_per_step
     if count is None:
@@ -281,7 +296,7 @@ _NUMPYRO_STAT_NAMES = {
 
 
 def _run_numpyro(
-    rng_key, spec: NumPyroSpec, initial_positions, params, n_steps, burn_in, record
+    rng_key, spec: NumPyroSpec, initial_positions, params, n_steps, burn_in, record, place
 ) -> _Run:
     import operator
 
@@ -303,6 +318,7 @@ def _run_numpyro(
         states = jax.vmap(lambda key, init: kernel.init(key, burn_in, init, (), {}))(
             keys, init_params
         )
+        states, params = place(states, params)
         constrain = kernel.postprocess_fn((), {})
 
         def transition(states, key, params):
@@ -365,6 +381,8 @@ def compare_samplers(
     energy_name: str = "energy",
     exact_moments: Mapping[str, float] | None = None,
     return_inference_data: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ):
     r"""Run several samplers on one target with the same budget and tabulate their efficiency.
 
@@ -418,6 +436,11 @@ def compare_samplers(
         average, the scale the error should be compared with).
     return_inference_data
         Also return ``{name: InferenceData}`` of the summaries.
+    mesh, chain_axis
+        Optional :class:`jax.sharding.Mesh`: every sampler's chains are split
+        over its axis ``chain_axis`` (default ``"chain"``; the chain count must
+        be a multiple of its size), ``params`` replicated, as in
+        :func:`run_chains`. Times are then those of the sharded runs.
 
     Returns
     -------
@@ -482,6 +505,11 @@ def compare_samplers(
         raise ValueError(
             f"compare_samplers needs at least 2 chains (R-hat compares chains); got {n_chains}"
         )
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(
+            mesh, chain_axis, n_chains, "the number of chains"
+        )
+    place = _placement(mesh, chain_axis, n_chains)
     options = dict(
         energy_fn=energy_fn,
         coordinates=coordinates,
@@ -505,9 +533,11 @@ def compare_samplers(
     keys = jax.random.split(rng_key, len(specs))
     for key, (name, spec) in zip(keys, specs.items(), strict=True):
         if isinstance(spec, NumPyroSpec):
-            run = _run_numpyro(key, spec, initial_positions, params, n_steps, burn_in, record)
+            run = _run_numpyro(
+                key, spec, initial_positions, params, n_steps, burn_in, record, place
+            )
         else:
-            run = _run_spec(key, spec, initial_positions, params, n_steps, burn_in, record)
+            run = _run_spec(key, spec, initial_positions, params, n_steps, burn_in, record, place)
         datasets[name] = run.idata
         summary = az.summary(run.idata, kind="all", round_to="none")
         ess_bulk = float(summary["ess_bulk"].min())

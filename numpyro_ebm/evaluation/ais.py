@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, sharding
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
 
@@ -382,6 +382,8 @@ def ais_bernoulli_rbm(
     base_visible_bias=None,
     base_data=None,
     progress: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> AISResult:
     r"""Estimate :math:`\log Z` of a Bernoulli RBM by AIS (Salakhutdinov & Murray 2008).
 
@@ -406,6 +408,11 @@ def ais_bernoulli_rbm(
         runs near the data's marginals and gives much tighter estimates.
     progress
         Show a tqdm progress bar (the schedule then runs in 50 compiled chunks).
+    mesh, chain_axis
+        Optional :class:`jax.sharding.Mesh`: the runs are split over its axis
+        ``chain_axis`` (default ``"chain"``; ``n_runs`` must be a multiple of its
+        size), the parameters replicated. Every run draws the same random numbers
+        whatever the number of devices (see :mod:`numpyro_ebm.sharding`).
 
     Returns
     -------
@@ -414,6 +421,8 @@ def ais_bernoulli_rbm(
     params = _validated_params(params)
     if n_runs < 1:
         raise ValueError(f"n_runs must be positive; got {n_runs}")
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     dtype = params.W.dtype
     schedule = (
         default_schedule(dtype=dtype) if schedule is None else check_schedule(schedule, dtype)
@@ -425,6 +434,9 @@ def ais_bernoulli_rbm(
     )
     zeros = jnp.zeros(n_runs, dtype)
     carry = _Carry(visible, visible @ params.W + params.c, zeros, zeros)
+    if mesh is not None:
+        carry = sharding.put_chains(carry, mesh, chain_axis)
+        params, base_bias = sharding.put_replicated((params, base_bias), mesh)
     carry = _anneal(key_anneal, params, base_bias, carry, schedule, False, progress, "AIS")
     return summarize_log_weights(
         carry.log_weights,
@@ -445,6 +457,8 @@ def raise_bernoulli_rbm(
     base_visible_bias=None,
     base_data=None,
     progress: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> RAISEResult:
     r"""Conservative log-likelihood estimates by reverse annealing (RAISE).
 
@@ -476,6 +490,10 @@ def raise_bernoulli_rbm(
         The base model, as for :func:`ais_bernoulli_rbm`.
     progress
         Show a tqdm progress bar.
+    mesh, chain_axis
+        Optional :class:`jax.sharding.Mesh`: the ``n * n_runs`` reverse runs are
+        split over its axis ``chain_axis`` (default ``"chain"``; ``n * n_runs``
+        must be a multiple of its size), as in :func:`ais_bernoulli_rbm`.
     """
     params = _validated_params(params)
     dtype = params.W.dtype
@@ -484,6 +502,13 @@ def raise_bernoulli_rbm(
         raise ValueError(f"data must have shape (n, {params.n_visible}); got {data.shape}")
     if n_runs < 1:
         raise ValueError(f"n_runs must be positive; got {n_runs}")
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(
+            mesh,
+            chain_axis,
+            data.shape[0] * n_runs,
+            "the number of reverse runs (len(data) * n_runs)",
+        )
     if schedule is not None and n_temperatures is not None:
         raise ValueError("give schedule or n_temperatures, not both")
     if schedule is None:
@@ -496,6 +521,9 @@ def raise_bernoulli_rbm(
     log_f_target = visible @ params.b + jnp.sum(jax.nn.softplus(pre), axis=-1)
     start = log_f_target - _log_z_base(base_bias, params.n_hidden)
     carry = _Carry(visible, pre, start, jnp.zeros_like(start))
+    if mesh is not None:
+        carry = sharding.put_chains(carry, mesh, chain_axis)
+        params, base_bias = sharding.put_replicated((params, base_bias), mesh)
     carry = _anneal(rng_key, params, base_bias, carry, schedule, True, progress, "RAISE")
     log_weights = carry.log_weights.reshape(n, n_runs)
     per_example = jax.nn.logsumexp(log_weights, axis=1) - math.log(n_runs)

@@ -64,7 +64,7 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, sharding
 from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation.ais import AISResult, RAISEResult
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
@@ -452,6 +452,8 @@ def ais(
     n_steps_per_temperature: int = 1,
     vmap_chains: bool = True,
     progress: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> AISResult:
     r"""Estimate :math:`\log Z = \log \int e^{-E(\theta, x)}\,dx` (or a sum) by AIS.
 
@@ -495,6 +497,11 @@ def ais(
         (Gibbs kernels such as :mod:`~numpyro_ebm.kernels.binary_gibbs`, faster).
     progress
         Show a tqdm progress bar (the schedule then runs in 50 compiled chunks).
+    mesh, chain_axis
+        Optional :class:`jax.sharding.Mesh`: the runs are split over its axis
+        ``chain_axis`` (default ``"chain"``; ``n_runs`` must be a multiple of its
+        size), parameters and base replicated; the numbers do not depend on the
+        device count (see :mod:`numpyro_ebm.sharding`).
 
     Returns
     -------
@@ -512,6 +519,8 @@ def ais(
     """
     n_runs = _check_positive_int(n_runs, "n_runs")
     n_steps = _check_positive_int(n_steps_per_temperature, "n_steps_per_temperature")
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     base, n_dim, dtype = _validate_base(base)
     _validate_params(params)
     schedule = _resolve_schedule(schedule, n_temperatures, dtype)
@@ -526,11 +535,15 @@ def ais(
         n_steps=n_steps,
         vmap_chains=bool(vmap_chains),
     )
+    carry = _Carry(state, zeros, zeros)
+    if mesh is not None:
+        carry = sharding.put_chains(carry, mesh, chain_axis)
+        params, base = sharding.put_replicated((params, base), mesh)
     carry = _anneal(
         key_anneal,
         params,
         base,
-        _Carry(state, zeros, zeros),
+        carry,
         schedule,
         False,
         static,
@@ -556,6 +569,8 @@ def reverse_ais(
     n_steps_per_temperature: int = 1,
     vmap_chains: bool = True,
     progress: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> RAISEResult:
     r"""Conservative log-likelihood estimates by reverse annealing (RAISE) for any energy.
 
@@ -605,6 +620,8 @@ def reverse_ais(
     n_runs
         Reverse runs per data point; the estimate per point is the log of the
         mean of its weights.
+    mesh, chain_axis
+        As for :func:`ais`; ``len(data) * n_runs`` must be a multiple of the axis size.
 
     Returns
     -------
@@ -625,6 +642,10 @@ def reverse_ais(
         _checks.check_binary(data, "data")
     data = data.astype(dtype)
     n = data.shape[0]
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(
+            mesh, chain_axis, n * n_runs, "the number of reverse runs (len(data) * n_runs)"
+        )
     positions = jnp.repeat(data, n_runs, axis=0)
     _check_energy(energy_fn, params, n_dim, dtype, vmap_chains, n)
     if vmap_chains:
@@ -645,11 +666,15 @@ def reverse_ais(
         n_steps=n_steps,
         vmap_chains=bool(vmap_chains),
     )
+    carry = _Carry(state, start, jnp.zeros_like(start))
+    if mesh is not None:
+        carry = sharding.put_chains(carry, mesh, chain_axis)
+        params, base = sharding.put_replicated((params, base), mesh)
     carry = _anneal(
         rng_key,
         params,
         base,
-        _Carry(state, start, jnp.zeros_like(start)),
+        carry,
         schedule,
         True,
         static,

@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, sharding
 from numpyro_ebm.energies import bernoulli_rbm, dbm
 from numpyro_ebm.energies.dbn import DBNParams
 from numpyro_ebm.evaluation import ais, exact
@@ -160,6 +160,8 @@ def ais_dbm(
     base_biases=None,
     mean_field_iterations: int = 10,
     progress: bool = False,
+    mesh=None,
+    chain_axis: str | None = None,
 ) -> ais.AISResult:
     r"""Estimate :math:`\log Z` of a two-layer DBM by AIS with :math:`h^1` summed out.
 
@@ -186,6 +188,10 @@ def ais_dbm(
         Without either, the base is uniform.
     mean_field_iterations
         Used by :func:`dbm_base_biases`.
+    mesh, chain_axis
+        Optional :class:`jax.sharding.Mesh` splitting the runs over its axis
+        ``chain_axis`` (default ``"chain"``), as in
+        :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`.
 
     Returns
     -------
@@ -193,6 +199,8 @@ def ais_dbm(
         Its ``samples`` are the final states as a tuple ``(visible, hidden2)``.
     """
     params = _check_dbm(params)
+    if mesh is not None:
+        mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     if base_data is not None and base_biases is not None:
         raise ValueError("give base_data or base_biases, not both")
     if base_data is not None:
@@ -204,6 +212,8 @@ def ais_dbm(
         schedule=schedule,
         base_visible_bias=base_biases,
         progress=progress,
+        mesh=mesh,
+        chain_axis=chain_axis,
     )
     samples = result.samples
     D = params.n_visible

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from numpyro_ebm import sharding
+
 __all__ = ["CHECKPOINT_NAME", "TrainState", "save_checkpoint", "load_checkpoint", "resume_from"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -39,7 +41,11 @@ def save_checkpoint(directory: Path, state: TrainState, epoch: int, history: dic
     leaves = jax.tree.leaves(
         (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
     )
-    arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+    # to_host is np.asarray for arrays of this process and gathers the shards of a run
+    # over several processes (jax.distributed: every process takes part); one writes
+    arrays = {f"leaf_{i:05d}": x for i, x in enumerate(sharding.to_host(leaves))}
+    if jax.process_index() != 0:
+        return
     meta = {"epoch": epoch, "history": history, "config": config, "n_leaves": len(leaves)}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     directory.mkdir(parents=True, exist_ok=True)

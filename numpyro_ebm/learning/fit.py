@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, sharding
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 from numpyro_ebm.learning.base import LearningRule
 from numpyro_ebm.learning.checkpoint import (
@@ -62,6 +62,7 @@ from numpyro_ebm.learning.history import (
     mixing_message,
     progress_postfix,
 )
+from numpyro_ebm.learning.layout import TrainingLayout
 
 __all__ = [
     "FitResult",
@@ -129,7 +130,13 @@ def _find_field(tree, name):
 
 
 def _epoch_fn(
-    rule: LearningRule, optimizer, batch_size: int, n_batches: int, chain_diagnostics: bool
+    rule: LearningRule,
+    optimizer,
+    batch_size: int,
+    n_batches: int,
+    chain_diagnostics: bool,
+    layout: TrainingLayout | None = None,
+    state_shardings=None,
 ):
     """The compiled epoch, shared between :func:`fit` calls with the same rule and optimizer.
 
@@ -138,7 +145,7 @@ def _epoch_fn(
     instead of compiling it again, for data of a shape already seen. Rules or
     optimizers that cannot be hashed get a fresh compiled epoch every call.
     """
-    arguments = (rule, optimizer, batch_size, n_batches, chain_diagnostics)
+    arguments = (rule, optimizer, batch_size, n_batches, chain_diagnostics, layout, state_shardings)
     try:
         hash(arguments)
     except TypeError:
@@ -147,24 +154,34 @@ def _epoch_fn(
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics):
-    return _build_epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics)
+def _cached_epoch_fn(*arguments):
+    return _build_epoch_fn(*arguments)
 
 
 def _build_epoch_fn(
-    rule: LearningRule, optimizer, batch_size: int, n_batches: int, chain_diagnostics: bool
+    rule: LearningRule,
+    optimizer,
+    batch_size: int,
+    n_batches: int,
+    chain_diagnostics: bool,
+    layout: TrainingLayout | None = None,
+    state_shardings=None,
 ):
     """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics.
 
     Also returns the per-batch traces: ``{"negative_energies": (n_batches, n_chains)}``
     when ``chain_diagnostics`` and the rule's info has that field (the value is
-    ``None`` when the field is), else ``{}``.
+    ``None`` when the field is), else ``{}``. With a ``layout`` (``fit(...,
+    mesh=)``) the minibatches are split over the data axis and the state keeps
+    ``state_shardings`` from epoch to epoch.
     """
 
     def run_epoch(state: TrainState, data, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)
         order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
         batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
+        if layout is not None:
+            batches = layout.constrain_batches(batches)
 
         def body(state: TrainState, inputs):
             key, batch = inputs
@@ -206,12 +223,16 @@ def _build_epoch_fn(
             summary["swap_rate"] = jnp.mean(extra.pop("swap_rate"))
             # cumulative since the chains started, summed over the chains
             summary["round_trips"] = extra.pop("round_trips")[-1].astype(jnp.float32)
+        if state_shardings is not None:
+            state = jax.lax.with_sharding_constraint(state, state_shardings)
         return state, summary, extra
 
     return jax.jit(run_epoch)
 
 
-def _epoch_is_finite(summary: dict, params, energy_fn: Callable | None, probe) -> bool:
+def _epoch_is_finite(
+    summary: dict, params, energy_fn: Callable | None, probe, layout: TrainingLayout | None = None
+) -> bool:
     """Gradients, energies (and a loss) of the epoch and the new parameters are all finite."""
     # score matching has no negative phase: its negative_energy is a finite placeholder
     # (0), and its loss is checked too
@@ -220,7 +241,7 @@ def _epoch_is_finite(summary: dict, params, energy_fn: Callable | None, probe) -
         and math.isfinite(summary["positive_energy"])
         and math.isfinite(summary["negative_energy"])
         and math.isfinite(summary.get("loss", 0.0))
-        and _tree_is_finite(params)
+        and _tree_is_finite(params if layout is None else sharding.to_host(params))
         # parameters can be finite yet give non-finite energies (caught only by the
         # next epoch's first gradient, from a state that would then look "good")
         and (energy_fn is None or bool(jnp.all(jnp.isfinite(energy_fn(params, probe)))))
@@ -263,6 +284,9 @@ def fit(
     config: dict | None = None,
     log: Callable[[str], None] | None = None,
     chain_diagnostics: bool = True,
+    mesh=None,
+    chain_axis: str | None = None,
+    data_axis: str | None = None,
 ) -> FitResult:
     """Train ``params`` on ``data`` with a learning rule and an Optax optimizer.
 
@@ -339,6 +363,21 @@ def fit(
         first such epoch of a run after the first epoch (the chains' burn-in from
         training rows) issues a :class:`MixingWarning` naming what to try (more
         sweeps ``k``, more chains, FPCD, a tempered negative phase).
+    mesh, chain_axis, data_axis
+        Optional :class:`jax.sharding.Mesh` to train on several devices (or
+        processes, with ``jax.distributed``): the persistent chains are split
+        over its axis ``chain_axis`` and the examples of each minibatch over its
+        axis ``data_axis`` (defaults ``"chain"`` and ``"data"``, each used when
+        the mesh has it; a name given explicitly must exist, and both may be the
+        same axis), with the gradients averaged across both; parameters and
+        optimizer state are replicated unless already placed on the mesh (see
+        :mod:`numpyro_ebm.learning.layout` and ``docs/scaling.md``). The chain
+        count and ``batch_size`` must be multiples of the axes' sizes (checked
+        from shapes, before the epoch is compiled). The random numbers do not depend on the
+        number of devices: chains and their Gibbs draws are bit-identical, sums
+        over the sharded axes (the gradients) may differ in the last bits.
+        Checkpoints are gathered to the host (process 0 writes) and resume on
+        any device count. Without a mesh, everything runs on the default device.
     """
     if on_divergence not in ("rollback", "raise"):
         raise ValueError(
@@ -361,10 +400,22 @@ def fit(
     config = dict(config or {})
 
     init_key, train_key = jax.random.split(rng_key)
+    layout = None
+    if mesh is not None:
+        shapes = jax.eval_shape(
+            lambda key, p: (optimizer.init(p), rule.init(key, p, data)), init_key, params
+        )
+        layout = TrainingLayout.create(mesh, chain_axis, data_axis, batch_size, shapes)
     rule_state = rule.init(init_key, params, data)
+    if layout is not None:
+        params = layout.place_params(params)
     state = TrainState(
         params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
     )
+    state_shardings = None
+    if layout is not None:
+        state = layout.place_state(state)
+        state_shardings = layout.shardings(state)
     history: dict[str, list] = {}
     start_epoch = 0
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -372,11 +423,19 @@ def fit(
         if checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
         state, start_epoch, history = resume_from(checkpoint_dir, state)
+        if layout is not None:
+            state = jax.tree.map(sharding.put, state, state_shardings)
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
-    run_epoch = _epoch_fn(rule, optimizer, batch_size, n_batches, chain_diagnostics)
+    run_epoch = _epoch_fn(
+        rule, optimizer, batch_size, n_batches, chain_diagnostics, layout, state_shardings
+    )
     train_subset = data[: min(len(data), len(held_out))] if held_out is not None else None
+    if layout is not None:
+        data, probe = layout.place_data(data), layout.place_data(probe)
+        if held_out is not None:
+            held_out, train_subset = layout.place_data(held_out), layout.place_data(train_subset)
 
     bar = None
     if progress and epochs > start_epoch:
@@ -394,7 +453,9 @@ def fit(
                 state, data, jax.random.fold_in(train_key, epoch)
             )
             summary = {k: float(v) for k, v in summary.items()}
-            if not _epoch_is_finite(summary, new_state.params, energy_fn, probe):
+            if layout is not None:  # host-side checks and diagnostics see whole arrays
+                traces = sharding.to_host(traces)
+            if not _epoch_is_finite(summary, new_state.params, energy_fn, probe, layout):
                 if on_divergence == "raise" or rollbacks >= max_rollbacks:
                     raise TrainingDiverged(
                         f"training became non-finite in epoch {epoch + 1} "
