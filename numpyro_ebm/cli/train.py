@@ -412,7 +412,8 @@ def _plots(args, history, params, output: Path) -> list[str]:
                 history, output / "training_curves.png", keys=keys, title=_title(args, history)
             )
         )
-    if "chain_rhat" in history or "chain_ess_bulk" in history:
+    mixing = [*history.get("chain_rhat", []), *history.get("chain_ess_bulk", [])]
+    if any(math.isfinite(x) for x in mixing):  # CD has no persistent chains: all NaN
         written.append(plots.plot_mixing(history, output / "mixing.png"))
     weights = params.W1 if args.model == "dbm" else params.W
     shape = image_shape(args.image_shape, weights.shape[0])
