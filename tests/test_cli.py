@@ -259,3 +259,38 @@ def test_train_interrupt_resume_evaluate_sample_compare(tmp_path):
         "DiscreteHMCGibbs",
     ]
     assert "exact: energy =" in out and (tmp_path / "compare" / "comparison.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.standard_promotion  # optax.adam
+def test_gaussian_rbm_and_dbm_through_every_command(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    np.savez(
+        tmp_path / "data.npz",
+        binary=(rng.random((60, 9)) < 0.4).astype(np.float32),
+        real=rng.normal(size=(60, 3)).astype(np.float32),
+    )
+    data = str(tmp_path / "data.npz")
+    common = ["--chains", "10", "--batch-size", "10", "--epochs", "2", "--no-progress"]
+    gb, dbm = str(tmp_path / "gb"), str(tmp_path / "dbm")
+    assert cli.main(["train", "--data", data, "--key", "real", "--model", "gaussian-rbm",
+                     "--hidden", "2", "--rule", "cd", "--output", gb, *common]) == 0  # fmt: skip
+    assert cli.main(["sample", f"{gb}/checkpoint", "--kernel", "hmc", "--step-size", "0.1",
+                     "--sweeps", "20", "--output", f"{gb}/s"]) == 0  # fmt: skip
+    assert cli.main(["evaluate", f"{gb}/checkpoint", "--data", data, "--key", "real",
+                     "--json", f"{gb}/e.json"]) == 0  # fmt: skip
+    assert np.isfinite(json.loads(Path(f"{gb}/e.json").read_text())["log_likelihood"])
+    assert cli.main(["compare", f"{gb}/checkpoint", "--chains", "2", "--steps", "20",
+                     "--burn-in", "0", "--output", f"{gb}/c", "--no-plots"]) == 0  # fmt: skip
+    assert cli.main(["train", "--data", data, "--key", "binary", "--model", "dbm",
+                     "--hidden", "3", "2", "--output", dbm, *common]) == 0  # fmt: skip
+    for method in ("exact", "ais"):
+        assert cli.main(["evaluate", f"{dbm}/checkpoint", "--data", data, "--key", "binary",
+                         "--method", method, "--ais-runs", "20", "--ais-temperatures", "300",
+                         "--no-progress", "--json", f"{dbm}/{method}.json"]) == 0  # fmt: skip
+    exact_run, ais_run = (json.loads(Path(f"{dbm}/{m}.json").read_text()) for m in ("exact", "ais"))
+    assert exact_run["log_likelihood_lower_bound"] <= exact_run["log_likelihood"] + 1e-6
+    assert abs(ais_run["log_partition_function"] - exact_run["log_partition_function"]) < 0.1
+    assert cli.main(["sample", f"{dbm}/checkpoint", "--sweeps", "20", "--output", f"{dbm}/s"]) == 0
+    with np.load(f"{dbm}/s/samples.npz") as out:
+        assert out["samples"].shape == (64, 9) and set(np.unique(out["samples"])) <= {0.0, 1.0}
