@@ -144,6 +144,30 @@ def test_bad_files_give_one_line_and_exit_1(tmp_path, capsys):
         cli.main(["train", "--debug", "--data", str(grey), "--output", str(tmp_path / "o")])
 
 
+def _fake_checkpoint(directory, config):
+    """A checkpoint in ``fit``'s format (parameters only), without training anything."""
+    directory.mkdir(parents=True)
+    meta = {"epoch": 1, "history": {}, "config": config, "n_leaves": 3}
+    np.savez(
+        directory / "checkpoint.npz",
+        leaf_00000=np.zeros((64, 3), np.float32),
+        leaf_00001=np.zeros(64, np.float32),
+        leaf_00002=np.zeros(3, np.float32),
+        meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    )
+
+
+def test_resume_and_reading_refuse_other_models(tmp_path, capsys):
+    config = {"model": "bernoulli-rbm", "n_visible": 64, "hidden": [3], "rule": "pcd"}
+    _fake_checkpoint(tmp_path / "run" / "checkpoint", config)
+    argv = ["train", "--output", str(tmp_path / "run"), "--resume", "--hidden", "4"]
+    assert cli.main(argv) == 1
+    assert "trained with other settings (hidden: [3] -> [4])" in capsys.readouterr().err
+    _fake_checkpoint(tmp_path / "other", {"n_hidden": 3})
+    assert cli.main(["sample", str(tmp_path / "other"), "--output", str(tmp_path / "s")]) == 1
+    assert "does not say which model it holds" in capsys.readouterr().err
+
+
 def test_csv_columns_by_index_range_and_name(tmp_path):
     from numpyro_ebm.cli._common import CommandError, load_array
 

@@ -176,8 +176,6 @@ def _read_config(parser, path: str) -> dict:
     settings: dict = {}
     for name, value in raw.items():
         if isinstance(value, dict) and name in ("data", "model", "training", "output"):
-            if name in ("data", "model") and not value:
-                continue
             settings.update(value)
         else:
             settings[name] = value
@@ -298,11 +296,18 @@ _MUST_MATCH = ("model", "n_visible", "hidden", "rule", "k", "chains", "centered"
 
 def _check_resume(checkpoint_dir: Path, config: dict) -> int | None:
     """The epoch of the checkpoint to resume, after checking it is the same model and rule."""
-    from numpyro_ebm.cli._common import params_from_checkpoint
+    import zipfile
+
+    from numpyro_ebm.learning import load_checkpoint
 
     if not (checkpoint_dir / "checkpoint.npz").exists():
         return None
-    _, _, meta = params_from_checkpoint(checkpoint_dir)
+    try:
+        _, meta = load_checkpoint(checkpoint_dir)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CommandError(
+            f"--resume: cannot read the checkpoint in {checkpoint_dir}: {exc}"
+        ) from None
     saved = meta.get("config", {})
     changed = [k for k in _MUST_MATCH if k in saved and saved[k] != config[k]]
     if changed:
