@@ -59,3 +59,22 @@ def test_every_fenced_block_names_its_language():
     for page in _pages():
         for language, body in FENCE.findall(page.read_text()):
             assert language, f"{page.name}: a ``` block without a language:\n{body[:200]}"
+
+
+@pytest.mark.slow
+def test_site_builds_strictly(tmp_path):
+    # CI runs the same command; here only when the [docs] extra is installed
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "api" / "kernels" / "index.html").is_file()
