@@ -200,7 +200,7 @@ def _run(*args, cwd):
 _ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-def test_train_interrupt_resume_evaluate_sample_compare(tmp_path):
+def test_train_interrupt_resume_evaluate_sample(tmp_path):
     rng = np.random.default_rng(0)
     data = (rng.random((60, 9)) < 0.4).astype(np.float32)
     np.savez(tmp_path / "data.npz", x_train=data[:40], x_test=data[40:])
@@ -274,8 +274,11 @@ def test_train_interrupt_resume_evaluate_sample_compare(tmp_path):
     assert np.all((mean[:, 5:] > 0) & (mean[:, 5:] < 1))
     assert (tmp_path / "filled" / "samples.png").read_bytes()[:4] == b"\x89PNG"
 
-    out = _run("compare", "run/checkpoint", "--chains", 2, "--steps", 20, "--burn-in", 0,
-               "--output", "compare", cwd=tmp_path)  # fmt: skip
+
+@pytest.mark.slow  # NumPyro's DiscreteHMCGibbs compiles for seconds; the fast suite has no room
+def test_compare_on_a_built_in_target(tmp_path):
+    out = _run("compare", "--target", "bernoulli-rbm", "--chains", 2, "--steps", 20,
+               "--burn-in", 0, "--output", "compare", cwd=tmp_path)  # fmt: skip
     table = (tmp_path / "compare" / "comparison.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in table[1:]] == [
         "block Gibbs",
