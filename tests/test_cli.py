@@ -1,11 +1,21 @@
-"""The main job (``numpyro-ebm demo``) with tiny arguments."""
+"""The command line: the main job (``numpyro-ebm demo``) with tiny arguments, every
+argument check in process (fast), and every command end to end in subprocesses."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from numpyro_ebm import cli
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.evaluation import exact
 from numpyro_ebm.learning import load_checkpoint
 
 
@@ -41,3 +51,273 @@ def test_demo_trains_reports_and_writes_outputs(tmp_path, capsys):
     leaves, meta = load_checkpoint(out / "checkpoint")
     assert meta["epoch"] == 3 and meta["config"]["n_hidden"] == 8
     assert all(np.all(np.isfinite(leaf)) for leaf in leaves if leaf.dtype.kind == "f")
+
+
+# --------------------------------------------------------------------------------------
+# Argument checks: in process, before any data is read or anything compiled (fast)
+# --------------------------------------------------------------------------------------
+
+
+def _usage_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # issue 16: these used to train a full epoch and then fail with a traceback
+        (["demo", "--hidden", "40"], "--hidden 40 is too large"),
+        (["demo", "--learning-rate", "nan"], "--learning-rate must be a finite positive"),
+        (["demo", "--batch-size", "5000"], "larger than the 1438 training images"),
+        (["demo", "--epochs", "0"], "--epochs must be positive"),
+        (["train", "--learning-rate", "-1"], "--learning-rate must be a finite positive"),
+        (["train", "--data", "missing.npz"], "no such file: missing.npz"),
+        (["train", "--model", "dbm", "--hidden", "8"], "--hidden takes 2 size(s) for a dbm"),
+        (
+            ["train", "--model", "dbm", "--hidden", "8", "4", "--rule", "cd"],
+            "the dbm trains with pcd",
+        ),
+        (["train", "--model", "gaussian-rbm", "--centered"], "--centered is implemented for"),
+        (["train", "--momentum", "1.5"], "--momentum must lie in [0, 1)"),
+        (["train", "--history", "h.txt"], "--history must end in .csv or .json"),
+        (["train", "--key", "x"], "--key applies to .npz files"),
+        (["train", "--resume", "--overwrite"], "exclude each other"),
+        (["evaluate", "nowhere", "--data", "digits"], "no such checkpoint: nowhere"),
+        (["sample", ".", "--kernel", "hmc"], "needs --step-size"),
+        (["sample", ".", "--clamp", "x.npy"], "no such file: x.npy"),
+        (["compare"], "give a checkpoint or --target"),
+        (["compare", "--target", "bernoulli-rbm", "--chains", "1"], "--chains must be at least 2"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv, message, capsys):
+    assert message in _usage_error(argv, capsys)
+
+
+def test_config_file_is_checked(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('[model]\nmodel = "bernoulli-rbm"\nhiden = [8]\n')
+    assert "unknown setting(s) hiden" in _usage_error(["train", "--config", str(config)], capsys)
+    config.write_text("[training]\nepochs = 'ten'\n")
+    assert "epochs = 'ten'" in _usage_error(["train", "--config", str(config)], capsys)
+    config.write_text("epochs = [")
+    assert "not valid TOML" in _usage_error(["train", "--config", str(config)], capsys)
+
+
+def test_existing_checkpoint_needs_resume_or_overwrite(tmp_path, capsys):
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "checkpoint.npz").write_bytes(b"")
+    error = _usage_error(["train", "--output", str(tmp_path)], capsys)
+    assert "pass --resume to continue that run or --overwrite" in error
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "sample", "compare"])
+def test_every_command_has_help_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"numpyro-ebm {command}" in out.split("examples:")[1]
+
+
+def test_bad_files_give_one_line_and_exit_1(tmp_path, capsys):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip archive")
+    two = tmp_path / "two.npz"
+    np.savez(two, a=np.zeros((4, 3)), b=np.ones((4, 3)))
+    grey = tmp_path / "grey.npy"
+    np.save(grey, np.full((30, 4), 0.5, np.float32))
+    for argv, message in [
+        (["train", "--data", str(garbage)], "cannot read"),
+        (["train", "--data", str(two)], "holds 2 arrays (a, b); pick the data with --key"),
+        (["train", "--data", str(two), "--key", "c"], "has no array 'c'"),
+        (["train", "--data", str(grey), "--output", str(tmp_path / "o")], "binary"),
+        (["evaluate", str(garbage), "--data", "digits"], "cannot read the checkpoint"),
+    ]:
+        assert cli.main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert message in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    with pytest.raises(ValueError, match="binary"):  # --debug shows the real error
+        cli.main(["train", "--debug", "--data", str(grey), "--output", str(tmp_path / "o")])
+
+
+def _fake_checkpoint(directory, config):
+    """A checkpoint in ``fit``'s format (parameters only), without training anything."""
+    directory.mkdir(parents=True)
+    meta = {"epoch": 1, "history": {}, "config": config, "n_leaves": 3}
+    np.savez(
+        directory / "checkpoint.npz",
+        leaf_00000=np.zeros((64, 3), np.float32),
+        leaf_00001=np.zeros(64, np.float32),
+        leaf_00002=np.zeros(3, np.float32),
+        meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    )
+
+
+def test_resume_and_reading_refuse_other_models(tmp_path, capsys):
+    config = {"model": "bernoulli-rbm", "n_visible": 64, "hidden": [3], "rule": "pcd"}
+    _fake_checkpoint(tmp_path / "run" / "checkpoint", config)
+    argv = ["train", "--output", str(tmp_path / "run"), "--resume", "--hidden", "4"]
+    assert cli.main(argv) == 1
+    assert "trained with other settings (hidden: [3] -> [4])" in capsys.readouterr().err
+    _fake_checkpoint(tmp_path / "other", {"n_hidden": 3})
+    assert cli.main(["sample", str(tmp_path / "other"), "--output", str(tmp_path / "s")]) == 1
+    assert "does not say which model it holds" in capsys.readouterr().err
+
+
+def test_csv_columns_by_index_range_and_name(tmp_path):
+    from numpyro_ebm.cli._common import CommandError, load_array
+
+    path = tmp_path / "table.csv"
+    path.write_text("id,a,b,c\n1,0,1,0\n2,1,1,0\n")
+    np.testing.assert_array_equal(load_array(path, columns="1:"), [[0, 1, 0], [1, 1, 0]])
+    np.testing.assert_array_equal(load_array(path, columns="a,c"), [[0, 0], [1, 0]])
+    np.testing.assert_array_equal(load_array(path, columns="0,-1"), [[1, 0], [2, 0]])
+    with pytest.raises(CommandError, match="no column named 'd'; the columns are id, a, b, c"):
+        load_array(path, columns="d")
+
+
+# --------------------------------------------------------------------------------------
+# Every command end to end, in subprocesses, on tiny data: one chain of runs
+# --------------------------------------------------------------------------------------
+
+
+def _command(*args) -> list[str]:
+    return [sys.executable, "-m", "numpyro_ebm.cli", *map(str, args)]
+
+
+def _run(*args, cwd):
+    result = subprocess.run(
+        _command(*args), cwd=cwd, capture_output=True, text=True, env=_ENV, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+_ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def test_train_interrupt_resume_evaluate_sample(tmp_path):
+    rng = np.random.default_rng(0)
+    data = (rng.random((60, 9)) < 0.4).astype(np.float32)
+    np.savez(tmp_path / "data.npz", x_train=data[:40], x_test=data[40:])
+    train = [
+        "train", "--data", "data.npz", "--key", "x_train", "--hidden", "3", "--chains", "10",
+        "--batch-size", "10", "--output", "run", "--no-progress", "--no-plots",
+    ]  # fmt: skip
+
+    # Ctrl-C during training keeps the last completed epoch's checkpoint and says how to resume
+    process = subprocess.Popen(
+        _command(*train, "--epochs", 100_000),
+        cwd=tmp_path,
+        env=_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    checkpoint = tmp_path / "run" / "checkpoint" / "checkpoint.npz"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "run the same command with --resume" in err and "Traceback" not in err
+    _, meta = load_checkpoint(checkpoint)
+    stopped = meta["epoch"]
+    assert 1 <= stopped < 100_000
+
+    # --resume continues to the new total (settings from a config file, flags override it)
+    (tmp_path / "run.toml").write_text('[training]\nrule = "pcd"\nepochs = 1\n')
+    _run(
+        *train,
+        "--config",
+        "run.toml",
+        "--epochs",
+        stopped + 2,
+        "--resume",
+        "--no-plots",
+        cwd=tmp_path,
+    )
+    _, meta = load_checkpoint(checkpoint)
+    assert meta["epoch"] == stopped + 2 and meta["config"]["hidden"] == [3]
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 1 + stopped + 2
+
+    # AIS agrees with the exact log-likelihood on this 9-3 RBM
+    _run(
+        "evaluate", "run/checkpoint", "--data", "data.npz", "--key", "x_test", "--method", "ais",
+        "--ais-runs", 50, "--ais-temperatures", 300, "--json", "eval.json", "--no-progress",
+        cwd=tmp_path,
+    )  # fmt: skip
+    result = json.loads((tmp_path / "eval.json").read_text())
+    leaves, _ = load_checkpoint(checkpoint)
+    params = bernoulli_rbm.BernoulliRBMParams(*(jnp.asarray(a) for a in leaves[:3]))
+    exact_ll = float(np.mean(exact.log_likelihood_bernoulli_rbm(params, jnp.asarray(data[40:]))))
+    assert result["method"] == "ais" and abs(result["log_likelihood"] - exact_ll) < 0.05
+    assert np.isfinite(result["log_likelihood_raise"]) and result["reconstruction_error"] > 0
+
+    # clamped sampling keeps the observed units and fills the missing ones
+    partial = data[40:43].copy()
+    partial[:, 5:] = np.nan
+    np.save(tmp_path / "partial.npy", partial)
+    _run("sample", "run/checkpoint", "--clamp", "partial.npy", "--sweeps", 20, "--image-shape", "3x3",
+         "--output", "filled", cwd=tmp_path)  # fmt: skip
+    with np.load(tmp_path / "filled" / "samples.npz") as out:
+        samples, mean = out["samples"], out["mean"]
+    assert samples.shape == (10, 3, 9)
+    np.testing.assert_array_equal(samples[..., :5], np.broadcast_to(partial[:, :5], (10, 3, 5)))
+    assert np.all((mean[:, 5:] > 0) & (mean[:, 5:] < 1))
+    assert (tmp_path / "filled" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow  # NumPyro's DiscreteHMCGibbs compiles for seconds; the fast suite has no room
+def test_compare_on_a_built_in_target(tmp_path):
+    out = _run("compare", "--target", "bernoulli-rbm", "--chains", 2, "--steps", 20,
+               "--burn-in", 0, "--output", "compare", cwd=tmp_path)  # fmt: skip
+    table = (tmp_path / "compare" / "comparison.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in table[1:]] == [
+        "block Gibbs",
+        "single-site Gibbs",
+        "DiscreteHMCGibbs",
+    ]
+    assert "exact: energy =" in out and (tmp_path / "compare" / "comparison.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.standard_promotion  # optax.adam
+def test_gaussian_rbm_and_dbm_through_every_command(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    np.savez(
+        tmp_path / "data.npz",
+        binary=(rng.random((60, 9)) < 0.4).astype(np.float32),
+        real=rng.normal(size=(60, 3)).astype(np.float32),
+    )
+    data = str(tmp_path / "data.npz")
+    common = ["--chains", "10", "--batch-size", "10", "--epochs", "2", "--no-progress"]
+    gb, dbm = str(tmp_path / "gb"), str(tmp_path / "dbm")
+    assert cli.main(["train", "--data", data, "--key", "real", "--model", "gaussian-rbm",
+                     "--hidden", "2", "--rule", "cd", "--output", gb, *common]) == 0  # fmt: skip
+    assert cli.main(["sample", f"{gb}/checkpoint", "--kernel", "hmc", "--step-size", "0.1",
+                     "--sweeps", "20", "--output", f"{gb}/s"]) == 0  # fmt: skip
+    assert cli.main(["evaluate", f"{gb}/checkpoint", "--data", data, "--key", "real",
+                     "--json", f"{gb}/e.json"]) == 0  # fmt: skip
+    assert np.isfinite(json.loads(Path(f"{gb}/e.json").read_text())["log_likelihood"])
+    assert cli.main(["compare", f"{gb}/checkpoint", "--chains", "2", "--steps", "20",
+                     "--burn-in", "0", "--output", f"{gb}/c", "--no-plots"]) == 0  # fmt: skip
+    assert cli.main(["train", "--data", data, "--key", "binary", "--model", "dbm",
+                     "--hidden", "3", "2", "--output", dbm, *common]) == 0  # fmt: skip
+    for method in ("exact", "ais"):
+        assert cli.main(["evaluate", f"{dbm}/checkpoint", "--data", data, "--key", "binary",
+                         "--method", method, "--ais-runs", "20", "--ais-temperatures", "300",
+                         "--no-progress", "--json", f"{dbm}/{method}.json"]) == 0  # fmt: skip
+    exact_run, ais_run = (json.loads(Path(f"{dbm}/{m}.json").read_text()) for m in ("exact", "ais"))
+    assert exact_run["log_likelihood_lower_bound"] <= exact_run["log_likelihood"] + 1e-6
+    assert abs(ais_run["log_partition_function"] - exact_run["log_partition_function"]) < 0.1
+    assert cli.main(["sample", f"{dbm}/checkpoint", "--sweeps", "20", "--output", f"{dbm}/s"]) == 0
+    with np.load(f"{dbm}/s/samples.npz") as out:
+        assert out["samples"].shape == (64, 9) and set(np.unique(out["samples"])) <= {0.0, 1.0}

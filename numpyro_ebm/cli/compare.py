@@ -1,0 +1,222 @@
+"""``numpyro-ebm compare``: every suitable sampler on one target, with the same budget.
+
+Runs :func:`numpyro_ebm.diagnostics.compare_samplers` on a checkpointed RBM or on
+a named built-in target, prints the table (ESS per second and per evaluation,
+R-hat, acceptance, and the error of each moment against its exact value when the
+target is small enough to know it) and draws it
+(:func:`numpyro_ebm.diagnostics.plot_comparison`).
+
+Targets and samplers:
+
+- a Bernoulli RBM (``--target bernoulli-rbm``: 10 visible, 6 hidden units with
+  large random weights; or a checkpoint): block Gibbs, single-site Gibbs on the
+  free energy and NumPyro's ``DiscreteHMCGibbs``; exact moments by enumeration
+  when it has at most 20 visible units;
+- a Gaussian-Bernoulli RBM (``--target gaussian-rbm-2d``: 2 visible, 3 hidden
+  units, a mixture of 8 Gaussians; or a checkpoint): block Gibbs, HMC, MALA,
+  random-walk Metropolis and unadjusted Langevin on the free energy; exact
+  moments by quadrature for two visible units.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from numpyro_ebm.cli._common import (
+    CommandError,
+    check_finite_positive,
+    check_positive,
+    params_from_checkpoint,
+    write_json,
+)
+
+__all__ = ["add_parser", "validate", "run", "TARGETS", "MAX_ENUMERATED_VISIBLE"]
+
+TARGETS = ("bernoulli-rbm", "gaussian-rbm-2d")
+MAX_ENUMERATED_VISIBLE = 20
+
+SHOWN = [
+    "sampler",
+    "wall_time_s",
+    "evaluations",
+    "ess_bulk",
+    "ess_tail",
+    "ess_bulk_per_s",
+    "ess_bulk_per_eval",
+    "r_hat",
+    "acceptance_rate",
+]
+
+EXAMPLES = """examples:
+  numpyro-ebm compare --target bernoulli-rbm --output compare1
+  numpyro-ebm compare --target gaussian-rbm-2d --steps 2000 --burn-in 200 --output compare2
+  numpyro-ebm compare run1/checkpoint --chains 8 --steps 500 --output compare3
+"""
+
+
+def add_parser(subparsers, parents) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "compare",
+        parents=parents,
+        help="compare samplers on a checkpointed model or a built-in target",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("checkpoint", nargs="?", help="checkpoint directory or .npz (an RBM)")
+    p.add_argument("--target", choices=TARGETS, help="a built-in target instead of a checkpoint")
+    p.add_argument("--chains", type=int, default=8, help="chains a sampler (at least 2)")
+    p.add_argument("--steps", type=int, default=1000, help="recorded steps a chain")
+    p.add_argument("--burn-in", type=int, default=100, help="discarded steps a chain")
+    p.add_argument(
+        "--step-size",
+        type=float,
+        default=None,
+        help="HMC step size for a gaussian-rbm (MALA, RWMH and ULA scale from it); default 0.3",
+    )
+    p.add_argument("--output", default="compare_output", help="directory for the table and PNG")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true")
+    return p
+
+
+def validate(args, parser) -> None:
+    if (args.checkpoint is None) == (args.target is None):
+        parser.error("give a checkpoint or --target NAME (one of them)")
+    if args.checkpoint is not None and not Path(args.checkpoint).exists():
+        parser.error(f"no such checkpoint: {args.checkpoint}")
+    if args.chains < 2:
+        parser.error(f"--chains must be at least 2 (R-hat compares chains); got {args.chains}")
+    check_positive(parser, args.steps, "--steps")
+    if args.steps < 4:
+        parser.error(f"--steps must be at least 4 for ESS and R-hat; got {args.steps}")
+    check_positive(parser, args.burn_in, "--burn-in", allow_zero=True)
+    check_finite_positive(parser, args.step_size, "--step-size")
+    check_positive(parser, args.seed, "--seed", allow_zero=True)
+
+
+def _bernoulli_setup(params):
+    from numpyro_ebm import diagnostics
+    from numpyro_ebm.diagnostics import SamplerSpec
+    from numpyro_ebm.energies import bernoulli_rbm
+    from numpyro_ebm.kernels import binary_gibbs, rbm_gibbs
+
+    n_visible = params.W.shape[0]
+    energy = bernoulli_rbm.free_energy
+    samplers = {
+        "block Gibbs": SamplerSpec(rbm_gibbs.as_top_level_api("bernoulli"), batched=True),
+        "single-site Gibbs": SamplerSpec(
+            binary_gibbs.as_top_level_api(energy), batched=True, evaluations_per_step=n_visible + 1
+        ),
+        "DiscreteHMCGibbs": diagnostics.discrete_hmc_gibbs_spec(
+            energy, params, (n_visible,), site="v"
+        ),
+    }
+    moments = None
+    if n_visible <= MAX_ENUMERATED_VISIBLE:
+        moments = diagnostics.enumeration_moments(energy, params, n_visible)
+    return samplers, energy, moments
+
+
+def _gaussian_setup(params, step_size: float | None):
+    import jax
+    import numpy as np
+
+    from numpyro_ebm import diagnostics
+    from numpyro_ebm.diagnostics import SamplerSpec
+    from numpyro_ebm.energies import gaussian_rbm
+    from numpyro_ebm.evaluation import exact
+    from numpyro_ebm.kernels import hmc, langevin, mala, random_walk, rbm_gibbs
+
+    energy = gaussian_rbm.free_energy
+    scale = 0.3 if step_size is None else step_size
+    samplers = {
+        "block Gibbs": SamplerSpec(rbm_gibbs.as_top_level_api("gaussian"), batched=True),
+        "HMC": hmc.as_top_level_api(energy, scale, num_integration_steps=10, refresh=False),
+        "MALA": mala.as_top_level_api(energy, 5 * scale / 3, refresh=False),
+        "RWMH": random_walk.as_top_level_api(energy, 5 * scale, refresh=False),
+        "ULA": langevin.as_top_level_api(energy, scale / 6, refresh=False),
+    }
+    moments = None
+    n_visible, n_hidden = params.W.shape
+    if n_visible <= 2 and n_hidden <= 16:
+        # quadrature over a box holding every mixture component +- 8 standard deviations
+        states, _ = exact.log_probabilities_binary(
+            gaussian_rbm.hidden_free_energy, params, n_hidden
+        )
+        p64 = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+        means = p64.b + np.exp(p64.log_sigma) * (states @ p64.W.T)
+        sigma = np.exp(p64.log_sigma)
+        bounds = [
+            (means[:, i].min() - 8 * sigma[i], means[:, i].max() + 8 * sigma[i])
+            for i in range(n_visible)
+        ]
+        moments = diagnostics.quadrature_moments(energy, params, bounds)
+    return samplers, energy, moments
+
+
+def _builtin(target: str, key):
+    import jax.numpy as jnp
+
+    from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
+
+    if target == "bernoulli-rbm":
+        return "bernoulli-rbm", bernoulli_rbm.init_params(key, 10, 6, weight_scale=1.0)
+    params = gaussian_rbm.init_params(key, 2, 3, weight_scale=1.5)
+    return "gaussian-rbm", params._replace(c=jnp.linspace(-1.0, 1.0, 3, dtype=jnp.float32))
+
+
+def run(args) -> int:
+    import jax
+    import jax.numpy as jnp
+    import pandas as pd
+
+    from numpyro_ebm import diagnostics
+
+    key = jax.random.key(args.seed)
+    if args.checkpoint is not None:
+        model, params, _ = params_from_checkpoint(args.checkpoint)
+        name = f"{model} from {args.checkpoint}"
+    else:
+        model, params = _builtin(args.target, jax.random.fold_in(key, 0))
+        name = f"built-in {args.target}"
+    if model == "dbm":
+        raise CommandError("compare works on a bernoulli-rbm or gaussian-rbm checkpoint")
+    n_visible = params.W.shape[0]
+    if model == "bernoulli-rbm":
+        samplers, energy, moments = _bernoulli_setup(params)
+        start = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (args.chains, n_visible))
+        start = start.astype(jnp.float32)
+    else:
+        samplers, energy, moments = _gaussian_setup(params, args.step_size)
+        from numpyro_ebm.energies import gaussian_rbm
+
+        noise = jax.random.normal(jax.random.fold_in(key, 1), (args.chains, n_visible))
+        start = params.b + 3.0 * gaussian_rbm.visible_std(params) * noise
+    table = diagnostics.compare_samplers(
+        jax.random.fold_in(key, 2),
+        samplers,
+        start,
+        params,
+        n_steps=args.steps,
+        burn_in=args.burn_in,
+        energy_fn=energy,
+        exact_moments=moments,
+    )
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    columns = [c for c in SHOWN if c in table.columns]
+    columns += [c for c in table.columns if c.startswith(("error_", "mcse_"))]
+    print(f"{name}: {args.chains} chains, {args.steps} steps after {args.burn_in} burn-in")
+    if moments:
+        print("exact: " + ", ".join(f"{k} = {v:.6g}" for k, v in moments.items()))
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    table.to_csv(output / "comparison.csv", index=False)
+    written = [output / "comparison.csv"]
+    write_json(output / "exact_moments.json", dict(moments or {}))
+    if not args.no_plots:
+        written.append(diagnostics.plot_comparison(table, output / "comparison.png", title=name))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0

@@ -1,0 +1,254 @@
+"""``numpyro-ebm evaluate``: log-likelihood, pseudo-likelihood and reconstruction error of a checkpoint.
+
+The log-likelihood is exact (enumeration of the smaller layer, float64) when the
+model is small enough, and otherwise estimated by annealed importance sampling
+(AIS, Salakhutdinov & Murray 2008) with its interval, together with the
+conservative reverse-annealing estimate RAISE (Burda, Grosse & Salakhutdinov
+2015); for a DBM the AIS estimate of log Z goes with the mean-field lower bound.
+The numbers are printed as a table and, with ``--json``, written to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from numpyro_ebm.cli._common import (
+    DIGITS,
+    CommandError,
+    check_input_file,
+    check_positive,
+    energy_module,
+    load_data,
+    params_from_checkpoint,
+    write_json,
+)
+
+__all__ = ["add_parser", "validate", "run", "evaluate_checkpoint", "MAX_EXACT_BITS"]
+
+MAX_EXACT_BITS = 24
+"""``--method auto`` enumerates up to ``2**24`` states (seconds on a CPU) and uses AIS beyond."""
+
+EXAMPLES = """examples:
+  numpyro-ebm evaluate run1/checkpoint --data digits
+  numpyro-ebm evaluate run1/checkpoint --data test.npz --key x_test --method ais \\
+      --ais-runs 100 --ais-temperatures 10000 --json run1/evaluation.json
+  numpyro-ebm evaluate demo_output/checkpoint --data digits --split train
+"""
+
+
+def add_parser(subparsers, parents) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "evaluate",
+        parents=parents,
+        help="log-likelihood (exact or AIS/RAISE), pseudo-likelihood and reconstruction error",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("checkpoint", help="checkpoint directory or .npz file (from train or demo)")
+    p.add_argument(
+        "--data", required=True, help=f"a .npz, .npy or .csv file, or '{DIGITS}' (its test split)"
+    )
+    p.add_argument("--key", help="the array of a .npz archive")
+    p.add_argument("--columns", help="columns to use, as for train")
+    p.add_argument("--binarize", type=float, help="threshold to binarize the data, as for train")
+    p.add_argument(
+        "--split",
+        choices=("test", "train"),
+        default="test",
+        help="which split of the embedded digits (default: test)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("auto", "exact", "ais"),
+        default="auto",
+        help=f"log-likelihood method; auto: exact up to 2^{MAX_EXACT_BITS} states, else AIS",
+    )
+    p.add_argument("--ais-runs", type=int, default=100, help="AIS runs (default: 100)")
+    p.add_argument(
+        "--ais-temperatures",
+        type=int,
+        default=14500,
+        help="AIS and RAISE temperatures (default: 14500)",
+    )
+    p.add_argument("--no-raise", action="store_true", help="skip the RAISE estimate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def validate(args, parser) -> None:
+    check_input_file(parser, args.data, "--data", digits_ok=True)
+    if not Path(args.checkpoint).exists():
+        parser.error(f"no such checkpoint: {args.checkpoint}")
+    check_positive(parser, args.ais_runs, "--ais-runs")
+    if args.ais_temperatures < 2:
+        parser.error(f"--ais-temperatures must be at least 2; got {args.ais_temperatures}")
+    check_positive(parser, args.seed, "--seed", allow_zero=True)
+    if args.binarize is not None and not math.isfinite(args.binarize):
+        parser.error(f"--binarize must be a finite threshold; got {args.binarize}")
+    if args.key is not None and args.data == DIGITS:
+        parser.error("--key applies to .npz files, not to the embedded digits")
+
+
+def _exact_bits(model: str, params) -> int:
+    if model == "dbm":
+        return params.n_hidden1
+    if model == "gaussian-rbm":
+        return params.n_hidden
+    return min(params.W.shape)
+
+
+def evaluate_checkpoint(
+    model, params, data, *, method, key, ais_runs, n_temperatures, raise_, progress
+):
+    """``{name: value}`` and ``{name: (lower, upper)}`` of every metric the model supports."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from numpyro_ebm.energies import dbm, gaussian_rbm
+    from numpyro_ebm.evaluation import ais, deep, exact, metrics
+
+    bits = _exact_bits(model, params)
+    if method == "auto":
+        method = "exact" if bits <= MAX_EXACT_BITS else "ais"
+    if method == "ais" and model == "gaussian-rbm":
+        raise CommandError(
+            "AIS for the gaussian-rbm is not offered by the command line (use "
+            "numpyro_ebm.evaluation.annealing.ais); --method exact enumerates its hidden layer"
+        )
+    if method == "exact" and bits > exact.MAX_ENUMERATION_BITS:
+        raise CommandError(
+            f"--method exact would enumerate 2^{bits} states (the limit is "
+            f"2^{exact.MAX_ENUMERATION_BITS}); use --method ais"
+        )
+    values: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
+    x = jnp.asarray(data)
+    key_ais, key_raise = jax.random.split(key)
+    schedule = ais.default_schedule(n_temperatures)
+    if model == "bernoulli-rbm":
+        if method == "exact":
+            log_z = exact.log_partition_bernoulli_rbm(params)
+            values["log_partition_function"] = log_z
+            values["log_likelihood"] = float(
+                np.mean(exact.log_likelihood_bernoulli_rbm(params, x, log_z=log_z))
+            )
+        else:
+            estimate = ais.ais_bernoulli_rbm(
+                key_ais, params, n_runs=ais_runs, schedule=schedule, base_data=x, progress=progress
+            )
+            ll = ais.log_likelihood_bernoulli_rbm(params, x, estimate)
+            values["log_partition_function"] = float(estimate.log_z)
+            intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
+            values["log_likelihood"] = float(ll.mean)
+            intervals["log_likelihood"] = tuple(float(b) for b in ll.interval)
+            if raise_:
+                reverse = ais.raise_bernoulli_rbm(
+                    key_raise, params, x, schedule=schedule, base_data=x, progress=progress
+                )
+                values["log_likelihood_raise"] = float(reverse.mean)
+                # the standard error of the mean over rows (RAISE gives no interval)
+                values["log_likelihood_raise_standard_error"] = float(reverse.standard_error)
+        values["pseudo_log_likelihood"] = float(
+            jnp.mean(metrics.bernoulli_rbm_pseudo_log_likelihood(params, x))
+        )
+        values["reconstruction_error"] = float(
+            metrics.bernoulli_rbm_reconstruction_error(params, x)
+        )
+    elif model == "gaussian-rbm":
+        log_z = exact.log_partition_gaussian_rbm(params)
+        values["log_partition_function"] = log_z
+        free = jax.jit(gaussian_rbm.free_energy)(params, x)
+        values["log_likelihood"] = float(-np.mean(np.asarray(free, np.float64)) - log_z)
+        mean = gaussian_rbm.visible_mean(params, gaussian_rbm.hidden_probs(params, x))
+        values["reconstruction_error"] = float(jnp.mean((mean - x) ** 2))
+    else:
+        if method == "exact":
+            log_z = deep.exact_log_partition_dbm(params)
+            values["log_partition_function"] = log_z
+            values["log_likelihood"] = float(
+                np.mean(deep.exact_log_likelihood_dbm(params, x, log_z=log_z))
+            )
+        else:
+            estimate = deep.ais_dbm(
+                key_ais, params, n_runs=ais_runs, schedule=schedule, base_data=x, progress=progress
+            )
+            values["log_partition_function"] = float(estimate.log_z)
+            intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
+        estimate_for_bound = values["log_partition_function"] if method == "exact" else estimate
+        bound = deep.dbm_variational_bound(params, x, estimate_for_bound)
+        values["log_likelihood_lower_bound"] = float(bound.mean)
+        if method != "exact":
+            intervals["log_likelihood_lower_bound"] = tuple(float(b) for b in bound.interval)
+        q = jax.jit(dbm.mean_field)(params, x)
+        recon = jax.nn.sigmoid(dbm.visible_logits(params, q.hidden1))
+        values["reconstruction_error"] = float(jnp.mean(jnp.sum((recon - x) ** 2, axis=-1)))
+    values["method"] = method  # type: ignore[assignment]
+    return values, intervals
+
+
+def _sizes(model: str, params) -> str:
+    if model == "dbm":
+        return f"{params.n_visible}-{params.n_hidden1}-{params.n_hidden2}"
+    return f"{params.n_visible}-{params.n_hidden}"
+
+
+def format_table(values: dict, intervals: dict) -> str:
+    """The results as an aligned two- or three-column text table."""
+    rows = [("metric", "value", "interval")]
+    for name, value in values.items():
+        if name == "method":
+            continue
+        lower_upper = intervals.get(name)
+        shown = f"[{lower_upper[0]:.4f}, {lower_upper[1]:.4f}]" if lower_upper else ""
+        rows.append((name, f"{value:.4f}", shown))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]}".rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    import jax
+
+    model, params, meta = params_from_checkpoint(args.checkpoint)
+    args.held_out = None
+    train, test, description = load_data(args, binary=model != "gaussian-rbm")
+    data = train if args.data != DIGITS or args.split == "train" else test
+    data = energy_module(model).validate_visible(params, data, "data")
+    if data.ndim != 2:
+        raise CommandError(f"data must have shape (n, {data.shape[-1]}); got {data.shape}")
+    values, intervals = evaluate_checkpoint(
+        model,
+        params,
+        data,
+        method=args.method,
+        key=jax.random.key(args.seed),
+        ais_runs=args.ais_runs,
+        n_temperatures=args.ais_temperatures,
+        raise_=not args.no_raise,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{model} {_sizes(model, params)} after {meta['epoch']} epochs, on {len(data)} rows of {description}"
+        f"{' (' + args.split + ' split)' if args.data == DIGITS else ''}; "
+        f"log-likelihood by {values['method']} (nats per row)"
+    )
+    print(format_table(values, intervals))
+    if args.json:
+        result = {
+            "checkpoint": str(args.checkpoint),
+            "model": model,
+            "epoch": meta["epoch"],
+            "data": description,
+            "n_rows": int(len(data)),
+            **values,
+            "intervals": {k: list(v) for k, v in intervals.items()},
+        }
+        print(f"wrote {write_json(args.json, result)}")
+    return 0
