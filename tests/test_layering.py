@@ -10,6 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyro_ebm"
 RANK = {
     "_checks": 0,
+    "_arviz": 0,
     "datasets": 0,
     "data": 0,
     "energies": 1,
