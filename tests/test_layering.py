@@ -70,3 +70,22 @@ def test_imports_only_go_left():
                     f"{path.relative_to(PACKAGE.parent)}:{line} ({own}) imports {imported}"
                 )
     assert not violations, "\n".join(violations)
+
+
+def test_only_the_compat_module_imports_arviz():
+    """ArviZ 0.23 (``InferenceData``) and 1.x (``DataTree``) differ; ``numpyro_ebm/_arviz.py``
+    is the one module that imports ArviZ, so no other module branches on its version."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).as_posix() == "_arviz.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            else:
+                continue
+            if any(name.split(".")[0].startswith("arviz") for name in names):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offenders, "import ArviZ through numpyro_ebm._arviz:\n" + "\n".join(offenders)
