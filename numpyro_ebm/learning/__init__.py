@@ -1,17 +1,19 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
 from numpyro_ebm.learning import (
+    base,
+    chains,
+    checkpoint,
     contrastive_divergence,
     dbm,
     dbn,
+    history,
     rbm,
     regularizers,
     replay,
     score_matching,
 )
-from numpyro_ebm.learning.contrastive_divergence import (
-    LearningRule,
-)
+from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
 from numpyro_ebm.learning.contrastive_divergence import (
     contrastive_divergence as cd,
 )
@@ -41,6 +43,12 @@ __all__ = [
     "score_matching",
     "score_matching_loss",
     "LearningRule",
+    "RuleInit",
+    "RuleStep",
+    "base",
+    "chains",
+    "checkpoint",
+    "history",
     "cd",
     "pcd",
     "fpcd",

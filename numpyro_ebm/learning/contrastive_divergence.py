@@ -1,6 +1,6 @@
 r"""Contrastive-divergence learning rules: CD-k, PCD and FPCD.
 
-Each factory returns a :class:`LearningRule`, a pair of pure functions in the
+Each factory returns a :class:`~numpyro_ebm.learning.base.LearningRule`, a pair of pure functions in the
 style of Optax:
 
 - ``init(rng_key, params, data) -> state``
@@ -34,7 +34,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import (
+    advance_chains,
+    check_steps,
+    init_chains,
+    initial_positions,
+)
 
 __all__ = [
     "LearningRule",
@@ -48,13 +55,6 @@ __all__ = [
     "fast_persistent_contrastive_divergence",
     "default_get_position",
 ]
-
-
-class LearningRule(NamedTuple):
-    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``)."""
-
-    init: Callable
-    step: Callable
 
 
 class CDState(NamedTuple):
@@ -72,33 +72,6 @@ class FPCDState(NamedTuple):
 
     chains: Any
     fast_params: Any
-
-
-class ContrastiveInfo(NamedTuple):
-    """Per-batch diagnostics.
-
-    positive_energy
-        Mean energy of the batch.
-    negative_energy
-        Mean energy of the negative samples.
-    sampler_info
-        The kernel's info from the last negative-phase step (e.g. acceptance
-        rates for Metropolis-adjusted kernels).
-    negative_energies
-        Energy of each persistent chain's negative sample, shape ``(n_chains,)``,
-        the chains in the same order at every step (the energies the gradient
-        already computed, so free). Stacked over the steps of an epoch it is a
-        trace per chain, from which :func:`~numpyro_ebm.learning.fit.fit`
-        computes R-hat and effective sample sizes. ``None`` for rules whose
-        negatives are not persistent chains (CD-k restarts its chains at the
-        batch every step), and the default, so rules written before this field
-        existed still build a ``ContrastiveInfo`` from the first three fields.
-    """
-
-    positive_energy: Float[Array, ""]
-    negative_energy: Float[Array, ""]
-    sampler_info: Any
-    negative_energies: Float[Array, " chains"] | None = None
 
 
 def default_get_position(state):
@@ -148,39 +121,6 @@ def _contrastive_gradient(energy_fn: Callable, params, batch, negatives, energy_
     return grads, positive, negative, negative_energies
 
 
-def _run_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):
-    """``n_steps`` kernel steps on a batch of chains; returns the last state and info."""
-    step = jax.vmap(sampler.step, in_axes=(0, 0, None)) if vmap_chains else sampler.step
-
-    def one_step(states, key):
-        if vmap_chains:
-            n = jax.tree.leaves(states)[0].shape[0]
-            key = jax.random.split(key, n)
-        return step(key, states, params)
-
-    keys = jax.random.split(rng_key, n_steps)
-    states, info = one_step(states, keys[0])
-    if n_steps > 1:
-
-        def body(carry, key):
-            return one_step(carry, key)
-
-        states, infos = jax.lax.scan(body, states, keys[1:])
-        info = jax.tree.map(lambda x: x[-1], infos)
-    return states, info
-
-
-def _init_chains(sampler, positions, params, vmap_chains: bool):
-    if vmap_chains:
-        return jax.vmap(sampler.init, in_axes=(0, None))(positions, params)
-    return sampler.init(positions, params)
-
-
-def _check_steps(k: int):
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"the number of sampler steps k must be a positive integer; got {k!r}")
-
-
 def contrastive_divergence(
     energy_fn: Callable,
     sampler,
@@ -209,30 +149,20 @@ def contrastive_divergence(
     energy_penalty
         Weight of the energy-magnitude penalty (see :func:`contrastive_gradient`).
     """
-    _check_steps(k)
+    check_steps(k)
 
     def init(rng_key, params, data=None):
         return CDState()
 
     def step(rng_key, state: CDState, params, batch):
-        chains = _init_chains(sampler, batch, params, vmap_chains)
-        chains, sampler_info = _run_chains(sampler, rng_key, chains, params, k, vmap_chains)
+        chains = init_chains(sampler, batch, params, vmap_chains)
+        chains, sampler_info = advance_chains(sampler, rng_key, chains, params, k, vmap_chains)
         grads, positive, negative = contrastive_gradient(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
         return grads, state, ContrastiveInfo(positive, negative, sampler_info)
 
     return LearningRule(init, step)
-
-
-def _initial_positions(rng_key, data, n_chains: int):
-    if data is None:
-        raise ValueError(
-            "persistent chains are initialised from the training data; pass data to init"
-        )
-    data = jnp.asarray(data)
-    index = jax.random.randint(rng_key, (n_chains,), 0, data.shape[0])
-    return data[index]
 
 
 def persistent_contrastive_divergence(
@@ -250,16 +180,18 @@ def persistent_contrastive_divergence(
     ``init(rng_key, params, data)`` starts the chains at random training examples.
     Each step advances every chain ``k`` kernel steps with the current parameters.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
-        return PCDState(_init_chains(sampler, positions, params, vmap_chains))
+        positions = initial_positions(rng_key, data, n_chains)
+        return PCDState(init_chains(sampler, positions, params, vmap_chains))
 
     def step(rng_key, state: PCDState, params, batch):
-        chains, sampler_info = _run_chains(sampler, rng_key, state.chains, params, k, vmap_chains)
+        chains, sampler_info = advance_chains(
+            sampler, rng_key, state.chains, params, k, vmap_chains
+        )
         grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
@@ -288,18 +220,18 @@ def fast_persistent_contrastive_divergence(
     ``fast <- fast_decay * fast - fast_learning_rate * grads``, which makes the
     negative phase leave modes it has just visited and so mix faster.
     """
-    _check_steps(k)
+    check_steps(k)
     if not 0.0 <= fast_decay < 1.0:
         raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         fast = jax.tree.map(jnp.zeros_like, params)
-        return FPCDState(_init_chains(sampler, positions, params, vmap_chains), fast)
+        return FPCDState(init_chains(sampler, positions, params, vmap_chains), fast)
 
     def step(rng_key, state: FPCDState, params, batch):
         negative_params = jax.tree.map(jnp.add, params, state.fast_params)
-        chains, sampler_info = _run_chains(
+        chains, sampler_info = advance_chains(
             sampler, rng_key, state.chains, negative_params, k, vmap_chains
         )
         grads, positive, negative, energies = _contrastive_gradient(

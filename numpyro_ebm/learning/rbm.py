@@ -34,14 +34,12 @@ from jaxtyping import Array, Float
 
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import check_steps, initial_positions
 from numpyro_ebm.learning.contrastive_divergence import (
     CDState,
-    ContrastiveInfo,
     FPCDState,
-    LearningRule,
     PCDState,
-    _check_steps,
-    _initial_positions,
 )
 
 __all__ = [
@@ -96,13 +94,13 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     free energy of each chain's negative sample (computed from the sweep's hidden
     pre-activations, at no extra matmul).
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         return PCDState(rbm_gibbs.init(positions, params, "bernoulli"))
 
     def step(rng_key, state: PCDState, params, batch):
@@ -148,7 +146,7 @@ def bernoulli_rbm_fpcd(
     chains' free energies under the same parameters. The state is
     :class:`~numpyro_ebm.learning.contrastive_divergence.FPCDState`.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     if not 0.0 <= fast_decay < 1.0:
@@ -158,7 +156,7 @@ def bernoulli_rbm_fpcd(
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         fast = jax.tree.map(jnp.zeros_like, params)
         return FPCDState(rbm_gibbs.init(positions, params, "bernoulli"), fast)
 
@@ -190,7 +188,7 @@ def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
 
     ``info.negative_energies`` is ``None``: the chains restart at the batch every step.
     """
-    _check_steps(k)
+    check_steps(k)
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data=None):
