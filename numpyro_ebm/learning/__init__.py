@@ -26,6 +26,7 @@ from numpyro_ebm.learning.contrastive_divergence import (
 from numpyro_ebm.learning.fit import (
     CHAIN_DIAGNOSTICS,
     FitResult,
+    MixingWarning,
     TrainingDiverged,
     chain_energy_diagnostics,
     fit,
@@ -55,6 +56,7 @@ __all__ = [
     "fit",
     "FitResult",
     "TrainingDiverged",
+    "MixingWarning",
     "load_checkpoint",
     "chain_energy_diagnostics",
     "CHAIN_DIAGNOSTICS",
