@@ -4,7 +4,8 @@ The implementation lives here, left of every layer, because both the training
 loop (:func:`numpyro_ebm.learning.fit`, which records the statistics every epoch)
 and :mod:`numpyro_ebm.diagnostics` (their public home,
 :mod:`numpyro_ebm.diagnostics.mixing`) use it, and learning may not import
-diagnostics (``tests/test_layering.py``). It imports nothing from the package.
+diagnostics (``tests/test_layering.py``). It imports only :mod:`numpyro_ebm._arviz`
+(which works on ArviZ 0.23 and 1.x alike).
 
 References
 ----------
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from numpyro_ebm import _arviz
 
 __all__ = ["chain_energy_diagnostics", "CHAIN_DIAGNOSTICS"]
 
@@ -49,7 +52,8 @@ def chain_energy_diagnostics(trace, *, center: bool = True) -> dict[str, float]:
         ``chain_rhat``: rank-normalized split R-hat (``arviz.rhat``, method
         ``"rank"``, the larger of the bulk and the folded/tail R-hat);
         ``chain_ess_bulk``, ``chain_ess_tail``: ``arviz.ess`` with methods
-        ``"bulk"`` and ``"tail"``, summed over the chains (at most about
+        ``"bulk"`` and ``"tail"`` (the 5% and 95% quantiles, on both ArviZ
+        lines), summed over the chains (at most about
         ``n_steps * n_chains``). NaN when there are fewer than 4 steps (ArviZ's
         minimum), when R-hat is asked of a single chain, or when the trace is not
         finite. Rank normalization bounds R-hat for chains that move: two groups of
@@ -75,12 +79,10 @@ def chain_energy_diagnostics(trace, *, center: bool = True) -> dict[str, float]:
     chains = trace.T  # ArviZ's (chain, draw) layout
     if center and n_chains > 1:
         chains = chains - chains.mean(axis=0, keepdims=True)
-    import arviz as az  # imported on first use: importing ArviZ takes a second or two
-
     # zero within-chain variance (frozen chains) divides by zero: R-hat is then inf or NaN
     with np.errstate(divide="ignore", invalid="ignore"):
         if n_chains > 1:
-            result["chain_rhat"] = float(az.rhat(chains, method="rank"))
-        result["chain_ess_bulk"] = float(az.ess(chains, method="bulk"))
-        result["chain_ess_tail"] = float(az.ess(chains, method="tail"))
+            result["chain_rhat"] = _arviz.rhat(chains)
+        result["chain_ess_bulk"] = _arviz.ess(chains, "bulk")
+        result["chain_ess_tail"] = _arviz.ess(chains, "tail")
     return result

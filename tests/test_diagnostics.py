@@ -1,7 +1,9 @@
 """ArviZ conversion of chains: layout, names, values, plots and R-hat behaviour.
 
 Everything runs headless (matplotlib's Agg backend); every plot is written to a
-PNG file in ``tmp_path``.
+PNG file in ``tmp_path``. The same tests run on ArviZ 0.23 (``InferenceData``) and
+ArviZ 1.x (``DataTree``); ``numpyro_ebm._arviz`` lists groups and draws ArviZ's
+plots on either.
 """
 
 import functools
@@ -18,8 +20,9 @@ matplotlib.use("Agg", force=True)
 
 import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import xarray as xr  # noqa: E402
 
-from numpyro_ebm import diagnostics, potentials  # noqa: E402
+from numpyro_ebm import _arviz, diagnostics, potentials  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
 from numpyro_ebm.kernels import hmc, nuts, random_walk, rbm_gibbs  # noqa: E402
 
@@ -35,8 +38,7 @@ GAUSS_SCALES = jnp.array([1.0, 2.0, 0.5], jnp.float32)
 DIRECTIONS = {"sum": np.ones(3), "diff": np.array([1.0, -1.0, 0.0])}
 
 
-def _save(axes, path):
-    figure = np.ravel(axes)[0].get_figure()
+def _save(figure, path):
     figure.savefig(path)
     plt.close("all")
     return path
@@ -118,7 +120,10 @@ def test_rbm_gibbs_conversion_names_dims_and_values(rbm_run):
         coordinates={"first": 0, "last": D - 1},
         projections=directions,
     )
-    assert idata.groups() == ["posterior", "sample_stats", "state"]
+    # ArviZ's native container: DataTree on the 1.x line, InferenceData on 0.23
+    native = xr.DataTree if int(az.__version__.split(".")[0]) >= 1 else az.InferenceData
+    assert type(idata) is native
+    assert _arviz.group_names(idata) == ["posterior", "sample_stats", "state"]
     post = idata.posterior
     assert list(post.data_vars) == SUMMARY_VARS  # the full state is not in the posterior
     assert dict(post.sizes) == {"chain": 3, "draw": 40, "chosen_unit": 2, "direction": 2}
@@ -152,7 +157,7 @@ def test_state_group_per_unit_summary_netcdf_and_integer_positions(rbm_run, tmp_
     path = tmp_path / "chains.nc"
     idata.to_netcdf(str(path))
     loaded = az.from_netcdf(str(path))
-    assert loaded.groups() == ["posterior", "sample_stats", "state"]
+    assert _arviz.group_names(loaded) == ["posterior", "sample_stats", "state"]
     np.testing.assert_array_equal(loaded.state["position"].values, idata.state["position"].values)
     # integer states (NumPyro's discrete sites) are summarised as floats, under strict promotion
     as_int = diagnostics.to_inference_data(np.asarray(states.visible).astype(np.int32), **kwargs)
@@ -263,7 +268,7 @@ def test_summaries_only_record_matches_full_state_784(run_784):
     assert isinstance(summaries, diagnostics.ChainSummaries)
     assert all(N_VISIBLE_784 not in leaf.shape for leaf in jax.tree.leaves(summaries))
     small = diagnostics.to_inference_data(summaries)
-    assert small.groups() == ["posterior", "sample_stats"]  # no state group
+    assert _arviz.group_names(small) == ["posterior", "sample_stats"]  # no state group
 
     # equal up to float32 rounding: sums over 784 units in a different batch layout
     for name in SUMMARY_VARS:
@@ -281,7 +286,7 @@ def test_full_784_state_is_kept_outside_the_posterior(run_784):
     """With the full state kept, plain az.summary still has the 7 summary rows (not 784
     pixel rows), and the state is in its own group, unchanged."""
     _, states, full = run_784
-    assert full.groups() == ["posterior", "sample_stats", "state"]
+    assert _arviz.group_names(full) == ["posterior", "sample_stats", "state"]
     assert list(full.posterior.data_vars) == SUMMARY_VARS
     assert list(az.summary(full).index) == SUMMARY_ROWS_784
     position = full.state["position"]
@@ -297,12 +302,12 @@ def test_full_784_state_is_kept_outside_the_posterior(run_784):
 def test_arviz_plots_of_a_784_unit_chain_show_only_the_summaries(run_784, plot, tmp_path):
     """Warnings are errors in this suite: no "too many subplots" warning, no var_names."""
     _, _, full = run_784
-    axes = getattr(az, plot)(full)
+    figure = _arviz.plot(plot, full)
     # plot_trace: one row of two panels per summary variable (vector entries overlaid);
     # plot_rank: one panel per scalar entry. Either way nothing of the 784 units.
     expected = 2 * len(SUMMARY_VARS) if plot == "plot_trace" else len(SUMMARY_ROWS_784)
-    assert sum(ax.has_data() for ax in np.ravel(axes)) == expected  # plot_rank pads its grid
-    path = _save(axes, tmp_path / f"{plot}_784.png")
+    assert sum(ax.has_data() for ax in figure.axes) == expected  # plot_rank pads its grid
+    path = _save(figure, tmp_path / f"{plot}_784.png")
     assert path.stat().st_size > 0
 
 
@@ -390,7 +395,7 @@ def test_summary_is_finite_for_the_summaries(nuts_idata):
 
 @pytest.mark.parametrize("plot", ["plot_trace", "plot_autocorr", "plot_rank", "plot_energy"])
 def test_arviz_plots_render(nuts_idata, plot, tmp_path):
-    path = _save(getattr(az, plot)(nuts_idata), tmp_path / f"{plot}.png")
+    path = _save(_arviz.plot(plot, nuts_idata), tmp_path / f"{plot}.png")
     assert path.stat().st_size > 0
 
 
@@ -404,7 +409,7 @@ def test_arviz_plots_render_for_gibbs_chains(rbm_run, plot, tmp_path):
         params=params,
         projections=directions,
     )
-    path = _save(getattr(az, plot)(idata), tmp_path / f"{plot}.png")
+    path = _save(_arviz.plot(plot, idata), tmp_path / f"{plot}.png")
     assert path.stat().st_size > 0
 
 
@@ -436,6 +441,7 @@ def test_from_numpyro_adds_summaries_and_sample_stats(tmp_path):
     idata = diagnostics.from_numpyro(
         mcmc, energy_fn=_gaussian_energy, params=GAUSS_SCALES, projections=DIRECTIONS
     )
+    assert type(idata) is _arviz.container_type()
     post = idata.posterior
     assert list(post.data_vars) == ["energy", "mean_activation", "projection"]
     assert list(idata.state.data_vars) == ["x"]  # the state site, moved out of the posterior
@@ -456,13 +462,13 @@ def test_from_numpyro_adds_summaries_and_sample_stats(tmp_path):
     } <= set(stats.data_vars)
     # ArviZ's lp is minus NumPyro's potential energy, here the model energy
     np.testing.assert_allclose(stats["lp"].values, -post["energy"].values, rtol=1e-4, atol=1e-5)
-    path = _save(az.plot_energy(idata), tmp_path / "numpyro_energy.png")
+    path = _save(_arviz.plot("plot_energy", idata), tmp_path / "numpyro_energy.png")
     assert path.stat().st_size > 0
 
     np.testing.assert_array_equal(idata.state["x"].values, x)
     dropped = diagnostics.from_numpyro(mcmc, keep_full_state=False)
     assert list(dropped.posterior.data_vars) == ["mean_activation"]
-    assert "state" not in dropped.groups()
+    assert "state" not in _arviz.group_names(dropped)
 
 
 # --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyro_ebm"
 RANK = {
     "_checks": 0,
+    "_arviz": 0,  # the one module that knows which ArviZ line is installed
     "_mixing": 0,  # ArviZ mixing statistics used by learning.fit and diagnostics alike
     "datasets": 0,
     "data": 0,
@@ -93,3 +94,22 @@ def test_sklearn_estimators_are_imported_by_nothing_and_need_scikit_learn():
         "    raise AssertionError('no ImportError')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)
+
+
+def test_only_the_compat_module_imports_arviz():
+    """ArviZ 0.23 (``InferenceData``) and 1.x (``DataTree``) differ; ``numpyro_ebm/_arviz.py``
+    is the one module that imports ArviZ, so no other module branches on its version."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).as_posix() == "_arviz.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            else:
+                continue
+            if any(name.split(".")[0].startswith("arviz") for name in names):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offenders, "import ArviZ through numpyro_ebm._arviz:\n" + "\n".join(offenders)

@@ -1,9 +1,13 @@
-r"""ArviZ everywhere: one conversion from any chain output to ``InferenceData``.
+r"""ArviZ everywhere: one conversion from any chain output to ArviZ's own container.
 
 Chains of this project's kernels, of BlackJAX's kernels and of NumPyro's ``MCMC``
-become an :class:`arviz.InferenceData` with ``(chain, draw)`` dimensions and
-ArviZ's sample-stat names, so ``az.summary``, ``az.plot_trace``,
-``az.plot_autocorr``, ``az.plot_rank`` and ``az.plot_energy`` work on it directly.
+become ArviZ data with ``(chain, draw)`` dimensions and ArviZ's sample-stat
+names, so ``az.summary``, ``az.plot_trace``, ``az.plot_autocorr``,
+``az.plot_rank`` and ``az.plot_energy`` work on it directly. The container is
+the installed ArviZ line's native one: :class:`arviz.InferenceData` on ArviZ
+0.23 (Python 3.11), :class:`xarray.DataTree` on ArviZ 1.x (Python >= 3.12),
+with the same groups and names; ``docs/arviz_versions.md`` says what differs
+(on 1.x, 0.23's ``az.plot_trace`` is ``az.plot_trace_dist``).
 
 A state of an energy-based model is often high-dimensional (784 pixels), and
 per-pixel R-hat tables and trace plots are unreadable. The ``posterior`` group

@@ -21,13 +21,13 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import PRNGKeyArray
 
-from numpyro_ebm import potentials, sharding
+from numpyro_ebm import _arviz, potentials, sharding
 from numpyro_ebm.diagnostics.chains import (
     _check_initial_positions,
     _init_chains,
     _multi_chain_step,
 )
-from numpyro_ebm.diagnostics.inference_data import _arviz, summarize, to_inference_data
+from numpyro_ebm.diagnostics.inference_data import summarize, to_inference_data
 
 __all__ = [
     "SamplerSpec",
@@ -435,7 +435,8 @@ def compare_samplers(
         and draws) and ``mcse_<row>`` (ArviZ's Monte Carlo standard error of that
         average, the scale the error should be compared with).
     return_inference_data
-        Also return ``{name: InferenceData}`` of the summaries.
+        Also return ``{name: ArviZ data}`` of the summaries (``InferenceData`` on
+        ArviZ 0.23, ``DataTree`` on 1.x).
     mesh, chain_axis
         Optional :class:`jax.sharding.Mesh`: every sampler's chains are split
         over its axis ``chain_axis`` (default ``"chain"``; the chain count must
@@ -457,7 +458,7 @@ def compare_samplers(
         probability, NaN for samplers without an accept step: Gibbs, unadjusted
         Langevin); ``divergences`` (number of divergent transitions, NaN when the
         sampler does not report them). With ``return_inference_data``, the pair
-        ``(table, {name: InferenceData})``.
+        ``(table, {name: InferenceData or DataTree})``.
 
     Notes
     -----
@@ -484,7 +485,6 @@ def compare_samplers(
     """
     import pandas as pd
 
-    az = _arviz()
     for name, value, low in (("n_steps", n_steps, 4), ("burn_in", burn_in, 0)):
         if not isinstance(value, int | np.integer) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
@@ -539,10 +539,10 @@ def compare_samplers(
         else:
             run = _run_spec(key, spec, initial_positions, params, n_steps, burn_in, record, place)
         datasets[name] = run.idata
-        summary = az.summary(run.idata, kind="all", round_to="none")
+        summary = _arviz.summary(run.idata)
         ess_bulk = float(summary["ess_bulk"].min())
         ess_tail = float(summary["ess_tail"].min())
-        stats = getattr(run.idata, "sample_stats", None)
+        stats = _arviz.group(run.idata, "sample_stats")
         stat_names = set(stats.data_vars) if stats is not None else set()
         acceptance = "acceptance_rate" if "acceptance_rate" in stat_names else None
         diverging = "diverging" if "diverging" in stat_names else None

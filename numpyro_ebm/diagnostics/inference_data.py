@@ -1,15 +1,16 @@
-r"""Conversion to ArviZ: chain output (this project's, BlackJAX's, NumPyro's) as ``InferenceData``.
+r"""Conversion to ArviZ: chain output (this project's, BlackJAX's, NumPyro's) as ArviZ data.
 
 :func:`summarize` turns states and infos into :class:`ChainSummaries` (named
 per-draw summaries and ArviZ sample stats); :func:`to_inference_data` and
 :func:`from_numpyro` lay them out as ArviZ groups through one shared path. See
-:mod:`numpyro_ebm.diagnostics` for the groups and names.
+:mod:`numpyro_ebm.diagnostics` for the groups and names. The container is
+ArviZ's own: ``InferenceData`` on ArviZ 0.23, ``xarray.DataTree`` on ArviZ 1.x
+(:mod:`numpyro_ebm._arviz` holds the difference).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from numpyro_ebm import _checks, potentials
+from numpyro_ebm import _arviz, _checks, potentials
 
 __all__ = [
     "ChainSummaries",
@@ -420,23 +421,8 @@ def summarize(
 
 
 # --------------------------------------------------------------------------------------
-# InferenceData
+# ArviZ containers
 # --------------------------------------------------------------------------------------
-
-
-def _arviz():
-    import arviz as az  # imported on first use: importing ArviZ takes a second or two
-
-    return az
-
-
-def _attrs() -> dict:
-    az = _arviz()
-    return {
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
-        "arviz_version": az.__version__,
-        "inference_library": "numpyro_ebm",
-    }
 
 
 def _arrange(array, chain_axis) -> np.ndarray:
@@ -464,8 +450,7 @@ def _step_size_stat(step_size, n_chains: int, n_draws: int) -> np.ndarray:
 def _datasets(summaries: ChainSummaries, chain_axis, step_size=None):
     import xarray as xr
 
-    az = _arviz()
-    origin = az.rcParams["data.index_origin"]
+    origin = _arviz.arviz().rcParams["data.index_origin"]
     arranged = {
         group: {name: _arrange(a, chain_axis) for name, a in getattr(summaries, group).items()}
         for group in ("posterior", "sample_stats", "state")
@@ -500,7 +485,9 @@ def _datasets(summaries: ChainSummaries, chain_axis, step_size=None):
             for dim, length in zip(var_dims, array.shape[2:], strict=True):
                 coords.setdefault(dim, np.asarray(labels.get(dim, range(length))))
             data_vars[name] = (("chain", "draw") + tuple(var_dims), array)
-        datasets[group] = xr.Dataset(data_vars, coords=coords, attrs=_attrs())
+        datasets[group] = xr.Dataset(
+            data_vars, coords=coords, attrs=_arviz.make_attrs("numpyro_ebm")
+        )
     return datasets
 
 
@@ -561,7 +548,7 @@ def to_inference_data(
     energy_name: str = "energy",
     chain_axis: int | None = 1,
 ):
-    r"""Chains of any kernel as an :class:`arviz.InferenceData`.
+    r"""Chains of any kernel as ArviZ data (``InferenceData`` on ArviZ 0.23, ``DataTree`` on 1.x).
 
     Parameters
     ----------
@@ -588,16 +575,20 @@ def to_inference_data(
 
     Returns
     -------
-    arviz.InferenceData
-        Groups ``posterior`` (the summaries only), ``sample_stats`` and, with
-        ``keep_full_state``, ``state`` (the full position), dimensions
-        ``(chain, draw, ...)``.
+    arviz.InferenceData or xarray.DataTree
+        ArviZ's native container (:class:`arviz.InferenceData` on ArviZ 0.23,
+        :class:`xarray.DataTree` on ArviZ 1.x) with the groups ``posterior``
+        (the summaries only), ``sample_stats`` and, with ``keep_full_state``,
+        ``state`` (the full position), dimensions ``(chain, draw, ...)``.
+        ``idata.posterior``, ``idata.state["position"]``, ``az.summary``,
+        ``az.rhat``, ``az.ess`` and ``az.extract`` read both alike.
 
     Notes
     -----
     ``az.summary(idata)``, ``az.plot_trace(idata)`` and ``az.plot_rank(idata)``
     read the ``posterior`` group only, so they show the summaries however large
-    the state is. The full position is ``idata.state["position"]``; per-unit
+    the state is (on ArviZ 1.x, ``az.plot_trace_dist`` is 0.23's
+    ``az.plot_trace``). The full position is ``idata.state["position"]``; per-unit
     diagnostics with ``az.summary(idata, group="state")`` (or ``az.ess``,
     ``az.rhat`` on ``idata.state``). The arrays are built directly with xarray,
     so there is no "more chains than draws" warning for many short chains.
@@ -628,7 +619,7 @@ def to_inference_data(
         keep_full_state=keep_full_state,
         energy_name=energy_name,
     )
-    return _arviz().InferenceData(**datasets)
+    return _arviz.from_datasets(datasets)
 
 
 def from_numpyro(
@@ -668,14 +659,15 @@ def from_numpyro(
 
     Returns
     -------
-    arviz.InferenceData
-        ArviZ's conversion, whose ``posterior`` holds the summaries followed by
+    arviz.InferenceData or xarray.DataTree
+        ArviZ's conversion (``InferenceData`` on 0.23, ``DataTree`` on 1.x), whose ``posterior`` holds the summaries followed by
         the model's other sample sites (the state site is not there: it is in
         ``state``, e.g. ``idata.state["x"]``).
     """
     import xarray as xr
 
-    idata = _arviz().from_numpyro(mcmc, **kwargs)
+    idata = _arviz.from_numpyro(mcmc, **kwargs)
+    posterior = _arviz.group(idata, "posterior")
     samples = mcmc.get_samples(group_by_chain=True)
     if isinstance(samples, dict):
         if site is None:
@@ -692,7 +684,7 @@ def from_numpyro(
         if site is not None:
             raise ValueError("site= needs samples named by site (a dict); these are not")
         state = samples
-        state_vars = [name for name in idata.posterior.data_vars if name.startswith("Param:")]
+        state_vars = [name for name in posterior.data_vars if name.startswith("Param:")]
     new = _summary_datasets(
         state,
         None,
@@ -705,14 +697,15 @@ def from_numpyro(
         keep_full_state=False,
         energy_name=energy_name,
     )
-    posterior = idata.posterior
     others = {name: var for name, var in posterior.data_vars.items() if name not in state_vars}
-    idata.posterior = xr.Dataset(
-        {**new["posterior"].data_vars, **others}, attrs=dict(posterior.attrs)
+    _arviz.set_group(
+        idata,
+        "posterior",
+        xr.Dataset({**new["posterior"].data_vars, **others}, attrs=dict(posterior.attrs)),
     )
     if keep_full_state:
         state_group = xr.Dataset(
             {name: posterior[name] for name in state_vars}, attrs=dict(posterior.attrs)
         )
-        idata.add_groups({"state": state_group})
+        _arviz.set_group(idata, "state", state_group)
     return idata

@@ -12,7 +12,13 @@ kernels, and only these:
    :func:`numpyro_ebm.potentials.log_density_fn`, so the parameters
    :math:`\\theta` are an argument of the jitted step and a learning loop can
    change them without recompiling;
-3. optionally *refresh* the state: BlackJAX states cache the log density (and
+3. give BlackJAX the step size (and inverse mass matrix) in the position's
+   floating dtype (:func:`in_position_dtype`): a Python float becomes a float64
+   array when x64 is enabled, and BlackJAX's Gaussian noise
+   ``mu + sigma * N(0, 1)`` (``blackjax.util.generate_gaussian_noise``) then is
+   float64 too, so a float32 chain would silently turn float64 (or fail under
+   strict dtype promotion, or fail NUTS's ``lax.cond`` on mismatched weights);
+4. optionally *refresh* the state: BlackJAX states cache the log density (and
    its gradient) at the current position. Once :math:`\\theta` changes, that
    cache belongs to the old target, and a Metropolis correction (or a Langevin
    drift) that uses it targets neither distribution. Refreshing re-evaluates the
@@ -39,6 +45,7 @@ __all__ = [
     "init_state",
     "prepare_state",
     "identity_inverse_mass_matrix",
+    "in_position_dtype",
 ]
 
 
@@ -138,3 +145,18 @@ def identity_inverse_mass_matrix(position):
     """Diagonal identity inverse mass matrix for the flattened ``position`` (its dtype)."""
     flat, _ = ravel_pytree(position)
     return jnp.ones_like(flat)
+
+
+def in_position_dtype(value, position):
+    """``value`` (a step size, scale or inverse mass matrix) cast to ``position``'s float dtype.
+
+    Under ``jax.enable_x64`` a Python float is float64, and BlackJAX draws its noise
+    and momenta in the result dtype of the scale and the position (JAX 0.10 and 0.12,
+    BlackJAX 1.7.1): a float32 chain would leave float32. Casting the scale to the
+    dtype of the (flattened) position keeps the chain in its own dtype; float64
+    chains are unchanged. ``None`` passes through.
+    """
+    if value is None:
+        return None
+    flat, _ = ravel_pytree(position)
+    return jax.tree.map(lambda v: jnp.asarray(v).astype(flat.dtype), value)

@@ -114,7 +114,7 @@ def build_kernel(energy_fn: Callable, *, refresh: bool = True):
             _blackjax_init, state, params, energy_fn, refresh
         )
         one_step = bj_diffusions.overdamped_langevin(jax.value_and_grad(logdensity_fn))
-        new_state = one_step(rng_key, state, step_size)
+        new_state = one_step(rng_key, state, adapter.in_position_dtype(step_size, state.position))
         return new_state, LangevinInfo(~jnp.isfinite(new_state.logdensity))
 
     return kernel

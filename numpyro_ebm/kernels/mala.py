@@ -72,6 +72,7 @@ def build_kernel(energy_fn: Callable, *, refresh: bool = True):
         logdensity_fn, state = adapter.prepare_state(
             bj_mala.init, state, params, energy_fn, refresh
         )
+        step_size = adapter.in_position_dtype(step_size, state.position)
         return blackjax_kernel(rng_key, state, logdensity_fn, step_size)
 
     return kernel

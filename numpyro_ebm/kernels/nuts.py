@@ -90,6 +90,8 @@ def build_kernel(
         logdensity_fn, state = adapter.prepare_state(bj_hmc.init, state, params, energy_fn, refresh)
         if inverse_mass_matrix is None:
             inverse_mass_matrix = adapter.identity_inverse_mass_matrix(state.position)
+        step_size = adapter.in_position_dtype(step_size, state.position)
+        inverse_mass_matrix = adapter.in_position_dtype(inverse_mass_matrix, state.position)
         return blackjax_kernel(
             rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, max_num_doublings
         )

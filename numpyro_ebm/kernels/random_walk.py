@@ -70,6 +70,7 @@ def build_kernel(energy_fn: Callable, *, refresh: bool = True):
 
     def kernel(rng_key: PRNGKeyArray, state: RWState, params, step_size) -> tuple[RWState, RWInfo]:
         logdensity_fn, state = adapter.prepare_state(bj_rw.init, state, params, energy_fn, refresh)
+        step_size = adapter.in_position_dtype(step_size, state.position)
         return blackjax_kernel(rng_key, state, logdensity_fn, bj_rw.normal(step_size))
 
     return kernel

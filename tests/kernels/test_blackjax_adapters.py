@@ -468,3 +468,46 @@ def test_bad_initial_input(name):
             params,
             lambda p, x: jnp.where(x[0] < 0, jnp.inf, banana_energy(p, x)),
         )
+
+
+# ----------------------------------------------------------------------------
+# float32 chains with x64 enabled (JAX 0.10 and 0.12, BlackJAX 1.7.1)
+
+# BlackJAX draws noise and momenta in the result dtype of its scale and the position.
+# The adapters cast the step size and inverse mass matrix to the position's dtype
+# (_blackjax_adapter.in_position_dtype), which keeps HMC and random-walk chains float32.
+# Three upstream float64 leaks remain, which the adapters cannot reach without
+# reimplementing BlackJAX: MALA's and ULA's noise comes from
+# blackjax.util.generate_gaussian_noise with its default sigma=1.0 (float64 under x64),
+# and NUTS's U-turn checkpoints are jnp.zeros(...) of the default dtype
+# (blackjax/mcmc/termination.py). Strict xfails: the day BlackJAX fixes one, this fails
+# and the case moves to the passing list.
+_UPSTREAM_FLOAT64 = {
+    "nuts": "blackjax/mcmc/termination.py: U-turn checkpoints are default-dtype zeros",
+    "mala": "blackjax.util.generate_gaussian_noise: default sigma=1.0 is float64 under x64",
+    "langevin": "blackjax.util.generate_gaussian_noise: default sigma=1.0 is float64 under x64",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(reason=_UPSTREAM_FLOAT64[name], strict=True))
+        if name in _UPSTREAM_FLOAT64
+        else name
+        for name in ALL
+    ],
+)
+def test_float32_chain_stays_float32_with_x64_enabled(name):
+    module, sampler_parameters = ALL[name]
+    with jax.enable_x64(True):
+        params = _banana(*TARGET)
+        algorithm = module.as_top_level_api(banana_energy, **sampler_parameters)
+        state = algorithm.init(jnp.array([0.7, 0.4], jnp.float32), params)
+        new_state, _ = algorithm.step(jax.random.key(0), state, params)
+    floats = {
+        str(leaf.dtype)
+        for leaf in jax.tree.leaves(new_state)
+        if jnp.issubdtype(leaf.dtype, jnp.floating)
+    }
+    assert floats == {"float32"}
