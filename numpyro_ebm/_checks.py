@@ -8,6 +8,8 @@ public helpers do).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +20,8 @@ __all__ = [
     "check_binary",
     "check_spins",
     "check_last_dim",
+    "check_params",
+    "check_input",
 ]
 
 
@@ -97,4 +101,41 @@ def check_spins(x, name: str):
                 f"{name} must hold spins in {{-1, +1}}; found {int(bad.sum())} other value(s), "
                 f"e.g. {values[idx]!r} at index {idx}"
             )
+    return x
+
+
+def check_params(params, params_type, name: str = "params"):
+    """Raise a TypeError unless ``params`` has every field of the NamedTuple ``params_type``.
+
+    Static (attribute lookups only), so it also runs under ``jit``. Duck typing:
+    any object with the fields passes (NamedTuples of the same layout, wrappers).
+    A dict gets a hint to build the NamedTuple from it.
+    """
+    if isinstance(params, params_type):
+        return params
+    fields = params_type._fields
+    missing = [f for f in fields if not hasattr(params, f)]
+    if missing:
+        got = type(params).__name__
+        hint = ""
+        if isinstance(params, Mapping):
+            got += f" with keys {sorted(map(str, params))}"
+            hint = f" Build one with {params_type.__name__}(**{name})."
+        raise TypeError(
+            f"{name} must be a {params_type.__name__} with fields ({', '.join(fields)}); "
+            f"got {got} (missing {', '.join(missing)}).{hint}"
+        )
+    return params
+
+
+def check_input(x, name: str, size: int | None, what: str = "units", *, ndim_min: int = 1):
+    """Static checks of an energy's input: float dtype, rank, and last-dimension ``size``.
+
+    No value checks (no NaN scan, no device transfer), so it is cheap enough for
+    every call of an energy and also runs on tracers (shapes are static).
+    ``size=None`` skips the width check.
+    """
+    x = check_array(x, name, ndim_min=ndim_min, finite=False)
+    if size is not None:
+        check_last_dim(x, size, name, what)
     return x
