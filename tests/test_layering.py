@@ -1,7 +1,7 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
 energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks and the datasets below everything.
+with the input checks, the ArviZ mixing statistics and the datasets below everything.
 """
 
 import ast
@@ -10,6 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyro_ebm"
 RANK = {
     "_checks": 0,
+    "_mixing": 0,  # ArviZ mixing statistics used by learning.fit and diagnostics alike
     "datasets": 0,
     "data": 0,
     "energies": 1,

@@ -1,0 +1,163 @@
+r"""Running several chains of any sampler with one compiled ``lax.scan``: :func:`run_chains`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from blackjax.base import SamplingAlgorithm
+from jaxtyping import PRNGKeyArray
+
+from numpyro_ebm import _checks
+
+__all__ = ["run_chains"]
+
+# --------------------------------------------------------------------------------------
+# Running chains
+# --------------------------------------------------------------------------------------
+
+
+def _check_initial_positions(initial_positions) -> int:
+    """Validate every leaf (floating, finite, common leading chain axis); return the chain count."""
+    leaves = jax.tree_util.tree_flatten_with_path(initial_positions)[0]
+    if not leaves:
+        raise ValueError("initial_positions is an empty pytree")
+    for path, leaf in leaves:
+        _checks.check_array(leaf, f"initial_positions{jax.tree_util.keystr(path)}")
+    n_chains = jnp.shape(leaves[0][1])[0]
+    if any(jnp.shape(leaf)[0] != n_chains for _, leaf in leaves):
+        raise ValueError(
+            "every leaf of initial_positions needs the same leading chain dimension; got "
+            f"shapes {[tuple(jnp.shape(leaf)) for _, leaf in leaves]}"
+        )
+    return int(n_chains)
+
+
+def _init_chains(sampler: SamplingAlgorithm, initial_positions, params, batched: bool):
+    if batched:
+        return sampler.init(initial_positions, params)
+    sampler.init(jax.tree.map(lambda x: x[0], initial_positions), params)  # validation
+    return jax.vmap(sampler.init, in_axes=(0, None))(initial_positions, params)
+
+
+def _multi_chain_step(sampler: SamplingAlgorithm, batched: bool, n_chains: int) -> Callable:
+    """``step(states, key, params)`` moving all chains: one key for a batched kernel,
+    ``vmap`` over split keys otherwise."""
+
+    def step(states, key, params):
+        if batched:
+            return sampler.step(key, states, params)
+        keys = jax.random.split(key, n_chains)
+        return jax.vmap(sampler.step, in_axes=(0, 0, None))(keys, states, params)
+
+    return step
+
+
+def run_chains(
+    rng_key: PRNGKeyArray,
+    sampler: SamplingAlgorithm,
+    initial_positions,
+    params,
+    n_steps: int,
+    *,
+    burn_in: int = 0,
+    thin: int = 1,
+    batched: bool = False,
+    record: Callable | None = None,
+):
+    r"""Run several chains of ``sampler`` with ``lax.scan`` and stack what they visit.
+
+    Parameters
+    ----------
+    rng_key
+        PRNG key.
+    sampler
+        A :class:`blackjax.base.SamplingAlgorithm` with this project's contract,
+        ``init(position, params)`` and ``step(rng_key, state, params)`` (every
+        kernel in :mod:`numpyro_ebm.kernels`).
+    initial_positions
+        One position a chain, stacked on a leading chain axis (array or pytree).
+    params
+        Parameters of the target (an argument of the compiled loop).
+    n_steps
+        Transitions after burn-in; every ``thin``-th is recorded, so there are
+        ``n_steps // thin`` draws (``n_steps`` must be a multiple of ``thin``).
+    burn_in
+        Transitions run first and discarded (not stored).
+    thin
+        Record one transition in ``thin``.
+    batched
+        ``False`` (default): ``jax.vmap`` over chains with one key a chain (works
+        for every kernel). ``True``: the kernel takes the chain axis itself with
+        one key for all chains (e.g. :mod:`~numpyro_ebm.kernels.rbm_gibbs`, one
+        matmul for all chains).
+    record
+        ``record(state, info) -> pytree`` of what to keep from each recorded
+        transition (shapes ``(chain, ...)``); default both. To keep memory
+        independent of the state's dimension, store only the summaries:
+        ``record=functools.partial(summarize, energy_fn=..., params=...,
+        keep_full_state=False)``, and pass the result to :func:`to_inference_data`.
+
+    Returns
+    -------
+    ``(states, infos)`` (or the stacked output of ``record``), every leaf shaped
+    ``(draw, chain, ...)``: pass it to :func:`to_inference_data` with the default
+    ``chain_axis=1``.
+
+    Notes
+    -----
+    All starting positions are checked for finite floating-point values; with
+    ``batched=False`` the kernel's own ``init`` validation runs on the first chain
+    (the others are initialised under ``vmap``, where values are not inspected).
+
+    Burn-in, thinning and recording share one ``lax.scan`` over all
+    ``burn_in + n_steps`` transitions, so the kernel is compiled once; ``record``
+    runs only on the kept transitions. The loop is compiled anew on every call.
+    """
+    for name, value, low in (("n_steps", n_steps, 1), ("burn_in", burn_in, 0), ("thin", thin, 1)):
+        if not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    if n_steps % thin:
+        raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin})")
+    n_draws = n_steps // thin
+    n_chains = _check_initial_positions(initial_positions)
+    states = _init_chains(sampler, initial_positions, params, batched)
+
+    step = _multi_chain_step(sampler, batched, n_chains)
+
+    def output(states, info):
+        return (states, info) if record is None else record(states, info)
+
+    def run(rng_key, states, params):
+        # One scan over all burn_in + n_steps transitions, so the kernel is compiled
+        # once (separate scans for burn-in and thinning would compile it up to three
+        # times). Recorded transitions are written into a preallocated buffer; the
+        # record itself only runs (lax.cond) on the transitions that are kept.
+        total = burn_in + n_steps
+        keys = jax.random.split(rng_key, total)
+        shapes = jax.eval_shape(lambda s, k: output(*step(s, k, params)), states, keys[0])
+        buffer = jax.tree.map(lambda x: jnp.zeros((n_draws,) + x.shape, x.dtype), shapes)
+
+        def body(carry, inputs):
+            states, buffer = carry
+            t, key = inputs
+            states, info = step(states, key, params)
+            offset = t - burn_in + 1  # transitions done after burn-in
+            write = (offset > 0) & (offset % thin == 0)
+            index = jnp.clip(offset // thin - 1, 0, n_draws - 1)
+            row = jax.lax.cond(
+                write,
+                output,
+                lambda *_: jax.tree.map(lambda b: b[index], buffer),
+                states,
+                info,
+            )
+            buffer = jax.tree.map(lambda b, r: b.at[index].set(r), buffer, row)
+            return (states, buffer), None
+
+        steps = jnp.arange(total, dtype=jnp.int32)
+        return jax.lax.scan(body, (states, buffer), (steps, keys))[0][1]
+
+    return jax.jit(run)(rng_key, states, params)
