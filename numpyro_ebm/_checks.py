@@ -8,6 +8,7 @@ public helpers do).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 
 import jax
@@ -22,6 +23,7 @@ __all__ = [
     "check_last_dim",
     "check_params",
     "check_input",
+    "as_shape",
 ]
 
 
@@ -139,3 +141,34 @@ def check_input(x, name: str, size: int | None, what: str = "units", *, ndim_min
     if size is not None:
         check_last_dim(x, size, name, what)
     return x
+
+
+def as_shape(shape, name: str = "shape") -> tuple[int, ...]:
+    """``shape`` as a tuple of non-negative ints; an int ``n`` means ``(n,)``.
+
+    Accepts anything NumPy would (an int, a tuple or list of ints, NumPy integers)
+    and raises a TypeError/ValueError naming ``name`` otherwise.
+    """
+    try:
+        return (_non_negative(operator.index(shape), name),)
+    except TypeError:
+        pass
+    try:
+        items = tuple(shape)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int or a tuple of ints, e.g. 8 or (8,); got {shape!r}"
+        ) from None
+    try:
+        dims = tuple(operator.index(d) for d in items)
+    except TypeError:
+        raise TypeError(f"{name} must hold integers only; got {shape!r}") from None
+    for d in dims:
+        _non_negative(d, name)
+    return dims
+
+
+def _non_negative(d: int, name: str) -> int:
+    if d < 0:
+        raise ValueError(f"{name} must not hold negative sizes; got {d}")
+    return int(d)

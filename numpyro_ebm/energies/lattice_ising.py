@@ -104,7 +104,7 @@ def init_params(
 
 
 def _check_shape(shape) -> tuple[int, int]:
-    shape = tuple(int(n) for n in shape)
+    shape = _checks.as_shape(shape, "lattice shape")
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"lattice shape must be (H, W) with H, W >= 1; got {shape}")
     return shape
