@@ -380,7 +380,7 @@ def test_load_mnist_npz_grey_levels_and_threshold(mnist_npz, mnist_arrays):
 def test_stochastic_binarization_is_the_readme_convention(
     mnist_npz, mnist_arrays, monkeypatch, chunk_rows
 ):
-    monkeypatch.setattr(datasets, "_BINARIZE_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(datasets.images, "_BINARIZE_CHUNK_ROWS", chunk_rows)
     train, test = _readme_convention(mnist_arrays)
     split = datasets.load_mnist(mnist_npz)  # binarize="stochastic" is the default
     assert split.x_train.dtype == np.float32
