@@ -24,6 +24,11 @@ __all__ = [
     "check_params",
     "check_input",
     "as_shape",
+    "check_probabilities",
+    "validate_binary_data",
+    "validate_bernoulli_data",
+    "validate_spin_data",
+    "DATA_VALIDATORS",
 ]
 
 
@@ -172,3 +177,49 @@ def _non_negative(d: int, name: str) -> int:
     if d < 0:
         raise ValueError(f"{name} must not hold negative sizes; got {d}")
     return int(d)
+
+
+def check_probabilities(x, name: str):
+    """Raise if a concrete array holds values outside ``[0, 1]`` (NaN included)."""
+    if is_concrete(x):
+        values = np.asarray(x)
+        bad = ~((values >= 0) & (values <= 1))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must hold binary values or probabilities in [0, 1] for a Bernoulli "
+                f"model; found {int(bad.sum())} value(s) outside [0, 1], e.g. {values[idx]!r} "
+                f"at index {idx}. Rescale grey levels to [0, 1] (e.g. divide by 255) or use a "
+                "Gaussian-Bernoulli RBM for real-valued data."
+            )
+    return x
+
+
+def validate_binary_data(data, name: str = "data"):
+    """Training data of a binary model: finite floats, rank >= 2, values in {0, 1}."""
+    data = check_array(data, name, ndim_min=2)
+    return check_binary(data, name)
+
+
+def validate_bernoulli_data(data, name: str = "data"):
+    """Training data of a Bernoulli RBM: finite floats, rank >= 2, values in ``[0, 1]``.
+
+    Binary data is the model's support. Values strictly between 0 and 1 are read as
+    probabilities (scikit-learn's ``BernoulliRBM`` accepts them too) and used as they
+    are: the positive phase is then a *mean-field* one, the statistics at the mean
+    ``v = p`` rather than their expectation over binary vectors drawn from ``p``. It is
+    a common and useful approximation, not the likelihood gradient of binary data;
+    binarize (``numpyro_ebm.datasets.binarize_stochastic``) for that.
+    """
+    data = check_array(data, name, ndim_min=2)
+    return check_probabilities(data, name)
+
+
+def validate_spin_data(data, name: str = "data"):
+    """Training data of a spin model: finite floats, rank >= 2, values in {-1, +1}."""
+    data = check_array(data, name, ndim_min=2)
+    return check_spins(data, name)
+
+
+DATA_VALIDATORS = {"binary": validate_binary_data, "spins": validate_spin_data}
+"""Validator for the ``data_support`` a kernel's ``init`` declares (see the Gibbs kernels)."""

@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from numpyro_ebm import _checks
+
 __all__ = [
     "LearningRule",
     "CDState",
@@ -47,14 +49,40 @@ __all__ = [
     "persistent_contrastive_divergence",
     "fast_persistent_contrastive_divergence",
     "default_get_position",
+    "data_validator",
 ]
 
 
 class LearningRule(NamedTuple):
-    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``)."""
+    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``).
+
+    ``validate_data(data, name)`` (or None) checks, on concrete arrays, that
+    training data suits the model (e.g. binary values for a binary model) and
+    raises a ValueError/TypeError naming ``name`` otherwise;
+    :func:`~numpyro_ebm.learning.fit.fit` runs it on the full data (and held-out
+    data) before training.
+    """
 
     init: Callable
     step: Callable
+    validate_data: Callable | None = None
+
+
+def data_validator(sampler, validate_data: Callable | None = None) -> Callable | None:
+    """``validate_data`` if given, else the validator for the data the sampler's states
+    take (``sampler.init.data_support``: ``"binary"`` or ``"spins"``, set by the Gibbs
+    kernels), else None (no check beyond finiteness)."""
+    if validate_data is not None:
+        return validate_data
+    support = getattr(sampler.init, "data_support", None)
+    return _checks.DATA_VALIDATORS.get(support)
+
+
+def _start_chains(sampler, positions, params, vmap_chains: bool, validate_data):
+    """Persistent chains from data rows; bad rows are reported as ``data``, not ``position``."""
+    if validate_data is not None:
+        validate_data(positions, "data (the rows that start the persistent chains)")
+    return _init_chains(sampler, positions, params, vmap_chains)
 
 
 class CDState(NamedTuple):
@@ -189,6 +217,7 @@ def contrastive_divergence(
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
     energy_penalty: float = 0.0,
+    validate_data: Callable | None = None,
 ) -> LearningRule:
     """CD-k (Hinton 2002): chains start at the batch and run ``k`` kernel steps.
 
@@ -208,8 +237,14 @@ def contrastive_divergence(
         Extracts the position from a kernel state.
     energy_penalty
         Weight of the energy-magnitude penalty (see :func:`contrastive_gradient`).
+    validate_data
+        ``fn(data, name)`` raising on data the model cannot take; by default
+        :func:`data_validator` of the sampler (binary data for the binary and
+        RBM Gibbs kernels, spins for spin kernels). Carried by the rule for
+        :func:`~numpyro_ebm.learning.fit.fit`.
     """
     _check_steps(k)
+    validate_data = data_validator(sampler, validate_data)
 
     def init(rng_key, params, data=None):
         return CDState()
@@ -222,7 +257,7 @@ def contrastive_divergence(
         )
         return grads, state, ContrastiveInfo(positive, negative, sampler_info)
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, validate_data)
 
 
 def _initial_positions(rng_key, data, n_chains: int):
@@ -244,19 +279,22 @@ def persistent_contrastive_divergence(
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
     energy_penalty: float = 0.0,
+    validate_data: Callable | None = None,
 ) -> LearningRule:
     """PCD (Tieleman 2008): ``n_chains`` persistent chains, independent of the batch size.
 
     ``init(rng_key, params, data)`` starts the chains at random training examples.
     Each step advances every chain ``k`` kernel steps with the current parameters.
+    ``validate_data`` as in :func:`contrastive_divergence`.
     """
     _check_steps(k)
+    validate_data = data_validator(sampler, validate_data)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
 
     def init(rng_key, params, data):
         positions = _initial_positions(rng_key, data, n_chains)
-        return PCDState(_init_chains(sampler, positions, params, vmap_chains))
+        return PCDState(_start_chains(sampler, positions, params, vmap_chains, validate_data))
 
     def step(rng_key, state: PCDState, params, batch):
         chains, sampler_info = _run_chains(sampler, rng_key, state.chains, params, k, vmap_chains)
@@ -266,7 +304,7 @@ def persistent_contrastive_divergence(
         info = ContrastiveInfo(positive, negative, sampler_info, energies)
         return grads, PCDState(chains), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, validate_data)
 
 
 def fast_persistent_contrastive_divergence(
@@ -280,6 +318,7 @@ def fast_persistent_contrastive_divergence(
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
     energy_penalty: float = 0.0,
+    validate_data: Callable | None = None,
 ) -> LearningRule:
     """FPCD (Tieleman & Hinton 2009): PCD whose chains use ``params + fast_params``.
 
@@ -287,15 +326,18 @@ def fast_persistent_contrastive_divergence(
     learning rate and decay towards zero each step,
     ``fast <- fast_decay * fast - fast_learning_rate * grads``, which makes the
     negative phase leave modes it has just visited and so mix faster.
+    ``validate_data`` as in :func:`contrastive_divergence`.
     """
     _check_steps(k)
+    validate_data = data_validator(sampler, validate_data)
     if not 0.0 <= fast_decay < 1.0:
         raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
 
     def init(rng_key, params, data):
         positions = _initial_positions(rng_key, data, n_chains)
         fast = jax.tree.map(jnp.zeros_like, params)
-        return FPCDState(_init_chains(sampler, positions, params, vmap_chains), fast)
+        chains = _start_chains(sampler, positions, params, vmap_chains, validate_data)
+        return FPCDState(chains, fast)
 
     def step(rng_key, state: FPCDState, params, batch):
         negative_params = jax.tree.map(jnp.add, params, state.fast_params)
@@ -311,4 +353,4 @@ def fast_persistent_contrastive_divergence(
         info = ContrastiveInfo(positive, negative, sampler_info, energies)
         return grads, FPCDState(chains, fast), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, validate_data)

@@ -225,8 +225,14 @@ def load_checkpoint(path, template=None):
     return jax.tree.unflatten(treedef, restored), meta
 
 
-def _validate_training_data(data, batch_size: int, validate_data: Callable | None):
+def _validate_training_data(
+    data, batch_size: int, validate_data: Callable | None, rule_validator: Callable | None
+):
     data = _checks.check_array(data, "data", ndim_min=2)
+    if data.shape[0] == 0:
+        raise ValueError(f"data is empty: it has shape {tuple(data.shape)}")
+    if rule_validator is not None:
+        data = rule_validator(data, "data")
     if validate_data is not None:
         data = validate_data(data)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -236,6 +242,22 @@ def _validate_training_data(data, batch_size: int, validate_data: Callable | Non
             f"batch_size {batch_size} is larger than the number of training examples {data.shape[0]}"
         )
     return data
+
+
+def _metric_value(name: str, value) -> float:
+    """A metric's output as a float, or a TypeError naming the metric."""
+    shape = np.shape(value)
+    if shape != () and int(np.prod(shape)) != 1:
+        raise TypeError(
+            f"metric {name!r} must return a scalar (a float or a 0-d array); it returned "
+            f"{type(value).__name__} of shape {shape}. Reduce it, e.g. with jnp.mean."
+        )
+    try:
+        return float(np.asarray(value).reshape(()))
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"metric {name!r} must return a real number; it returned {value!r}"
+        ) from None
 
 
 def fit(
@@ -289,10 +311,18 @@ def fit(
     metrics
         ``{name: fn(params, train, held_out) -> float}`` evaluated after every
         epoch (e.g. exact pseudo-likelihood, reconstruction error, exact
-        log-likelihood from :mod:`numpyro_ebm.evaluation`).
+        log-likelihood from :mod:`numpyro_ebm.evaluation`). Each is also
+        evaluated once on the initial parameters before training (not recorded),
+        so a metric that fails or returns an array (TypeError naming it) does so
+        before the first epoch rather than after it.
     validate_data
-        ``fn(data) -> data`` raising on bad input (e.g. non-binary data for a
-        Bernoulli RBM); run on ``data`` and ``held_out`` before training.
+        Extra ``fn(data) -> data`` raising on bad input; run on ``data`` and
+        ``held_out`` before training. The rule's own ``rule.validate_data``
+        always runs first (on the full data): the Bernoulli-RBM rules accept
+        binary data and probabilities in ``[0, 1]`` (used as mean-field data; see
+        :func:`numpyro_ebm._checks.validate_bernoulli_data`), the generic rules
+        with a binary or spin Gibbs kernel accept binary or spin data, and
+        anything outside raises a ValueError naming ``data`` before training.
     checkpoint_dir, checkpoint_every
         Where and how often (in epochs) to write ``checkpoint.npz`` atomically.
         A checkpoint is only written from a finite state.
@@ -338,18 +368,25 @@ def fit(
         )
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-    data = _validate_training_data(data, batch_size, validate_data)
+    rule_validator = getattr(rule, "validate_data", None)
+    data = _validate_training_data(data, batch_size, validate_data, rule_validator)
     if held_out is not None:
         held_out = _checks.check_array(held_out, "held_out", ndim_min=2)
         if held_out.shape[1:] != data.shape[1:]:
             raise ValueError(
                 f"held_out rows have shape {held_out.shape[1:]} but data rows have {data.shape[1:]}"
             )
+        if rule_validator is not None:
+            held_out = rule_validator(held_out, "held_out")
         if validate_data is not None:
             held_out = validate_data(held_out)
     if not _tree_is_finite(params):
         raise ValueError("initial params contain non-finite values")
     metrics = dict(metrics or {})
+    for name, fn in metrics.items():
+        if not callable(fn):
+            raise TypeError(f"metric {name!r} must be callable as fn(params, train, held_out)")
+        _metric_value(name, fn(params, data, held_out))
     config = dict(config or {})
 
     init_key, train_key = jax.random.split(rng_key)
@@ -444,7 +481,7 @@ def fit(
                 )
                 record["free_energy_gap"] = float(gap)
             for name, fn in metrics.items():
-                record[name] = float(fn(state.params, data, held_out))
+                record[name] = _metric_value(name, fn(state.params, data, held_out))
             record["wall_time"] = time.perf_counter() - started
             if math.isnan(record["acceptance_rate"]):
                 del record["acceptance_rate"]

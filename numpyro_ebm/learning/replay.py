@@ -29,6 +29,7 @@ from numpyro_ebm.learning.contrastive_divergence import (
     _contrastive_gradient,
     _init_chains,
     _run_chains,
+    data_validator,
     default_get_position,
 )
 
@@ -148,4 +149,4 @@ def persistent_with_replay(
             ContrastiveInfo(positive, negative, sampler_info, chain_energies),
         )
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, data_validator(sampler))
