@@ -9,17 +9,28 @@ conditionals). Every function broadcasts over leading batch dimensions.
 - :mod:`~numpyro_ebm.energies.lattice_ising`: 2-D nearest-neighbour Ising model with a field;
 - :mod:`~numpyro_ebm.energies.poe`: products of uni-gauss and Student-t experts;
 - :mod:`~numpyro_ebm.energies.mlp`: a neural energy with deterministic hidden units;
-- :mod:`~numpyro_ebm.energies.dbm`: two-hidden-layer deep Boltzmann machine.
+- :mod:`~numpyro_ebm.energies.dbm`: two-hidden-layer deep Boltzmann machine;
+- :mod:`~numpyro_ebm.energies.dbn`: deep belief networks (the stack of RBMs) and tied-copies RBMs.
 """
 
 from numpyro_ebm.energies import (
     bernoulli_rbm,
     boltzmann,
     dbm,
+    dbn,
     gaussian_rbm,
     lattice_ising,
     mlp,
     poe,
 )
 
-__all__ = ["bernoulli_rbm", "gaussian_rbm", "boltzmann", "lattice_ising", "poe", "mlp", "dbm"]
+__all__ = [
+    "bernoulli_rbm",
+    "gaussian_rbm",
+    "boltzmann",
+    "lattice_ising",
+    "poe",
+    "mlp",
+    "dbm",
+    "dbn",
+]

@@ -20,7 +20,7 @@ Because :math:`\log \hat Z` from AIS is itself a stochastic *under*-estimate,
 the bound computed with it is a lower bound only up to the AIS error (and its
 :math:`\pm 3\sigma` interval is reported).
 
-**DBN** (two layers, :class:`numpyro_ebm.learning.dbn.DBNParams`). With
+**DBN** (two layers, :class:`numpyro_ebm.energies.dbn.DBNParams`). With
 :math:`q(h^1 \mid v) = \prod_j \sigma(c^{(1)}_j + v^\top W^{(1)}_{:j})` (the
 bottom RBM's posterior), :math:`p(v \mid h^1)` the directed bottom layer and
 :math:`p(h^1) = p^*(h^1)/Z_\text{top}` the top RBM's marginal over its visible
@@ -59,8 +59,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm, dbm
+from numpyro_ebm.energies.dbn import DBNParams
 from numpyro_ebm.evaluation import ais, exact
-from numpyro_ebm.learning.dbn import DBNParams, up_pass
+from numpyro_ebm.kernels._up_pass import up_pass
 
 __all__ = [
     "VariationalBound",
@@ -307,7 +308,7 @@ def _dbm_log_marginal(params, v, h1):
 
 def _check_dbn(params: DBNParams, n_layers: int | None = None) -> DBNParams:
     if not isinstance(params, DBNParams):
-        raise TypeError(f"params must be a learning.dbn.DBNParams; got {type(params).__name__}")
+        raise TypeError(f"params must be an energies.dbn.DBNParams; got {type(params).__name__}")
     if n_layers is not None and len(params.layers) != n_layers:
         raise ValueError(
             f"this bound is for a DBN with {n_layers} layers (two RBMs); got {len(params.layers)}. "

@@ -1,6 +1,8 @@
 """Learning rules (Optax-style factories of pure functions) and the training loop."""
 
 from numpyro_ebm.learning import (
+    base,
+    chains,
     contrastive_divergence,
     dbm,
     dbn,
@@ -9,9 +11,7 @@ from numpyro_ebm.learning import (
     replay,
     score_matching,
 )
-from numpyro_ebm.learning.contrastive_divergence import (
-    LearningRule,
-)
+from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
 from numpyro_ebm.learning.contrastive_divergence import (
     contrastive_divergence as cd,
 )
@@ -41,6 +41,10 @@ __all__ = [
     "score_matching",
     "score_matching_loss",
     "LearningRule",
+    "RuleInit",
+    "RuleStep",
+    "base",
+    "chains",
     "cd",
     "pcd",
     "fpcd",

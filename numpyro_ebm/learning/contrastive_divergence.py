@@ -1,6 +1,6 @@
 r"""Contrastive-divergence learning rules: CD-k, PCD and FPCD.
 
-Each factory returns a :class:`LearningRule`, a pair of pure functions in the
+Each factory returns a :class:`~numpyro_ebm.learning.base.LearningRule`, a pair of pure functions in the
 style of Optax:
 
 - ``init(rng_key, params, data) -> state``
@@ -34,9 +34,16 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
 
-from numpyro_ebm import _checks
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import (
+    advance_chains,
+    check_steps,
+    data_validator,
+    init_chains,
+    initial_positions,
+    start_chains,
+)
 
 __all__ = [
     "LearningRule",
@@ -51,38 +58,6 @@ __all__ = [
     "default_get_position",
     "data_validator",
 ]
-
-
-class LearningRule(NamedTuple):
-    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``).
-
-    ``validate_data(data, name)`` (or None) checks, on concrete arrays, that
-    training data suits the model (e.g. binary values for a binary model) and
-    raises a ValueError/TypeError naming ``name`` otherwise;
-    :func:`~numpyro_ebm.learning.fit.fit` runs it on the full data (and held-out
-    data) before training.
-    """
-
-    init: Callable
-    step: Callable
-    validate_data: Callable | None = None
-
-
-def data_validator(sampler, validate_data: Callable | None = None) -> Callable | None:
-    """``validate_data`` if given, else the validator for the data the sampler's states
-    take (``sampler.init.data_support``: ``"binary"`` or ``"spins"``, set by the Gibbs
-    kernels), else None (no check beyond finiteness)."""
-    if validate_data is not None:
-        return validate_data
-    support = getattr(sampler.init, "data_support", None)
-    return _checks.DATA_VALIDATORS.get(support)
-
-
-def _start_chains(sampler, positions, params, vmap_chains: bool, validate_data):
-    """Persistent chains from data rows; bad rows are reported as ``data``, not ``position``."""
-    if validate_data is not None:
-        validate_data(positions, "data (the rows that start the persistent chains)")
-    return _init_chains(sampler, positions, params, vmap_chains)
 
 
 class CDState(NamedTuple):
@@ -100,33 +75,6 @@ class FPCDState(NamedTuple):
 
     chains: Any
     fast_params: Any
-
-
-class ContrastiveInfo(NamedTuple):
-    """Per-batch diagnostics.
-
-    positive_energy
-        Mean energy of the batch.
-    negative_energy
-        Mean energy of the negative samples.
-    sampler_info
-        The kernel's info from the last negative-phase step (e.g. acceptance
-        rates for Metropolis-adjusted kernels).
-    negative_energies
-        Energy of each persistent chain's negative sample, shape ``(n_chains,)``,
-        the chains in the same order at every step (the energies the gradient
-        already computed, so free). Stacked over the steps of an epoch it is a
-        trace per chain, from which :func:`~numpyro_ebm.learning.fit.fit`
-        computes R-hat and effective sample sizes. ``None`` for rules whose
-        negatives are not persistent chains (CD-k restarts its chains at the
-        batch every step), and the default, so rules written before this field
-        existed still build a ``ContrastiveInfo`` from the first three fields.
-    """
-
-    positive_energy: Float[Array, ""]
-    negative_energy: Float[Array, ""]
-    sampler_info: Any
-    negative_energies: Float[Array, " chains"] | None = None
 
 
 def default_get_position(state):
@@ -176,39 +124,6 @@ def _contrastive_gradient(energy_fn: Callable, params, batch, negatives, energy_
     return grads, positive, negative, negative_energies
 
 
-def _run_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):
-    """``n_steps`` kernel steps on a batch of chains; returns the last state and info."""
-    step = jax.vmap(sampler.step, in_axes=(0, 0, None)) if vmap_chains else sampler.step
-
-    def one_step(states, key):
-        if vmap_chains:
-            n = jax.tree.leaves(states)[0].shape[0]
-            key = jax.random.split(key, n)
-        return step(key, states, params)
-
-    keys = jax.random.split(rng_key, n_steps)
-    states, info = one_step(states, keys[0])
-    if n_steps > 1:
-
-        def body(carry, key):
-            return one_step(carry, key)
-
-        states, infos = jax.lax.scan(body, states, keys[1:])
-        info = jax.tree.map(lambda x: x[-1], infos)
-    return states, info
-
-
-def _init_chains(sampler, positions, params, vmap_chains: bool):
-    if vmap_chains:
-        return jax.vmap(sampler.init, in_axes=(0, None))(positions, params)
-    return sampler.init(positions, params)
-
-
-def _check_steps(k: int):
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"the number of sampler steps k must be a positive integer; got {k!r}")
-
-
 def contrastive_divergence(
     energy_fn: Callable,
     sampler,
@@ -243,31 +158,21 @@ def contrastive_divergence(
         RBM Gibbs kernels, spins for spin kernels). Carried by the rule for
         :func:`~numpyro_ebm.learning.fit.fit`.
     """
-    _check_steps(k)
+    check_steps(k)
     validate_data = data_validator(sampler, validate_data)
 
     def init(rng_key, params, data=None):
         return CDState()
 
     def step(rng_key, state: CDState, params, batch):
-        chains = _init_chains(sampler, batch, params, vmap_chains)
-        chains, sampler_info = _run_chains(sampler, rng_key, chains, params, k, vmap_chains)
+        chains = init_chains(sampler, batch, params, vmap_chains)
+        chains, sampler_info = advance_chains(sampler, rng_key, chains, params, k, vmap_chains)
         grads, positive, negative = contrastive_gradient(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
         return grads, state, ContrastiveInfo(positive, negative, sampler_info)
 
     return LearningRule(init, step, validate_data)
-
-
-def _initial_positions(rng_key, data, n_chains: int):
-    if data is None:
-        raise ValueError(
-            "persistent chains are initialised from the training data; pass data to init"
-        )
-    data = jnp.asarray(data)
-    index = jax.random.randint(rng_key, (n_chains,), 0, data.shape[0])
-    return data[index]
 
 
 def persistent_contrastive_divergence(
@@ -287,17 +192,19 @@ def persistent_contrastive_divergence(
     Each step advances every chain ``k`` kernel steps with the current parameters.
     ``validate_data`` as in :func:`contrastive_divergence`.
     """
-    _check_steps(k)
+    check_steps(k)
     validate_data = data_validator(sampler, validate_data)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
-        return PCDState(_start_chains(sampler, positions, params, vmap_chains, validate_data))
+        positions = initial_positions(rng_key, data, n_chains)
+        return PCDState(start_chains(sampler, positions, params, vmap_chains, validate_data))
 
     def step(rng_key, state: PCDState, params, batch):
-        chains, sampler_info = _run_chains(sampler, rng_key, state.chains, params, k, vmap_chains)
+        chains, sampler_info = advance_chains(
+            sampler, rng_key, state.chains, params, k, vmap_chains
+        )
         grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
@@ -328,20 +235,20 @@ def fast_persistent_contrastive_divergence(
     negative phase leave modes it has just visited and so mix faster.
     ``validate_data`` as in :func:`contrastive_divergence`.
     """
-    _check_steps(k)
+    check_steps(k)
     validate_data = data_validator(sampler, validate_data)
     if not 0.0 <= fast_decay < 1.0:
         raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
 
     def init(rng_key, params, data):
-        positions = _initial_positions(rng_key, data, n_chains)
+        positions = initial_positions(rng_key, data, n_chains)
         fast = jax.tree.map(jnp.zeros_like, params)
-        chains = _start_chains(sampler, positions, params, vmap_chains, validate_data)
+        chains = start_chains(sampler, positions, params, vmap_chains, validate_data)
         return FPCDState(chains, fast)
 
     def step(rng_key, state: FPCDState, params, batch):
         negative_params = jax.tree.map(jnp.add, params, state.fast_params)
-        chains, sampler_info = _run_chains(
+        chains, sampler_info = advance_chains(
             sampler, rng_key, state.chains, negative_params, k, vmap_chains
         )
         grads, positive, negative, energies = _contrastive_gradient(

@@ -38,11 +38,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm, dbm
 from numpyro_ebm.kernels import dbm_gibbs
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import check_steps
 from numpyro_ebm.learning.contrastive_divergence import (
-    ContrastiveInfo,
-    LearningRule,
     PCDState,
-    _check_steps,
 )
 from numpyro_ebm.learning.dbn import (
     _base_rate_bias,
@@ -114,7 +113,7 @@ def dbm_pcd(n_chains: int, k: int = 1, mean_field_iterations: int = 10) -> Learn
     no extra matmul), for the chain diagnostics of
     :func:`~numpyro_ebm.learning.fit.fit`.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     if not isinstance(mean_field_iterations, int) or mean_field_iterations < 0:

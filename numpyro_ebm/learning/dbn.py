@@ -48,13 +48,12 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.energies.dbn import DBNParams, copies_free_energy
 from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
-from numpyro_ebm.learning.contrastive_divergence import (
-    ContrastiveInfo,
-    LearningRule,
-    _check_steps,
-)
+from numpyro_ebm.kernels._up_pass import up_pass
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import check_steps
 from numpyro_ebm.learning.fit import fit
 
 __all__ = [
@@ -94,26 +93,6 @@ class CopiesPCDState(NamedTuple):
     """State of :func:`copies_rbm_pcd`: the persistent chains."""
 
     chains: CopiesChains
-
-
-def copies_free_energy(
-    params: bernoulli_rbm.BernoulliRBMParams,
-    visible_counts: Float[Array, "*batch visible"],
-    hidden_copies: int = 1,
-) -> Float[Array, "*batch"]:
-    r"""Free energy of the tied-copies RBM as a function of the visible counts.
-
-    With :math:`r` tied copies of the visible units and :math:`s` of the hidden
-    units, :math:`E = -\sum_{r,s} v^{(r)\top} W h^{(s)} - b^\top \sum_r v^{(r)} -
-    c^\top \sum_s h^{(s)}` depends on the visible copies through their sum
-    :math:`n = \sum_r v^{(r)}` only, and summing out the hidden copies gives
-    :math:`F(n) = -b^\top n - s \sum_j \mathrm{softplus}(c_j + n^\top W_{:j})`
-    (per configuration of the copies; the number of configurations with a given
-    :math:`n` does not depend on the parameters).
-    """
-    return -(visible_counts @ params.b) - hidden_copies * jnp.sum(
-        jax.nn.softplus(bernoulli_rbm.hidden_logits(params, visible_counts)), axis=-1
-    )
 
 
 def _copies_free_energy_from_logits(params, visible_counts, logits, hidden_copies: int):
@@ -192,7 +171,7 @@ def copies_rbm_pcd(
     pre-activations (no extra matmul), for the chain diagnostics of
     :func:`~numpyro_ebm.learning.fit.fit`.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     _check_copies(visible_copies, "visible_copies")
@@ -262,24 +241,6 @@ def copies_rbm_pcd(
 # --------------------------------------------------------------------------------------
 # DBN
 # --------------------------------------------------------------------------------------
-
-
-class DBNParams(NamedTuple):
-    """A DBN as its stack of RBMs, bottom first.
-
-    layers
-        ``layers[l]`` is the RBM between :math:`h^l` and :math:`h^{l+1}`
-        (:math:`h^0 = v`); ``layers[-1]`` is the top, undirected RBM. The
-        directed generative weights of layer ``l < L-1`` are ``layers[l].W`` with
-        visible biases ``layers[l].b`` (the hidden biases ``layers[l].c`` serve
-        the up-pass only).
-    """
-
-    layers: tuple[bernoulli_rbm.BernoulliRBMParams, ...]
-
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return (self.layers[0].W.shape[0],) + tuple(rbm.W.shape[1] for rbm in self.layers)
 
 
 class DBNFitResult(NamedTuple):
@@ -515,30 +476,6 @@ def _base_rate_bias(data):
     """Logit of each unit's mean activity, clipped to ``[1e-3, 1 - 1e-3]`` (Hinton's guide, section 8)."""
     p = jnp.clip(jnp.mean(data, axis=0), 1e-3, 1 - 1e-3)
     return (jnp.log(p) - jnp.log1p(-p)).astype(data.dtype)
-
-
-def up_pass(
-    params: DBNParams, v: Float[Array, "*batch visible"], rng_key: PRNGKeyArray | None = None
-) -> tuple[Float[Array, "*batch units"], ...]:
-    r"""Features: the hidden activities of every layer, bottom first.
-
-    Without ``rng_key``: deterministic probabilities,
-    :math:`\mu^l = \sigma(c^{(l)} + \mu^{l-1\top} W^{(l)})` with :math:`\mu^0 = v`
-    (the usual features). With ``rng_key``: a sample of the factorial
-    recognition distribution, :math:`h^l \sim \sigma(c^{(l)} + h^{l-1\top} W^{(l)})`
-    layer by layer (binary arrays).
-    """
-    v = _checks.check_array(v, "v")
-    _checks.check_last_dim(v, params.layers[0].W.shape[0], "v", "visible units")
-    outputs, below = [], v
-    for index, rbm in enumerate(params.layers):
-        logits = bernoulli_rbm.hidden_logits(rbm, below)
-        if rng_key is None:
-            below = jax.nn.sigmoid(logits)
-        else:
-            below = bernoulli_from_logits(jax.random.fold_in(rng_key, index), logits, v.dtype)
-        outputs.append(below)
-    return tuple(outputs)
 
 
 def generate(

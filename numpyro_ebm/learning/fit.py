@@ -46,7 +46,7 @@ import optax
 
 from numpyro_ebm import _checks
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
-from numpyro_ebm.learning.contrastive_divergence import LearningRule
+from numpyro_ebm.learning.base import LearningRule
 
 __all__ = [
     "FitResult",

@@ -35,14 +35,12 @@ from jaxtyping import Array, Float
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import check_steps, initial_positions
 from numpyro_ebm.learning.contrastive_divergence import (
     CDState,
-    ContrastiveInfo,
     FPCDState,
-    LearningRule,
     PCDState,
-    _check_steps,
-    _initial_positions,
 )
 
 __all__ = [
@@ -114,13 +112,13 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     :func:`numpyro_ebm._checks.validate_bernoulli_data`, the rule's
     ``validate_data``); the chains start from Bernoulli draws of data rows.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):
-        positions = _binary_starts(rng_key, _initial_positions(rng_key, data, n_chains))
+        positions = _binary_starts(rng_key, initial_positions(rng_key, data, n_chains))
         return PCDState(rbm_gibbs.init(positions, params, "bernoulli"))
 
     def step(rng_key, state: PCDState, params, batch):
@@ -166,7 +164,7 @@ def bernoulli_rbm_fpcd(
     chains' free energies under the same parameters. The state is
     :class:`~numpyro_ebm.learning.contrastive_divergence.FPCDState`.
     """
-    _check_steps(k)
+    check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
     if not 0.0 <= fast_decay < 1.0:
@@ -176,7 +174,7 @@ def bernoulli_rbm_fpcd(
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):
-        positions = _binary_starts(rng_key, _initial_positions(rng_key, data, n_chains))
+        positions = _binary_starts(rng_key, initial_positions(rng_key, data, n_chains))
         fast = jax.tree.map(jnp.zeros_like, params)
         return FPCDState(rbm_gibbs.init(positions, params, "bernoulli"), fast)
 
@@ -208,7 +206,7 @@ def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
 
     ``info.negative_energies`` is ``None``: the chains restart at the batch every step.
     """
-    _check_steps(k)
+    check_steps(k)
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data=None):

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from numpyro_ebm.learning.contrastive_divergence import LearningRule
+from numpyro_ebm.learning.base import LearningRule
 
 __all__ = [
     "weights_only",

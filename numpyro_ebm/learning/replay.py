@@ -22,14 +22,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
+from numpyro_ebm.learning.chains import advance_chains, check_steps, data_validator, init_chains
 from numpyro_ebm.learning.contrastive_divergence import (
-    ContrastiveInfo,
-    LearningRule,
-    _check_steps,
     _contrastive_gradient,
-    _init_chains,
-    _run_chains,
-    data_validator,
     default_get_position,
 )
 
@@ -104,7 +100,7 @@ def persistent_with_replay(
     different chains, and per-slot R-hat would be close to 1 whatever the mixing:
     the field is ``None`` and ``fit`` records NaN.
     """
-    _check_steps(k)
+    check_steps(k)
     if not 0.0 <= reinit_fraction <= 1.0:
         raise ValueError(f"reinit_fraction must lie in [0, 1]; got {reinit_fraction}")
     if buffer_size < n_chains:
@@ -132,8 +128,8 @@ def persistent_with_replay(
         use_fresh = jax.random.uniform(key_choose, (n_chains,)) < reinit_fraction
         use_fresh = use_fresh.reshape((n_chains,) + (1,) * (starts.ndim - 1))
         starts = jnp.where(use_fresh, fresh, starts)
-        chains = _init_chains(sampler, starts, params, vmap_chains)
-        chains, sampler_info = _run_chains(sampler, key_run, chains, params, k, vmap_chains)
+        chains = init_chains(sampler, starts, params, vmap_chains)
+        chains, sampler_info = advance_chains(sampler, key_run, chains, params, k, vmap_chains)
         negatives = get_position(chains)
         grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, negatives, energy_penalty

@@ -88,7 +88,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks, potentials
-from numpyro_ebm.learning.contrastive_divergence import LearningRule
+from numpyro_ebm.learning.base import LearningRule
 
 __all__ = [
     "METHODS",

@@ -1,0 +1,91 @@
+"""Negative-phase chains shared by the learning rules: start, initialise and advance them.
+
+Used by the contrastive rules (:mod:`~numpyro_ebm.learning.contrastive_divergence`,
+:mod:`~numpyro_ebm.learning.replay`, :mod:`~numpyro_ebm.learning.rbm`,
+:mod:`~numpyro_ebm.learning.dbm`, :mod:`~numpyro_ebm.learning.dbn`). A sampler is
+any kernel with the project's contract, ``init(position, params)`` and
+``step(rng_key, state, params)``; ``vmap_chains`` says whether the kernel takes
+the chain axis itself (``False``) or is ``vmap``-ed over it (``True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from numpyro_ebm import _checks
+
+__all__ = [
+    "check_steps",
+    "initial_positions",
+    "init_chains",
+    "start_chains",
+    "advance_chains",
+    "data_validator",
+]
+
+
+def check_steps(k: int) -> None:
+    """Raise unless ``k``, the number of sampler steps per batch, is a positive integer."""
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"the number of sampler steps k must be a positive integer; got {k!r}")
+
+
+def initial_positions(rng_key, data, n_chains: int):
+    """``n_chains`` rows of the training data drawn at random: where persistent chains start."""
+    if data is None:
+        raise ValueError(
+            "persistent chains are initialised from the training data; pass data to init"
+        )
+    data = jnp.asarray(data)
+    index = jax.random.randint(rng_key, (n_chains,), 0, data.shape[0])
+    return data[index]
+
+
+def init_chains(sampler, positions, params, vmap_chains: bool):
+    """Kernel states of chains starting at ``positions`` (leading chain axis)."""
+    if vmap_chains:
+        return jax.vmap(sampler.init, in_axes=(0, None))(positions, params)
+    return sampler.init(positions, params)
+
+
+def data_validator(sampler, validate_data: Callable | None = None) -> Callable | None:
+    """``validate_data`` if given, else the validator for the data the sampler's states
+    take (``sampler.init.data_support``: ``"binary"`` or ``"spins"``, set by the Gibbs
+    kernels), else None (no check beyond finiteness)."""
+    if validate_data is not None:
+        return validate_data
+    support = getattr(sampler.init, "data_support", None)
+    return _checks.DATA_VALIDATORS.get(support)
+
+
+def start_chains(sampler, positions, params, vmap_chains: bool, validate_data: Callable | None):
+    """:func:`init_chains` from data rows, after ``validate_data`` on them (when given), so
+    bad rows are reported as ``data``, not as the kernel's ``position``."""
+    if validate_data is not None:
+        validate_data(positions, "data (the rows that start the persistent chains)")
+    return init_chains(sampler, positions, params, vmap_chains)
+
+
+def advance_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):
+    """``n_steps`` kernel steps on a batch of chains; returns the last state and info."""
+    step = jax.vmap(sampler.step, in_axes=(0, 0, None)) if vmap_chains else sampler.step
+
+    def one_step(states, key):
+        if vmap_chains:
+            n = jax.tree.leaves(states)[0].shape[0]
+            key = jax.random.split(key, n)
+        return step(key, states, params)
+
+    keys = jax.random.split(rng_key, n_steps)
+    states, info = one_step(states, keys[0])
+    if n_steps > 1:
+
+        def body(carry, key):
+            return one_step(carry, key)
+
+        states, infos = jax.lax.scan(body, states, keys[1:])
+        info = jax.tree.map(lambda x: x[-1], infos)
+    return states, info
