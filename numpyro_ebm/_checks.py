@@ -29,6 +29,7 @@ __all__ = [
     "validate_bernoulli_data",
     "validate_spin_data",
     "DATA_VALIDATORS",
+    "check_int",
 ]
 
 
@@ -223,3 +224,20 @@ def validate_spin_data(data, name: str = "data"):
 
 DATA_VALIDATORS = {"binary": validate_binary_data, "spins": validate_spin_data}
 """Validator for the ``data_support`` a kernel's ``init`` declares (see the Gibbs kernels)."""
+
+
+def check_int(value, name: str, *, minimum: int | None = None) -> int:
+    """``value`` as an int (Python or NumPy integer, not bool), at least ``minimum``.
+
+    Raises a TypeError for a float, string or bool, and a ValueError below ``minimum``,
+    both naming ``name``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer; got {value!r}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    return int(value)
