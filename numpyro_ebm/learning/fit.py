@@ -11,7 +11,7 @@ checkpoints.
 Mixing diagnostics. A rule whose negatives are persistent chains reports each
 chain's energy at every step (``info.negative_energies``); the epoch stacks
 them into a trace of shape ``(n_batches, n_chains)`` and, on the host,
-:func:`chain_energy_diagnostics` computes with ArviZ the rank-normalized split
+:func:`~numpyro_ebm.diagnostics.mixing.chain_energy_diagnostics` computes with ArviZ the rank-normalized split
 R-hat and the bulk and tail effective sample sizes (Vehtari et al. 2021) of
 the chains' energies within that epoch. Chains that stopped mixing (stuck in
 modes of different energy, or frozen) show an R-hat well above 1 and a small
@@ -30,10 +30,8 @@ bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -47,6 +45,19 @@ import optax
 from numpyro_ebm import _checks
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 from numpyro_ebm.learning.base import LearningRule
+from numpyro_ebm.learning.checkpoint import (
+    CHECKPOINT_NAME,
+    TrainState,
+    load_checkpoint,
+    resume_from,
+    save_checkpoint,
+)
+from numpyro_ebm.learning.history import (
+    append_record,
+    epoch_record,
+    metric_value,
+    progress_postfix,
+)
 
 __all__ = [
     "FitResult",
@@ -57,8 +68,6 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CHAIN_DIAGNOSTICS",
 ]
-
-CHECKPOINT_NAME = "checkpoint.npz"
 
 
 class FitResult(NamedTuple):
@@ -89,13 +98,6 @@ class TrainingDiverged(RuntimeError):
     """Raised when training stays non-finite after the allowed number of rollbacks."""
 
 
-class _TrainState(NamedTuple):
-    params: Any
-    opt_state: Any
-    rule_state: Any
-    learning_rate_scale: jax.Array
-
-
 def _tree_is_finite(tree) -> bool:
     return all(
         bool(np.all(np.isfinite(np.asarray(x))))
@@ -104,15 +106,15 @@ def _tree_is_finite(tree) -> bool:
     )
 
 
-def _mean_field(tree, name):
-    """Mean of a field named ``name`` anywhere in a (nested) NamedTuple, or None."""
+def _find_field(tree, name):
+    """The value of the first field named ``name`` in a (nested) NamedTuple, or None."""
     if tree is None:
         return None
     if hasattr(tree, "_fields"):
         if name in tree._fields:
             return getattr(tree, name)
         for field in tree._fields:
-            found = _mean_field(getattr(tree, field), name)
+            found = _find_field(getattr(tree, field), name)
             if found is not None:
                 return found
     return None
@@ -128,12 +130,12 @@ def _epoch_fn(
     ``None`` when the field is), else ``{}``.
     """
 
-    def run_epoch(state: _TrainState, data, epoch_key):
+    def run_epoch(state: TrainState, data, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)
         order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
         batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
 
-        def body(state: _TrainState, inputs):
+        def body(state: TrainState, inputs):
             key, batch = inputs
             grads, rule_state, info = rule.step(key, state.rule_state, state.params, batch)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -141,7 +143,7 @@ def _epoch_fn(
                 lambda u: (u * state.learning_rate_scale).astype(u.dtype), updates
             )
             params = optax.apply_updates(state.params, updates)
-            acceptance = _mean_field(info.sampler_info, "acceptance_rate")
+            acceptance = _find_field(info.sampler_info, "acceptance_rate")
             acceptance = jnp.mean(acceptance) if acceptance is not None else jnp.nan
             finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
             extra = {}
@@ -150,9 +152,7 @@ def _epoch_fn(
             if chain_diagnostics and hasattr(info, "negative_energies"):
                 extra["negative_energies"] = info.negative_energies  # None: no persistent chains
             diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite, extra)
-            return _TrainState(
-                params, opt_state, rule_state, state.learning_rate_scale
-            ), diagnostics
+            return TrainState(params, opt_state, rule_state, state.learning_rate_scale), diagnostics
 
         keys = jax.random.split(steps_key, n_batches)
         state, (positive, negative, acceptance, finite, extra) = jax.lax.scan(
@@ -168,61 +168,23 @@ def _epoch_fn(
             summary["loss"] = jnp.mean(extra.pop("loss"))
         return state, summary, extra
 
-    return jax.jit(run_epoch, donate_argnums=())
+    return jax.jit(run_epoch)
 
 
-def _save_checkpoint(directory: Path, state: _TrainState, epoch: int, history: dict, config: dict):
-    """Write params, optimizer and rule state, epoch, history and config atomically."""
-    leaves = jax.tree.leaves(
-        (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
+def _epoch_is_finite(summary: dict, params, energy_fn: Callable | None, probe) -> bool:
+    """Gradients, energies (and a loss) of the epoch and the new parameters are all finite."""
+    # score matching has no negative phase: its negative_energy is a finite placeholder
+    # (0), and its loss is checked too
+    return (
+        summary.pop("all_gradients_finite") == 1.0
+        and math.isfinite(summary["positive_energy"])
+        and math.isfinite(summary["negative_energy"])
+        and math.isfinite(summary.get("loss", 0.0))
+        and _tree_is_finite(params)
+        # parameters can be finite yet give non-finite energies (caught only by the
+        # next epoch's first gradient, from a state that would then look "good")
+        and (energy_fn is None or bool(jnp.all(jnp.isfinite(energy_fn(params, probe)))))
     )
-    arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
-    meta = {"epoch": epoch, "history": history, "config": config, "n_leaves": len(leaves)}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, directory / CHECKPOINT_NAME)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def load_checkpoint(path, template=None):
-    """Read a checkpoint written by :func:`fit`.
-
-    Returns ``(leaves_or_state, meta)``: with ``template`` (a pytree of the same
-    structure as ``(params, opt_state, rule_state, learning_rate_scale)``) the
-    leaves are put back into that structure.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    with np.load(path) as archive:
-        meta = json.loads(archive["meta"].tobytes().decode())
-        leaves = [archive[f"leaf_{i:05d}"] for i in range(meta["n_leaves"])]
-    if template is None:
-        return leaves, meta
-    treedef = jax.tree.structure(template)
-    if treedef.num_leaves != len(leaves):
-        raise ValueError(
-            f"checkpoint {path} has {len(leaves)} arrays but the model/optimizer/rule state "
-            f"has {treedef.num_leaves}: it was written by a different configuration"
-        )
-    template_leaves = jax.tree.leaves(template)
-    for i, (saved, expected) in enumerate(zip(leaves, template_leaves, strict=True)):
-        if saved.shape != np.shape(expected):
-            raise ValueError(
-                f"checkpoint array {i} has shape {saved.shape}, expected {np.shape(expected)}"
-            )
-    restored = [
-        jnp.asarray(s, dtype=jnp.asarray(t).dtype)
-        for s, t in zip(leaves, template_leaves, strict=True)
-    ]
-    return jax.tree.unflatten(treedef, restored), meta
 
 
 def _validate_training_data(
@@ -242,22 +204,6 @@ def _validate_training_data(
             f"batch_size {batch_size} is larger than the number of training examples {data.shape[0]}"
         )
     return data
-
-
-def _metric_value(name: str, value) -> float:
-    """A metric's output as a float, or a TypeError naming the metric."""
-    shape = np.shape(value)
-    if shape != () and int(np.prod(shape)) != 1:
-        raise TypeError(
-            f"metric {name!r} must return a scalar (a float or a 0-d array); it returned "
-            f"{type(value).__name__} of shape {shape}. Reduce it, e.g. with jnp.mean."
-        )
-    try:
-        return float(np.asarray(value).reshape(()))
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"metric {name!r} must return a real number; it returned {value!r}"
-        ) from None
 
 
 def fit(
@@ -342,7 +288,8 @@ def fit(
     chain_diagnostics
         Record, every epoch, ``chain_rhat``, ``chain_ess_bulk`` and
         ``chain_ess_tail``: the mixing diagnostics of the persistent chains'
-        energies within the epoch (:func:`chain_energy_diagnostics`; one trace
+        energies within the epoch
+        (:func:`~numpyro_ebm.diagnostics.mixing.chain_energy_diagnostics`; one trace
         point per chain and minibatch, so an epoch needs at least 4 minibatches).
         Alongside ``acceptance_rate`` they show when the negative phase stopped
         mixing: R-hat well above 1 (say above 1.1) and an ESS small compared
@@ -386,12 +333,12 @@ def fit(
     for name, fn in metrics.items():
         if not callable(fn):
             raise TypeError(f"metric {name!r} must be callable as fn(params, train, held_out)")
-        _metric_value(name, fn(params, data, held_out))
+        metric_value(name, fn(params, data, held_out))
     config = dict(config or {})
 
     init_key, train_key = jax.random.split(rng_key)
     rule_state = rule.init(init_key, params, data)
-    state = _TrainState(
+    state = TrainState(
         params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
     )
     history: dict[str, list] = {}
@@ -400,11 +347,7 @@ def fit(
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        if (checkpoint_dir / CHECKPOINT_NAME).exists():
-            restored, meta = load_checkpoint(checkpoint_dir, template=tuple(state))
-            state = _TrainState(*restored)
-            start_epoch = meta["epoch"]
-            history = {k: list(v) for k, v in meta["history"].items()}
+        state, start_epoch, history = resume_from(checkpoint_dir, state)
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
@@ -426,22 +369,7 @@ def fit(
                 state, data, jax.random.fold_in(train_key, epoch)
             )
             summary = {k: float(v) for k, v in summary.items()}
-            # score matching has no negative phase: its negative_energy is a finite placeholder
-            # (0), and its loss is checked too
-            finite = (
-                summary.pop("all_gradients_finite") == 1.0
-                and math.isfinite(summary["positive_energy"])
-                and math.isfinite(summary["negative_energy"])
-                and math.isfinite(summary.get("loss", 0.0))
-                and _tree_is_finite(new_state.params)
-                # parameters can be finite yet give non-finite energies (caught only by the
-                # next epoch's first gradient, from a state that would then look "good")
-                and (
-                    energy_fn is None
-                    or bool(jnp.all(jnp.isfinite(energy_fn(new_state.params, probe))))
-                )
-            )
-            if not finite:
+            if not _epoch_is_finite(summary, new_state.params, energy_fn, probe):
                 if on_divergence == "raise" or rollbacks >= max_rollbacks:
                     raise TrainingDiverged(
                         f"training became non-finite in epoch {epoch + 1} "
@@ -463,42 +391,25 @@ def fit(
             rollbacks = 0
             state = good_state = new_state
             epoch += 1
-            record = {
-                "epoch": epoch,
-                **summary,
-                "learning_rate_scale": float(state.learning_rate_scale),
-            }
-            if "negative_energies" in traces:
-                trace = traces["negative_energies"]
-                record.update(
-                    chain_energy_diagnostics(trace)
-                    if trace is not None
-                    else dict.fromkeys(CHAIN_DIAGNOSTICS, math.nan)
-                )
-            if held_out is not None and energy_fn is not None:
-                gap = jnp.mean(energy_fn(state.params, held_out)) - jnp.mean(
-                    energy_fn(state.params, train_subset)
-                )
-                record["free_energy_gap"] = float(gap)
-            for name, fn in metrics.items():
-                record[name] = _metric_value(name, fn(state.params, data, held_out))
-            record["wall_time"] = time.perf_counter() - started
-            if math.isnan(record["acceptance_rate"]):
-                del record["acceptance_rate"]
-            for name, value in record.items():
-                history.setdefault(name, []).append(value)
+            record = epoch_record(
+                epoch,
+                summary,
+                traces,
+                state.params,
+                state.learning_rate_scale,
+                started=started,
+                data=data,
+                held_out=held_out,
+                train_subset=train_subset,
+                energy_fn=energy_fn,
+                metrics=metrics,
+            )
+            append_record(history, record)
             if bar is not None:
                 bar.update(1)
-                shown = [*metrics, "loss", "free_energy_gap", "acceptance_rate", "chain_rhat"]
-                bar.set_postfix(
-                    {
-                        k: f"{record[k]:.4g}"
-                        for k in shown
-                        if not math.isnan(record.get(k, math.nan))
-                    }
-                )
+                bar.set_postfix(progress_postfix(record, metrics))
             if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                _save_checkpoint(checkpoint_dir, state, epoch, history, config)
+                save_checkpoint(checkpoint_dir, state, epoch, history, config)
     finally:
         if bar is not None:
             bar.close()
