@@ -25,6 +25,8 @@ from numpyro_ebm.learning.contrastive_divergence import (
 )
 from numpyro_ebm.learning.fit import (
     CHAIN_DIAGNOSTICS,
+    CheckpointError,
+    CheckpointWarning,
     FitResult,
     TrainingDiverged,
     chain_energy_diagnostics,
@@ -56,6 +58,8 @@ __all__ = [
     "FitResult",
     "TrainingDiverged",
     "load_checkpoint",
+    "CheckpointError",
+    "CheckpointWarning",
     "chain_energy_diagnostics",
     "CHAIN_DIAGNOSTICS",
 ]

@@ -47,9 +47,12 @@ from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 from numpyro_ebm.learning.base import LearningRule
 from numpyro_ebm.learning.checkpoint import (
     CHECKPOINT_NAME,
+    CheckpointError,
+    CheckpointWarning,
     TrainState,
     load_checkpoint,
     resume_from,
+    run_fingerprint,
     save_checkpoint,
 )
 from numpyro_ebm.learning.history import (
@@ -64,6 +67,8 @@ __all__ = [
     "TrainingDiverged",
     "fit",
     "load_checkpoint",
+    "CheckpointError",
+    "CheckpointWarning",
     "chain_energy_diagnostics",
     "CHECKPOINT_NAME",
     "CHAIN_DIAGNOSTICS",
@@ -270,10 +275,17 @@ def fit(
         with a binary or spin Gibbs kernel accept binary or spin data, and
         anything outside raises a ValueError naming ``data`` before training.
     checkpoint_dir, checkpoint_every
-        Where and how often (in epochs) to write ``checkpoint.npz`` atomically.
-        A checkpoint is only written from a finite state.
+        Where and how often (in epochs) to write ``checkpoint.npz`` atomically
+        (the one it replaces is kept as ``checkpoint.previous.npz``). A
+        checkpoint is only written from a finite state. See
+        :mod:`numpyro_ebm.learning.checkpoint`.
     resume
-        Continue from ``checkpoint_dir`` if a checkpoint is there.
+        Continue from the newest usable checkpoint in ``checkpoint_dir`` if
+        there is one (falling back, with a ``CheckpointWarning``, to the
+        previous one when the newest is damaged). Other training data raises a
+        :class:`~numpyro_ebm.learning.checkpoint.CheckpointError`; a different
+        ``rng_key``, optimizer (e.g. learning rate) or ``config`` than the
+        checkpoint was written with warns (``CheckpointWarning``).
     on_divergence
         ``"rollback"``: on non-finite parameters, gradients or energies, return
         to the last good state, multiply the learning rate by
@@ -344,10 +356,15 @@ def fit(
     history: dict[str, list] = {}
     start_epoch = 0
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    fingerprint = (
+        run_fingerprint(rng_key, data, optimizer, params, config)
+        if checkpoint_dir is not None
+        else None
+    )
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        state, start_epoch, history = resume_from(checkpoint_dir, state)
+        state, start_epoch, history = resume_from(checkpoint_dir, state, fingerprint)
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
@@ -409,7 +426,7 @@ def fit(
                 bar.update(1)
                 bar.set_postfix(progress_postfix(record, metrics))
             if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                save_checkpoint(checkpoint_dir, state, epoch, history, config)
+                save_checkpoint(checkpoint_dir, state, epoch, history, config, fingerprint)
     finally:
         if bar is not None:
             bar.close()
