@@ -124,7 +124,8 @@ def _read(path: Path):
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # our own handle: np.load(path) leaks its file when the archive is not a zip
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:
             if "meta" not in archive.files:
                 raise CheckpointError(
                     f"checkpoint {path} is incomplete: it has no 'meta' record (arrays "
