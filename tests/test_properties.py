@@ -205,6 +205,59 @@ test_kernels_long = pytest.mark.slow(
     LONG(given(st.sampled_from(list(KERNELS)), arrays)(check_kernel))
 )
 
+
+def _kernel_specs():
+    from tests.kernels.test_contract import SPECS
+
+    return {spec.name: spec for spec in SPECS}
+
+
+KERNEL_SPECS = _kernel_specs()
+CORRUPTIONS = ["nan", "inf", "int", "extra column", "scalar"]
+
+
+def _corrupt(position, corruption):
+    leaves, treedef = jax.tree.flatten(position)
+    leaf = np.asarray(leaves[0])
+    if corruption in ("nan", "inf"):
+        leaf = leaf.copy()
+        leaf.flat[0] = np.nan if corruption == "nan" else np.inf
+    elif corruption == "int":
+        leaf = leaf.astype(np.int32)
+    elif corruption == "extra column":
+        leaf = np.concatenate([leaf, leaf[..., :1]], axis=-1) if leaf.ndim else leaf[None]
+    else:
+        leaf = leaf.reshape(-1)[0]
+    return jax.tree.unflatten(treedef, [leaf, *leaves[1:]])
+
+
+def check_kernel_init_refuses_bad_positions(name, corruption):
+    """Every kernel of the contract suite: init refuses NaN, inf and integer positions, and a
+    position of another shape unless the energy takes it."""
+    spec = KERNEL_SPECS[name]
+    params = spec.make_params(jnp.float32, 0)
+    position = _corrupt(spec.make_position(jnp.float32), corruption)
+    names = ["position", "visible", "hidden", "v", "x", "s", "z", "units", "state", "dimension"]
+    state = _call(lambda: spec.make_algorithm().init(position, params), names)
+    if corruption in ("nan", "inf", "int"):
+        assert state is None, f"{name} accepted a position with {corruption}"
+    elif state is not None:  # a shape the energy happens to accept (a scalar 1-D target)
+        assert _finite(state)
+
+
+test_kernel_init = FAST(
+    given(st.sampled_from(sorted(KERNEL_SPECS)), st.sampled_from(CORRUPTIONS))(
+        check_kernel_init_refuses_bad_positions
+    )
+)
+test_kernel_init_long = pytest.mark.slow(
+    LONG(
+        given(st.sampled_from(sorted(KERNEL_SPECS)), st.sampled_from(CORRUPTIONS))(
+            check_kernel_init_refuses_bad_positions
+        )
+    )
+)
+
 # ---------------------------------------------------------------------------------------
 # fit with the learning rules: data, batch size, epochs, options
 # ---------------------------------------------------------------------------------------
