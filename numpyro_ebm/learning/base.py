@@ -62,7 +62,7 @@ class LearningRule(NamedTuple):
 
 
 class ContrastiveInfo(NamedTuple):
-    """Per-batch diagnostics of a contrastive rule.
+    r"""Per-batch diagnostics of a contrastive rule.
 
     positive_energy
         Mean energy of the batch.
@@ -80,9 +80,17 @@ class ContrastiveInfo(NamedTuple):
         negatives are not persistent chains (CD-k restarts its chains at the
         batch every step), and the default, so rules written before this field
         existed still build a ``ContrastiveInfo`` from the first three fields.
+    positive_hidden
+        :math:`p(h = 1 \mid v)` of the batch under the current parameters, shape
+        ``(batch, hidden)``, for rules that compute it anyway (the closed-form
+        Bernoulli-RBM rules of :mod:`~numpyro_ebm.learning.rbm`). Wrappers that
+        need it (:func:`~numpyro_ebm.learning.rbm.centered`'s hidden offset) read
+        it here instead of recomputing it (a matmul per batch), and recompute it
+        when it is ``None`` (the default).
     """
 
     positive_energy: Float[Array, ""]
     negative_energy: Float[Array, ""]
     sampler_info: Any
     negative_energies: Float[Array, " chains"] | None = None
+    positive_hidden: Float[Array, "batch hidden"] | None = None

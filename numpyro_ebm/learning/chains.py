@@ -23,6 +23,7 @@ __all__ = [
     "init_chains",
     "start_chains",
     "advance_chains",
+    "sweeps",
     "data_validator",
 ]
 
@@ -89,3 +90,23 @@ def advance_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: 
         states, infos = jax.lax.scan(body, states, keys[1:])
         info = jax.tree.map(lambda x: x[-1], infos)
     return states, info
+
+
+def sweeps(kernel, rng_key, chains, params, k: int):
+    """``k`` steps of a batched ``kernel(rng_key, chains, params) -> (chains, info)``.
+
+    Returns ``(before_last, chains, info)``: the chains' state at the start of the
+    last step (the negative samples of the closed-form PCD rules, whose statistics
+    use it with the conditionals that step computes), the final state and the last
+    step's info.
+    """
+    keys = jax.random.split(rng_key, k)
+    if k > 1:
+
+        def step(state, key):
+            return kernel(key, state, params)[0], None
+
+        chains, _ = jax.lax.scan(step, chains, keys[:-1])
+    before_last = chains
+    chains, info = kernel(keys[-1], chains, params)
+    return before_last, chains, info

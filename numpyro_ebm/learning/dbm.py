@@ -39,7 +39,7 @@ from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm, dbm
 from numpyro_ebm.kernels import dbm_gibbs
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps
+from numpyro_ebm.learning.chains import check_steps, sweeps
 from numpyro_ebm.learning.contrastive_divergence import (
     PCDState,
 )
@@ -136,14 +136,8 @@ def dbm_pcd(n_chains: int, k: int = 1, mean_field_iterations: int = 10) -> Learn
         return PCDState(dbm_gibbs.DBMGibbsState(visible, hidden1, hidden2))
 
     def step(rng_key, state: PCDState, params, batch):
-        keys = jax.random.split(rng_key, k)
-        chains = state.chains
-        if k > 1:
-            chains = jax.lax.scan(
-                lambda s, key: (kernel(key, s, params)[0], None), chains, keys[:-1]
-            )[0]
-        negative_visible, negative_hidden2 = chains.visible, chains.hidden2
-        chains, info = kernel(keys[-1], chains, params)
+        before, chains, info = sweeps(kernel, rng_key, state.chains, params, k)
+        negative_visible, negative_hidden2 = before.visible, before.hidden2
         positive = dbm.mean_field(params, batch, mean_field_iterations)
         grads = dbm_gradient(
             params, batch, positive, negative_visible, info.hidden1_probs, negative_hidden2

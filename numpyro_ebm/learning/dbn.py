@@ -53,7 +53,7 @@ from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
 from numpyro_ebm.kernels._up_pass import up_pass
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps
+from numpyro_ebm.learning.chains import check_steps, sweeps
 from numpyro_ebm.learning.fit import fit
 
 __all__ = [
@@ -205,14 +205,8 @@ def copies_rbm_pcd(
         return CopiesPCDState(CopiesChains(visible, hidden))
 
     def step(rng_key, state: CopiesPCDState, params, batch):
-        keys = jax.random.split(rng_key, k)
-        chains = state.chains
-        if k > 1:
-            chains = jax.lax.scan(
-                lambda s, key: (sweep(key, s, params)[0], None), chains, keys[:-1]
-            )[0]
-        negatives = chains.visible
-        chains, info = sweep(keys[-1], chains, params)
+        before, chains, info = sweeps(sweep, rng_key, state.chains, params, k)
+        negatives = before.visible
         counts = visible_copies * batch
         positive_logits = bernoulli_rbm.hidden_logits(params, counts)
         grads = copies_rbm_gradient(
@@ -229,11 +223,13 @@ def copies_rbm_pcd(
         negative_energies = _copies_free_energy_from_logits(
             params, negatives, info.hidden_logits, hidden_copies
         )
-        return (
-            grads,
-            CopiesPCDState(chains),
-            ContrastiveInfo(positive_energy, jnp.mean(negative_energies), info, negative_energies),
+        # p(h = 1 | batch) for centered's offsets; with tied visible copies the sweep's
+        # pre-activations are those of the counts, not of the batch
+        positive_hidden = jax.nn.sigmoid(positive_logits) if visible_copies == 1 else None
+        info = ContrastiveInfo(
+            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
         )
+        return grads, CopiesPCDState(chains), info
 
     return LearningRule(init, step)
 

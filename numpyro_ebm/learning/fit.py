@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,15 +57,19 @@ from numpyro_ebm.learning.checkpoint import (
     save_checkpoint,
 )
 from numpyro_ebm.learning.history import (
+    MixingWarning,
     append_record,
     epoch_record,
+    flag_poor_mixing,
     metric_value,
+    mixing_message,
     progress_postfix,
 )
 
 __all__ = [
     "FitResult",
     "TrainingDiverged",
+    "MixingWarning",
     "fit",
     "load_checkpoint",
     "CheckpointError",
@@ -85,9 +90,9 @@ class FitResult(NamedTuple):
         ``negative_energy``, ``learning_rate_scale``, ``wall_time``, the
         acceptance rate when the kernel reports one, ``loss`` when the rule's
         info has one (score matching), ``free_energy_gap`` when held-out data
-        is given, the chain diagnostics ``chain_rhat``, ``chain_ess_bulk`` and
-        ``chain_ess_tail`` (see :func:`fit`'s ``chain_diagnostics``), and one
-        entry per user metric.
+        is given, the chain diagnostics ``chain_rhat``, ``chain_ess_bulk``,
+        ``chain_ess_tail`` and the flag ``poor_mixing`` (see :func:`fit`'s
+        ``chain_diagnostics``), and one entry per user metric.
     epochs_completed
         Number of epochs done (including those before a resume).
     """
@@ -319,7 +324,12 @@ def fit(
         after the epoch: about 60 ms of CPU for 600 x 100, 1% of a PCD-1 epoch of
         a 784x500 RBM on MNIST and 3.5% at 784x100 (the first epoch also imports
         ArviZ, a second or two). ``False`` skips both. Either way the parameters,
-        optimizer and rule states are bit-identical.
+        optimizer and rule states are bit-identical. With the diagnostics on,
+        the history also records ``poor_mixing`` each epoch: True when
+        ``chain_rhat`` exceeds 1.1 on a trace of at least 20 minibatches; the
+        first such epoch of a run after the first epoch (the chains' burn-in from
+        training rows) issues a :class:`MixingWarning` naming what to try (more
+        sweeps ``k``, more chains, FPCD, a tempered negative phase).
     """
     if on_divergence not in ("rollback", "raise"):
         raise ValueError(
@@ -379,6 +389,7 @@ def fit(
     write = log or (bar.write if bar is not None else print)
 
     good_state, rollbacks, epoch = state, 0, start_epoch
+    warned_mixing = False
     try:
         while epoch < epochs:
             started = time.perf_counter()
@@ -421,6 +432,13 @@ def fit(
                 energy_fn=energy_fn,
                 metrics=metrics,
             )
+            # the first epoch is the chains' burn-in: they start at training rows, not at
+            # the model, so a high R-hat there is expected and flagged without a warning
+            if flag_poor_mixing(record, n_batches) and epoch > 1 and not warned_mixing:
+                warnings.warn(
+                    MixingWarning(mixing_message(epoch, record["chain_rhat"])), stacklevel=2
+                )
+                warned_mixing = True
             append_record(history, record)
             if bar is not None:
                 bar.update(1)

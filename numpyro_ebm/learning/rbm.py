@@ -36,7 +36,7 @@ from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps, initial_positions
+from numpyro_ebm.learning.chains import check_steps, initial_positions, sweeps
 from numpyro_ebm.learning.contrastive_divergence import (
     CDState,
     FPCDState,
@@ -69,20 +69,6 @@ def bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_h
 
 def _free_energy_from_hidden_logits(params, v, logits):
     return -(v @ params.b) - jnp.sum(jax.nn.softplus(logits), axis=-1)
-
-
-def _sweeps(kernel, rng_key, chains, params, k: int):
-    """``k`` block-Gibbs sweeps: the visible state before the last one, the chains, its info."""
-    keys = jax.random.split(rng_key, k)
-    if k > 1:
-
-        def sweep(state, key):
-            return kernel(key, state, params)[0], None
-
-        chains, _ = jax.lax.scan(sweep, chains, keys[:-1])
-    negatives = chains.visible
-    chains, info = kernel(keys[-1], chains, params)
-    return negatives, chains, info
 
 
 def _binary_starts(rng_key, rows):
@@ -122,7 +108,8 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         return PCDState(rbm_gibbs.init(positions, params, "bernoulli"))
 
     def step(rng_key, state: PCDState, params, batch):
-        negatives, chains, info = _sweeps(kernel, rng_key, state.chains, params, k)
+        before, chains, info = sweeps(kernel, rng_key, state.chains, params, k)
+        negatives = before.visible
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
         positive_hidden = jax.nn.sigmoid(positive_logits)
         grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, info.hidden_probs)
@@ -130,7 +117,9 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
         negative_energies = _free_energy_from_hidden_logits(params, negatives, info.hidden_logits)
         negative_energy = jnp.mean(negative_energies)
-        info = ContrastiveInfo(positive_energy, negative_energy, info, negative_energies)
+        info = ContrastiveInfo(
+            positive_energy, negative_energy, info, negative_energies, positive_hidden
+        )
         return grads, PCDState(chains), info
 
     return LearningRule(init, step, _checks.validate_bernoulli_data)
@@ -180,11 +169,11 @@ def bernoulli_rbm_fpcd(
 
     def step(rng_key, state: FPCDState, params, batch):
         chain_params = jax.tree.map(jnp.add, params, state.fast_params)
-        negatives, chains, info = _sweeps(kernel, rng_key, state.chains, chain_params, k)
+        before, chains, info = sweeps(kernel, rng_key, state.chains, chain_params, k)
+        negatives = before.visible
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
-        grads = bernoulli_rbm_gradient(
-            params, batch, jax.nn.sigmoid(positive_logits), negatives, info.hidden_probs
-        )
+        positive_hidden = jax.nn.sigmoid(positive_logits)
+        grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, info.hidden_probs)
         dtype = params.W.dtype
         decay = jnp.asarray(fast_decay, dtype)
         rate = jnp.asarray(fast_learning_rate, dtype)
@@ -194,7 +183,7 @@ def bernoulli_rbm_fpcd(
             chain_params, negatives, info.hidden_logits
         )
         info = ContrastiveInfo(
-            positive_energy, jnp.mean(negative_energies), info, negative_energies
+            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
         )
         return grads, FPCDState(chains, fast), info
 
@@ -220,20 +209,18 @@ def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
             lambda s, key: kernel(key, s, params), chains, jax.random.split(rng_key, k)
         )
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
+        positive_hidden = jax.nn.sigmoid(positive_logits)
         negative_logits = bernoulli_rbm.hidden_logits(params, chains.visible)
         grads = bernoulli_rbm_gradient(
-            params,
-            batch,
-            jax.nn.sigmoid(positive_logits),
-            chains.visible,
-            jax.nn.sigmoid(negative_logits),
+            params, batch, positive_hidden, chains.visible, jax.nn.sigmoid(negative_logits)
         )
         positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
         negative_energy = jnp.mean(
             _free_energy_from_hidden_logits(params, chains.visible, negative_logits)
         )
         last_info = jax.tree.map(lambda x: x[-1], info)
-        return grads, state, ContrastiveInfo(positive_energy, negative_energy, last_info)
+        info = ContrastiveInfo(positive_energy, negative_energy, last_info, None, positive_hidden)
+        return grads, state, info
 
     return LearningRule(init, step, _checks.validate_bernoulli_data)
 
@@ -296,7 +283,11 @@ def centered(
     fixed, which moves the centered biases and undoes part of what centering buys.
 
     The info is the wrapped rule's (with PCD, its ``negative_energies`` give
-    :func:`~numpyro_ebm.learning.fit.fit` its chain diagnostics).
+    :func:`~numpyro_ebm.learning.fit.fit` its chain diagnostics). The hidden
+    offset's update uses :math:`p(h \mid \text{batch})` from the info's
+    ``positive_hidden`` when the wrapped rule provides it (the closed-form rules
+    :func:`bernoulli_rbm_pcd`, :func:`bernoulli_rbm_cd`, :func:`bernoulli_rbm_fpcd`
+    do, so centering adds no matmul to their five) and computes it otherwise.
     """
     if not 0.0 <= offset_rate <= 1.0:
         raise ValueError(f"offset_rate must lie in [0, 1]; got {offset_rate}")
@@ -318,7 +309,11 @@ def centered(
         grads = centered_gradient(grads, state.visible_offset, state.hidden_offset)
         rate = jnp.asarray(offset_rate, params.W.dtype)
         visible_offset = (1 - rate) * state.visible_offset + rate * jnp.mean(batch, axis=0)
-        batch_hidden = jnp.mean(bernoulli_rbm.hidden_probs(params, batch), axis=0)
+        # the closed-form rules pass p(h | batch) on (saving a matmul); others do not
+        positive_hidden = getattr(info, "positive_hidden", None)
+        if positive_hidden is None:
+            positive_hidden = bernoulli_rbm.hidden_probs(params, batch)
+        batch_hidden = jnp.mean(positive_hidden, axis=0)
         hidden_offset = (1 - rate) * state.hidden_offset + rate * batch_hidden
         return grads, CenteredState(inner, visible_offset, hidden_offset), info
 

@@ -9,6 +9,7 @@ import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning.base import LearningRule
 
 
 def _params(key, n_visible=7, n_hidden=4):
@@ -87,6 +88,21 @@ def test_centered_rule_tracks_offsets():
     )
     expected = rbm_rules.centered_gradient(inner_grads, state.visible_offset, state.hidden_offset)
     for a, b in zip(grads, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    # a wrapped rule that does not pass p(h | batch) on: centered computes it itself
+    inner = rbm_rules.bernoulli_rbm_pcd(n_chains=5)
+
+    def step_without_positive_hidden(*args):
+        grads, state, info = inner.step(*args)
+        return grads, state, info._replace(positive_hidden=None)
+
+    fallback = rbm_rules.centered(
+        LearningRule(inner.init, step_without_positive_hidden), offset_rate=0.5
+    )
+    fallback_grads, fallback_state, _ = fallback.step(jax.random.key(11), state, params, batch)
+    np.testing.assert_allclose(fallback_state.hidden_offset, new_state.hidden_offset, rtol=1e-6)
+    for a, b in zip(fallback_grads, grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -20,7 +20,7 @@ import pytest
 from numpyro_ebm import plots
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
-from numpyro_ebm.learning import cd, fit, pcd
+from numpyro_ebm.learning import MixingWarning, cd, fit, pcd
 from numpyro_ebm.learning import rbm as rbm_rules
 from numpyro_ebm.learning import score_matching as sm
 from numpyro_ebm.learning.fit import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
@@ -129,6 +129,7 @@ def test_well_mixing_pcd_has_rhat_near_one():
     for key in (*CHAIN_DIAGNOSTICS, "negative_energy"):
         assert len(history[key]) == 2
     assert all(1.0 - 0.02 < r < 1.05 for r in history["chain_rhat"]), history["chain_rhat"]
+    assert history["poor_mixing"] == [False, False]  # and no MixingWarning (warnings are errors)
     assert all(1200 < e < 2400 * math.log10(2400) for e in history["chain_ess_bulk"])
     assert all(1200 < e < 2400 * math.log10(2400) for e in history["chain_ess_tail"])
 
@@ -146,10 +147,19 @@ def test_chains_stuck_in_separate_modes_have_large_rhat():
         jnp.full((D, 1), 10.0), jnp.full((D,), -4.0), jnp.full((1,), -45.0)
     )
     rule = rbm_rules.bernoulli_rbm_pcd(n_chains=40)
-    result = _fit(rule, params, data, learning_rate=1e-6)
+    # 24 minibatches an epoch (at least MIN_DRAWS_FOR_MIXING_WARNING): fit flags every such
+    # epoch in the history and warns once a run, after the first epoch (the chains' burn-in),
+    # naming what to try
+    with pytest.warns(MixingWarning) as caught:
+        result = _fit(rule, params, data, epochs=3, learning_rate=1e-6)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    for advice in ("R-hat", "epoch 2", "(k)", "more chains", "FPCD", "tempering"):
+        assert advice in message, message
     modes = np.round(np.asarray(result.rule_state.chains.visible).mean(axis=1))
     assert 0 < modes.sum() < len(modes)  # chains in both modes at the end
     assert all(r > 1.3 for r in result.history["chain_rhat"]), result.history["chain_rhat"]
+    assert result.history["poor_mixing"] == [True, True, True]
 
 
 def test_cd_records_nan():

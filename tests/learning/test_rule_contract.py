@@ -8,7 +8,9 @@ and ``step(rng_key, state, params, batch) -> (grads, state, info)``. For each ru
 - the same key gives the same result (purity);
 - new parameter values do not retrace the jitted step (learning never recompiles);
 - ``vmap`` over keys (independent replicas of one step) works;
-- float64 parameters and data give float64 gradients and state (under ``jax.enable_x64``).
+- float64 parameters and data give float64 gradients and state (under ``jax.enable_x64``);
+- an info's ``positive_hidden``, when given, is p(h = 1 | batch) under the parameters
+  (the closed-form Bernoulli-RBM rules give it, so that ``centered`` need not recompute it).
 
 Each rule is compiled three times (float32 jit, float64 jit, vmap), on models of a
 handful of units, so the whole suite stays cheap.
@@ -143,8 +145,23 @@ SPECS = [
         _rbm_params,
         _binary_data,
     ),
+    RuleSpec(
+        "copies_rbm_pcd_one_copy",
+        lambda: rbm_rules.centered(dbn_rules.copies_rbm_pcd(8)),
+        _rbm_params,
+        _binary_data,
+    ),
 ]
 IDS = [spec.name for spec in SPECS]
+# the closed-form Bernoulli-RBM rules (and the tied-copies rule with one visible copy) give
+# p(h | batch) in their info, so that centered need not recompute it
+GIVES_POSITIVE_HIDDEN = {
+    "rbm_cd",
+    "rbm_pcd",
+    "rbm_fpcd",
+    "centered_pcd",
+    "copies_rbm_pcd_one_copy",
+}
 
 
 def _structure_shapes_dtypes(tree):
@@ -175,6 +192,12 @@ def test_jit_purity_no_retrace_structure(spec):
     assert _structure_shapes_dtypes(new_state) == _structure_shapes_dtypes(state)
     for leaf in jax.tree.leaves((grads, info)):
         assert np.all(np.isfinite(np.asarray(leaf))), spec.name
+    positive_hidden = getattr(info, "positive_hidden", None)
+    assert (positive_hidden is not None) == (spec.name in GIVES_POSITIVE_HIDDEN), spec.name
+    if positive_hidden is not None:
+        expected = bernoulli_rbm.hidden_probs(params0, data[:8])
+        assert positive_hidden.shape == expected.shape and positive_hidden.dtype == expected.dtype
+        np.testing.assert_allclose(positive_hidden, expected, rtol=1e-5, atol=1e-6)
     # purity: same key, same inputs, same outputs
     _assert_same_leaves(step(jax.random.key(1), state, params0, data[:8]), (grads, new_state, info))
     # new parameter values (and a new state) reuse the compiled step
