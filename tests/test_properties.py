@@ -46,7 +46,7 @@ RBM = bernoulli_rbm.init_params(KEY, D, K, weight_scale=0.5)
 RBM_WIDE = bernoulli_rbm.init_params(KEY, K, D)  # D hidden units: h has D columns
 GRBM = gaussian_rbm.init_params(KEY, D, K)
 BM = boltzmann.init_params(KEY, D, scale=0.5)
-ISING = lattice_ising.init_params(KEY, (2, D))
+ISING = lattice_ising.init_params(KEY, (1, D))  # a row of D sites: x reshaped to (1, D)
 MLP = mlp.init_params(KEY, (D, 5))
 POE = poe.init_params(KEY, 2, D)
 BOX = poe.make_box(-3.0, 3.0, D)
@@ -119,7 +119,7 @@ ENERGIES = {
     "boltzmann.energy": (lambda p, x: boltzmann.energy(p, x), BM, D, "x"),
     "boltzmann.conditional_logits": (boltzmann.conditional_logits, BM, D, "x"),
     "ising.energy": (
-        lambda p, x: lattice_ising.energy(p, x.reshape(x.shape[:-1] + (1, -1))),
+        lambda p, x: lattice_ising.energy(p, x.reshape(x.shape[:-1] + (1,) + x.shape[-1:])),
         ISING,
         D,
         "s",
