@@ -16,6 +16,7 @@ from numpyro_ebm.kernels import boltzmann_gibbs, hmc, rbm_gibbs
 from numpyro_ebm.learning import cd, fit, pcd
 from numpyro_ebm.learning import rbm as rbm_rules
 from numpyro_ebm.learning.contrastive_divergence import LearningRule
+from numpyro_ebm.learning.dbn import copies_rbm_pcd
 from numpyro_ebm.learning.regularizers import with_sparsity_target
 
 D, K = 4, 3
@@ -31,6 +32,7 @@ RULES = {
     "sparse cd": with_sparsity_target(rbm_rules.bernoulli_rbm_cd(), bernoulli_rbm.hidden_probs),
     "generic cd + rbm gibbs": cd(bernoulli_rbm.free_energy, GIBBS),
     "generic pcd + rbm gibbs": pcd(bernoulli_rbm.free_energy, GIBBS, n_chains=4),
+    "dbn copies_rbm_pcd": copies_rbm_pcd(n_chains=4, visible_copies=2),
 }
 
 
