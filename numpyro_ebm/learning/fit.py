@@ -216,6 +216,21 @@ def _validate_training_data(
     return data
 
 
+def _init_rule(rule, rng_key, params, data, batch_size: int):
+    """``rule.init``, then one step traced on a minibatch (``jax.eval_shape``: no compile,
+    no computation), so data that does not fit the model (e.g. the wrong number of
+    columns) fails here, naming ``data``, not while the first epoch compiles."""
+    try:
+        rule_state = rule.init(rng_key, params, data)
+        jax.eval_shape(rule.step, rng_key, rule_state, params, data[:batch_size])
+    except (ValueError, TypeError) as error:
+        raise type(error)(
+            f"data with rows of shape {tuple(data.shape[1:])} does not fit the model and "
+            f"rule: {error}"
+        ) from error
+    return rule_state
+
+
 def fit(
     rng_key,
     params,
@@ -359,7 +374,7 @@ def fit(
     config = dict(config or {})
 
     init_key, train_key = jax.random.split(rng_key)
-    rule_state = rule.init(init_key, params, data)
+    rule_state = _init_rule(rule, init_key, params, data, batch_size)
     state = TrainState(
         params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
     )

@@ -151,3 +151,12 @@ def test_a_scalar_metric_is_recorded():
 
     result = _fit(BINARY, RULES["bernoulli_rbm_cd"], metrics={"f": mean_free_energy}, epochs=2)
     assert len(result.history["f"]) == 2 and all(isinstance(v, float) for v in result.history["f"])
+
+
+@pytest.mark.parametrize("epochs", [0, 1])
+def test_data_of_the_wrong_width_is_refused_before_training(epochs):
+    # found by tests/test_properties.py: the error came from compiling the first epoch
+    # (naming the energy's argument v), and not at all with epochs=0
+    wide = jnp.concatenate([BINARY, BINARY[:, :1]], axis=1)
+    with pytest.raises(ValueError, match=r"^data with rows of shape \(5,\) does not fit"):
+        _fit(wide, RULES["bernoulli_rbm_cd"], epochs=epochs)
