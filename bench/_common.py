@@ -85,3 +85,149 @@ def grid_quadrature(energy_fn, params, half: float, step: float) -> GridQuadratu
     neg_e = -energies_on(energy_fn, params, points)
     log_z = float(np.logaddexp.reduce(neg_e) + 2 * math.log(step))
     return GridQuadrature(axis, points, (neg_e - log_z).reshape(xx.shape), log_z)
+
+
+# ----------------------------------------------------------------------------------------
+# Figures of the MNIST scripts (mnist_rbm500.py, mnist_dbn.py, mnist_dbm.py)
+# ----------------------------------------------------------------------------------------
+
+
+def log_z_figures(estimate, prefix: str = "", ess_name: str = "ais_effective_sample_size"):
+    """``log Z-hat``, its ±3σ interval and the ESS of an AIS estimate, keys prefixed."""
+    return {
+        f"{prefix}log_partition_function": float(estimate.log_z),
+        f"{prefix}log_partition_function_interval_3sigma": [float(x) for x in estimate.interval],
+        f"{prefix}{ess_name}": float(estimate.effective_sample_size),
+    }
+
+
+def interval_figures(name: str, estimate):
+    """``{name: mean, name_interval_3sigma: [low, high]}`` of a log-likelihood or bound."""
+    return {
+        name: float(estimate.mean),
+        f"{name}_interval_3sigma": [float(x) for x in estimate.interval],
+    }
+
+
+# ----------------------------------------------------------------------------------------
+# Scaffolding of the 2-D toy scripts (four_squares.py, clusters24.py)
+# ----------------------------------------------------------------------------------------
+
+
+def add_toy_arguments(
+    parser,
+    *,
+    name: str,
+    output_dir,
+    n_train: int,
+    n_test: int,
+    epochs: int,
+    lr: float,
+    final_lr_fraction: float,
+):
+    """The data, schedule, quadrature and output arguments both toy scripts share."""
+    parser.add_argument("--n-train", type=int, default=n_train)
+    parser.add_argument("--n-test", type=int, default=n_test)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=lr, help="initial Adam learning rate")
+    parser.add_argument(
+        "--final-lr-fraction",
+        type=float,
+        default=final_lr_fraction,
+        help="cosine decay of the learning rate to this fraction (1: constant)",
+    )
+    parser.add_argument("--grid-step", type=float, default=0.01, help="quadrature grid step")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=name, help="output file stem")
+    parser.add_argument("--output-dir", default=str(output_dir))
+    parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cosine_adam(args):
+    """Adam with a cosine decay from ``--lr`` to ``--final-lr-fraction`` of it over the run."""
+    import optax
+
+    steps = args.epochs * (args.n_train // args.batch_size)
+    schedule = optax.cosine_decay_schedule(args.lr, max(steps, 1), alpha=args.final_lr_fraction)
+    return optax.adam(schedule)
+
+
+def timed_toy_fit(args, rng_key, params, train, rule, energy_fn, metrics):
+    """``fit`` with :func:`cosine_adam` and the toy scripts' arguments; ``(result, seconds)``."""
+    from numpyro_ebm.learning import fit
+
+    started = time.perf_counter()
+    result = fit(
+        rng_key,
+        params,
+        train,
+        rule,
+        cosine_adam(args),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        energy_fn=energy_fn,
+        metrics=metrics,
+        progress=not args.quiet,
+        config=vars(args),
+    )
+    return result, time.perf_counter() - started
+
+
+def command_line(script: str, argv) -> str:
+    """The command that ran ``script`` (``argv``, or the process's arguments)."""
+    import sys
+
+    return f"python bench/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def write_summary(args, summary: dict) -> Path:
+    """``<output-dir>/<name>.json``; returns the output directory."""
+    import json
+
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{args.name}.json").write_text(json.dumps(summary, indent=2))
+    return output
+
+
+def density_figure(
+    path,
+    axis,
+    log_density,
+    panels,
+    *,
+    title_prefix: str,
+    colorbar_label: str,
+    title: str,
+    alpha: float,
+    clip_to_grid: bool = False,
+    decorate=None,
+):
+    """Two panels (or more) of a 2-D log density on a grid with points over it, saved as PNG.
+
+    ``panels`` is ``[(points, label), ...]``; ``log_density[i, j]`` is at
+    ``(axis[i], axis[j])``; ``decorate(axes)`` draws what a script adds (squares, experts).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 5), constrained_layout=True)
+    extent = (axis[0], axis[-1], axis[0], axis[-1])
+    for ax, (points, label) in zip(axes, panels, strict=True):
+        im = ax.imshow(log_density.T, origin="lower", extent=extent, cmap="viridis")
+        ax.scatter(points[:, 0], points[:, 1], s=1.5, c="tab:red", alpha=alpha)
+        ax.set_title(f"{title_prefix} and {label}")
+        ax.set_aspect("equal")
+        if clip_to_grid:
+            ax.set_xlim(extent[0], extent[1])
+            ax.set_ylim(extent[2], extent[3])
+    if decorate is not None:
+        decorate(axes)
+    fig.colorbar(im, ax=axes, shrink=0.8, label=colorbar_label)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

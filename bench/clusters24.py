@@ -45,7 +45,6 @@ machine)::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -54,16 +53,22 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import grid_centres, machine_description  # noqa: E402
+from _common import (  # noqa: E402
+    add_toy_arguments,
+    command_line,
+    density_figure,
+    grid_centres,
+    machine_description,
+    timed_toy_fit,
+    write_summary,
+)
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import poe  # noqa: E402
 from numpyro_ebm.kernels import unigauss_gibbs  # noqa: E402
 from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
-from numpyro_ebm.learning import fit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GEOMETRY = datasets.clusters_grid_geometry()  # 5 x 5, centre missing, spacing 1, std 0.1
@@ -84,34 +89,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experts", type=int, default=15)
     parser.add_argument("--box-half", type=float, default=3.0)
-    parser.add_argument("--n-train", type=int, default=4800)
-    parser.add_argument("--n-test", type=int, default=24000)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=100)
+    add_toy_arguments(
+        parser,
+        name="clusters24",
+        output_dir=RESULTS,
+        n_train=4800,
+        n_test=24000,
+        epochs=300,
+        lr=0.01,
+        final_lr_fraction=0.1,
+    )
     parser.add_argument("--rule", choices=["cd", "pcd"], default="cd")
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
     parser.add_argument("--chains", type=int, default=1000, help="persistent chains (pcd)")
-    parser.add_argument("--lr", type=float, default=0.01, help="initial Adam learning rate")
-    parser.add_argument(
-        "--final-lr-fraction",
-        type=float,
-        default=0.1,
-        help="cosine decay of the learning rate to this fraction",
-    )
     parser.add_argument(
         "--init-scale",
         type=float,
         default=None,
         help="initial expert standard deviation (default: the data's)",
     )
-    parser.add_argument("--grid-step", type=float, default=0.01)
     parser.add_argument("--fantasy-chains", type=int, default=20000)
     parser.add_argument("--fantasy-sweeps", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="clusters24")
-    parser.add_argument("--output-dir", default=str(RESULTS))
-    parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     key_data, key_test, key_init, key_fit, key_noise, key_chain = jax.random.split(
@@ -130,9 +128,6 @@ def main(argv=None):
         rule = cdlib.contrastive_divergence(energy_fn, sampler, k=args.k)
     else:
         rule = cdlib.persistent_contrastive_divergence(energy_fn, sampler, args.chains, k=args.k)
-    steps = args.epochs * (args.n_train // args.batch_size)
-    schedule = optax.cosine_decay_schedule(args.lr, max(steps, 1), alpha=args.final_lr_fraction)
-    optimizer = optax.adam(schedule)
 
     # per-epoch diagnostic: mass of the missing cell on a coarse grid
     coarse_axis = grid_centres(args.box_half, 0.05)
@@ -145,21 +140,15 @@ def main(argv=None):
         weights = jax.nn.softmax(-energy_fn(p, jnp.asarray(coarse)))
         return jnp.sum(jnp.where(coarse_missing, weights, 0.0))
 
-    started = time.perf_counter()
-    result = fit(
+    result, train_seconds = timed_toy_fit(
+        args,
         key_fit,
         params,
         train,
         rule,
-        optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        energy_fn=energy_fn,
-        metrics={"missing_cell_mass_coarse": lambda p, *_: coarse_missing_mass(p)},
-        progress=not args.quiet,
-        config=vars(args),
+        energy_fn,
+        {"missing_cell_mass_coarse": lambda p, *_: coarse_missing_mass(p)},
     )
-    train_seconds = time.perf_counter() - started
     params = result.params
 
     # ---- quadrature on the box ----------------------------------------------------------
@@ -241,13 +230,10 @@ def main(argv=None):
         "eval_seconds": round(eval_seconds, 1),
         "quadrature": f"midpoint rule, step {step:g}, on the box [-{args.box_half:g}, {args.box_half:g}]^2",
         "machine": machine_description(),
-        "command": "python bench/clusters24.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("clusters24.py", argv),
         "config": vars(args),
     }
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{args.name}.json").write_text(json.dumps(summary, indent=2))
+    output = write_summary(args, summary)
     if not args.no_plot:
         plot(
             output / f"{args.name}.png",
@@ -281,35 +267,27 @@ def main(argv=None):
 
 
 def plot(path, axis, log_density, data, fantasies, params, args):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Ellipse
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
-    extent = (axis[0], axis[-1], axis[0], axis[-1])
-    shown = np.maximum(log_density, log_density.max() - 15)
     mean, sigma = np.asarray(params.mean), np.exp(np.asarray(params.log_scale))
-    for ax, points, label in (
-        (axes[0], data, "training data"),
-        (axes[1], fantasies[:3000], "fantasies"),
-    ):
-        im = ax.imshow(shown.T, origin="lower", extent=extent, cmap="viridis")
-        ax.scatter(points[:, 0], points[:, 1], s=1.5, c="tab:red", alpha=0.5)
-        ax.set_title(f"model log density and {label}")
-        ax.set_aspect("equal")
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
-    for m, s in zip(mean, sigma, strict=True):
-        axes[0].add_patch(Ellipse(m, 2 * s[0], 2 * s[1], fill=False, ec="white", lw=0.6))
-    fig.colorbar(im, ax=axes, shrink=0.8, label="model log density (clipped 15 nats below the max)")
-    fig.suptitle(
-        f"{args.experts} axis-aligned uni-gauss experts, {args.rule.upper()}-{args.k} with "
-        "block Gibbs (white: expert Gaussians, 1 sd)"
+
+    def experts(axes):
+        for m, s in zip(mean, sigma, strict=True):
+            axes[0].add_patch(Ellipse(m, 2 * s[0], 2 * s[1], fill=False, ec="white", lw=0.6))
+
+    density_figure(
+        path,
+        axis,
+        np.maximum(log_density, log_density.max() - 15),
+        [(data, "training data"), (fantasies[:3000], "fantasies")],
+        title_prefix="model log density",
+        colorbar_label="model log density (clipped 15 nats below the max)",
+        title=f"{args.experts} axis-aligned uni-gauss experts, {args.rule.upper()}-{args.k} with "
+        "block Gibbs (white: expert Gaussians, 1 sd)",
+        alpha=0.5,
+        clip_to_grid=True,
+        decorate=experts,
     )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,6 @@ the squares. Writes ``four_squares.json`` and ``four_squares.png`` into
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -73,16 +72,25 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import energies_on, grid_centres, grid_quadrature, machine_description  # noqa: E402
+from _common import (  # noqa: E402
+    add_toy_arguments,
+    command_line,
+    density_figure,
+    energies_on,
+    grid_centres,
+    grid_quadrature,
+    machine_description,
+    timed_toy_fit,
+    write_summary,
+)
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import mlp  # noqa: E402
 from numpyro_ebm.kernels import hmc, random_walk  # noqa: E402
 from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
-from numpyro_ebm.learning import fit, replay  # noqa: E402
+from numpyro_ebm.learning import replay  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRUE_LOG_DENSITY = -math.log(4.0)
@@ -200,30 +208,26 @@ def long_chains(params, samplers, rng_key, starts, n_steps: int):
 
 
 def plot(path: Path, quad: Quadrature, samples: np.ndarray, data: np.ndarray, title: str):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     geometry = datasets.four_squares_geometry()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
-    extent = (quad.axis[0], quad.axis[-1], quad.axis[0], quad.axis[-1])
-    log_p = np.maximum(quad.log_density, TRUE_LOG_DENSITY - 12)
-    for ax, points, label in (
-        (axes[0], data, "training data"),
-        (axes[1], samples, "model samples"),
-    ):
-        im = ax.imshow(log_p.T, origin="lower", extent=extent, cmap="viridis")
-        ax.scatter(points[:, 0], points[:, 1], s=1.5, c="tab:red", alpha=0.6)
-        for lower in geometry.lower:
-            ax.add_patch(Rectangle(lower, 1, 1, fill=False, ec="white", lw=0.8))
-        ax.set_title(f"log density and {label}")
-        ax.set_aspect("equal")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="model log density (true: -log 4 = -1.386)")
-    fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+    def squares(axes):
+        for ax in axes:
+            for lower in geometry.lower:
+                ax.add_patch(Rectangle(lower, 1, 1, fill=False, ec="white", lw=0.8))
+
+    density_figure(
+        path,
+        quad.axis,
+        np.maximum(quad.log_density, TRUE_LOG_DENSITY - 12),
+        [(data, "training data"), (samples, "model samples")],
+        title_prefix="log density",
+        colorbar_label="model log density (true: -log 4 = -1.386)",
+        title=title,
+        alpha=0.6,
+        decorate=squares,
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -237,16 +241,15 @@ def main(argv=None):
     parser.add_argument("--lam", type=float, default=0.05, help="confinement 0.5 lam |x|^2")
     parser.add_argument("--grid-half", type=float, default=8.0, help="quadrature grid (confine)")
     parser.add_argument("--input-scale", type=float, default=4.0)
-    parser.add_argument("--n-train", type=int, default=4000)
-    parser.add_argument("--n-test", type=int, default=20000)
-    parser.add_argument("--epochs", type=int, default=400)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=3e-3, help="initial Adam learning rate")
-    parser.add_argument(
-        "--final-lr-fraction",
-        type=float,
-        default=0.01,
-        help="cosine decay of the learning rate to this fraction (1: constant)",
+    add_toy_arguments(
+        parser,
+        name="four_squares",
+        output_dir=RESULTS,
+        n_train=4000,
+        n_test=20000,
+        epochs=400,
+        lr=3e-3,
+        final_lr_fraction=0.01,
     )
     parser.add_argument("--step-size", type=float, default=0.05, help="leapfrog step size")
     parser.add_argument("--leapfrog", type=int, default=5, help="leapfrog steps of the shortcut")
@@ -263,14 +266,8 @@ def main(argv=None):
     parser.add_argument("--rw-scale", type=float, default=1.0, help="random-walk proposal sd")
     parser.add_argument("--replay-buffer", type=int, default=10000)
     parser.add_argument("--replay-reinit", type=float, default=0.05)
-    parser.add_argument("--grid-step", type=float, default=0.01)
     parser.add_argument("--sample-chains", type=int, default=2000)
     parser.add_argument("--sample-steps", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="four_squares")
-    parser.add_argument("--output-dir", default=str(RESULTS))
-    parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     hidden = tuple(int(h) for h in args.hidden.split(","))
@@ -315,10 +312,6 @@ def main(argv=None):
             )
         rule = mix_rules([rule, extra_rule], [1 - args.extra_weight, args.extra_weight])
 
-    steps = args.epochs * (args.n_train // args.batch_size)
-    schedule = optax.cosine_decay_schedule(args.lr, max(steps, 1), alpha=args.final_lr_fraction)
-    optimizer = optax.adam(schedule)
-
     coarse_step = 0.025
     coarse_axis = grid_centres(half, coarse_step)
     cx, cy = np.meshgrid(coarse_axis, coarse_axis, indexing="ij")
@@ -330,21 +323,15 @@ def main(argv=None):
         neg_e = -energy_fn(params, coarse)
         return jnp.sum(jnp.where(coarse_mask, jax.nn.softmax(neg_e), 0.0))
 
-    started = time.perf_counter()
-    result = fit(
+    result, train_seconds = timed_toy_fit(
+        args,
         key_fit,
         params,
         train,
         rule,
-        optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        energy_fn=energy_fn,
-        metrics={"mass_in_squares_coarse": lambda p, *_: coarse_mass(p)},
-        progress=not args.quiet,
-        config=vars(args),
+        energy_fn,
+        {"mass_in_squares_coarse": lambda p, *_: coarse_mass(p)},
     )
-    train_seconds = time.perf_counter() - started
     params = result.params
 
     started = time.perf_counter()
@@ -388,13 +375,10 @@ def main(argv=None):
         ),
         "quadrature": f"midpoint rule, step {args.grid_step:g}, on [-{half:g}, {half:g}]^2",
         "machine": machine_description(),
-        "command": "python bench/four_squares.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("four_squares.py", argv),
         "config": vars(args),
     }
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{args.name}.json").write_text(json.dumps(summary, indent=2))
+    output = write_summary(args, summary)
     if not args.no_plot:
         plot(output / f"{args.name}.png", quad, samples, np.asarray(train), summary["model"])
 

@@ -18,7 +18,8 @@ binarize="stochastic")``). Writes the parameters to ``bench/results/<name>.npz``
 (W1, W2, b, c1, c2; E = -v'W1 h1 - h1'W2 h2 - b'v - c1'h1 - c2'h2) and the figures
 to ``bench/results/<name>.json``, with the wall time of every phase.
 
-Examples::
+The defaults are the committed run's recipe (BENCHMARKS.md: 20 pretraining epochs
+per RBM, 120 DBM epochs). Examples::
 
     NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py
     NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py \\
@@ -42,7 +43,12 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, mnist_path  # noqa: E402
+from _common import (  # noqa: E402
+    interval_figures,
+    log_z_figures,
+    machine_description,
+    mnist_path,
+)
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import dbm  # noqa: E402
@@ -153,14 +159,11 @@ def evaluate(args, params, train_data, test_data, label):
     )
     bound_seconds = time.perf_counter() - started
     return {
-        f"{label}log_partition_function": float(estimate.log_z),
-        f"{label}log_partition_function_interval_3sigma": [float(x) for x in estimate.interval],
-        f"{label}ais_effective_sample_size": float(estimate.effective_sample_size),
+        **log_z_figures(estimate, label),
         f"{label}ais_runs": args.ais_runs,
         f"{label}ais_temperatures": int(estimate.n_temperatures),
         f"{label}ais_seconds": round(ais_seconds, 1),
-        f"{label}test_variational_bound": float(test_bound.mean),
-        f"{label}test_variational_bound_interval_3sigma": [float(x) for x in test_bound.interval],
+        **interval_figures(f"{label}test_variational_bound", test_bound),
         f"{label}train_variational_bound_first_10000": float(train_bound.mean),
         f"{label}bound_seconds": round(bound_seconds, 1),
     }
@@ -180,9 +183,9 @@ def main(argv=None):
     parser.add_argument("--mnist", default=None)
     parser.add_argument("--hidden1", type=int, default=500)
     parser.add_argument("--hidden2", type=int, default=1000)
-    parser.add_argument("--pretrain-epochs", type=int, default=10, help="epochs per pretrained RBM")
+    parser.add_argument("--pretrain-epochs", type=int, default=20, help="epochs per pretrained RBM")
     parser.add_argument("--pretrain-lr", type=float, default=0.005)
-    parser.add_argument("--epochs", type=int, default=50, help="DBM training epochs")
+    parser.add_argument("--epochs", type=int, default=120, help="DBM training epochs")
     parser.add_argument("--lr", type=float, default=0.005, help="initial DBM learning rate")
     parser.add_argument("--final-lr-fraction", type=float, default=0.0)
     parser.add_argument("--momentum", type=float, default=0.9)

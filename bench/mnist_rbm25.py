@@ -6,9 +6,10 @@ float64). Writes the parameters to ``bench/results/mnist_rbm_784_25.npz``
 (arrays W (784x25), b (784), c (25); E = -b'v - c'h - v'Wh) and the figures to
 ``bench/results/mnist_rbm_784_25.json``.
 
-Example::
+The defaults are the committed run's recipe (BENCHMARKS.md: PCD-1, 1000 chains,
+learning rate 0.005, 150 epochs). Example::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py --epochs 100
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", default=None)
     parser.add_argument("--hidden", type=int, default=25)
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--chains", type=int, default=1000)
     parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update")
     parser.add_argument("--rule", choices=["pcd", "fpcd"], default="pcd")
-    parser.add_argument("--lr", type=float, default=0.05, help="initial SGD learning rate")
+    parser.add_argument("--lr", type=float, default=0.005, help="initial SGD learning rate")
     parser.add_argument(
         "--final-lr-fraction", type=float, default=0.0, help="learning rate decays linearly to this"
     )

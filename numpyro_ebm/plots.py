@@ -28,6 +28,18 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (creating its folder) as a PNG, and close it."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    import matplotlib.pyplot as plt  # loaded by _pyplot already
+
+    plt.close(fig)
+    return path
+
+
 def image_grid(
     images,
     image_shape: tuple[int, int],
@@ -59,12 +71,7 @@ def image_grid(
                 ax.imshow(images[i], cmap="gray_r", vmin=0.0, vmax=1.0)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_filters(
@@ -94,12 +101,7 @@ def plot_history(
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _finite_or_nan(values) -> np.ndarray:
@@ -215,9 +217,4 @@ def plot_mixing(
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -44,7 +44,8 @@ def test_mnist_dbn_runs_on_synthetic_data_and_writes_its_results(tmp_path, botto
         bottom_args = ["--train-bottom", "--bottom-hidden", "6", "--bottom-epochs", "1"]
     argv = [
         "--data", "synthetic", "--synthetic-visible", "16", "--synthetic-train", "200",
-        "--synthetic-test", "100", *bottom_args, "--top-hidden", "5", "--epochs", "2",
+        "--synthetic-test", "100", *bottom_args, "--top-init", "random", "--top-hidden", "5",
+        "--hidden-activities", "probabilities", "--epochs", "2",
         "--batch-size", "20", "--chains", "20", "--ais-runs", "8", "--ais-temperatures", "50",
         "--bound-samples", "4", "--output-dir", str(tmp_path), "--name", "smoke", "--quiet",
     ]  # fmt: skip

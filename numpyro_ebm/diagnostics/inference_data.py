@@ -495,26 +495,19 @@ def _summary_datasets(
     chain_axis,
     step_size=None,
     groups=("posterior", "sample_stats", "state"),
-    energy_fn: Callable | None = None,
-    params=None,
-    position: Callable | None = None,
-    coordinates: Sequence | Mapping | None = None,
-    projections=None,
-    keep_full_state: bool = True,
-    energy_name: str = "energy",
+    **options,
 ) -> dict:
     """The one path from chain output to ArviZ groups, shared by :func:`to_inference_data`
-    and :func:`from_numpyro`: :func:`summarize` (unless ``states`` is already a
-    :class:`ChainSummaries`), then the ``(chain, draw, ...)`` xarray datasets of ``groups``."""
+    and :func:`from_numpyro`: :func:`summarize` with ``options`` (unless ``states`` is
+    already a :class:`ChainSummaries`), then the ``(chain, draw, ...)`` xarray datasets
+    of ``groups``."""
     if isinstance(states, ChainSummaries):
-        given = {
-            "infos": infos,
-            "energy_fn": energy_fn,
-            "position": position,
-            "coordinates": coordinates,
-            "projections": projections,
-        }
-        extra = [name for name, value in given.items() if value is not None]
+        given = {"infos": infos, **options}
+        extra = [
+            name
+            for name in ("infos", "energy_fn", "position", "coordinates", "projections")
+            if given.get(name) is not None
+        ]
         if extra:
             raise TypeError(
                 f"states is already a ChainSummaries; {', '.join(extra)} cannot be applied "
@@ -522,18 +515,7 @@ def _summary_datasets(
             )
         summaries = states
     else:
-        summaries = summarize(
-            states,
-            infos,
-            energy_fn=energy_fn,
-            params=params,
-            position=position,
-            coordinates=coordinates,
-            projections=projections,
-            keep_full_state=keep_full_state,
-            energy_name=energy_name,
-            batch_ndim=1 if chain_axis is None else 2,
-        )
+        summaries = summarize(states, infos, batch_ndim=1 if chain_axis is None else 2, **options)
     if not summaries.posterior:
         raise ValueError("there is nothing to put in the posterior group")
     if step_size is not None and "step_size" in summaries.sample_stats:

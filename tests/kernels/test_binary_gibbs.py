@@ -12,6 +12,7 @@ from numpyro_ebm.energies import bernoulli_rbm, boltzmann
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import binary_gibbs
 from tests._stats import chisquare_counts, configuration_index
+from tests.kernels._runners import run_batched, run_vmapped
 
 D = 5
 N_CHAINS = 20_000
@@ -77,36 +78,6 @@ def _sweep_matrix(matrices, reverse):
     return np.linalg.multi_dot(matrices[::-1] if reverse else matrices)
 
 
-def _run_batched(algorithm, params, position, key, n_sweeps):
-    @jax.jit
-    def run(position, key):
-        state = algorithm.init(position, params)
-
-        def body(state, k):
-            return algorithm.step(k, state, params)[0], None
-
-        return jax.lax.scan(body, state, jax.random.split(key, n_sweeps))[0].position
-
-    algorithm.init(position, params)  # validate concrete input outside jit
-    return run(position, key)
-
-
-def _run_vmapped(algorithm, params, positions, key, n_sweeps):
-    @jax.jit
-    def run(positions, keys):
-        def one_chain(position, key):
-            state = algorithm.init(position, params)
-
-            def body(state, k):
-                return algorithm.step(k, state, params)[0], None
-
-            return jax.lax.scan(body, state, jax.random.split(key, n_sweeps))[0].position
-
-        return jax.vmap(one_chain)(positions, keys)
-
-    return run(positions, jax.random.split(key, positions.shape[0]))
-
-
 def test_sweep_matrices_are_invariant_and_mutual_reversals():
     """The facts the kernel and reverse annealing rely on, checked on exact matrices:
     both scan orders leave p invariant, and the reverse-order sweep is the time
@@ -141,7 +112,7 @@ def test_goodness_of_fit_against_exact_enumeration(model, reverse, batching, sta
         position = jnp.zeros((N_CHAINS, n_units), jnp.float32)
     else:
         position = jnp.asarray(rng.integers(0, 2, (N_CHAINS, n_units)), jnp.float32)
-    run = _run_batched if batching == "batched" else _run_vmapped
+    run = run_batched if batching == "batched" else run_vmapped
     final = run(algorithm, params, position, jax.random.key(2), N_SWEEPS)
     assert final.shape == (N_CHAINS, n_units) and final.dtype == jnp.float32
     counts = np.bincount(configuration_index(final), minlength=2**n_units)
@@ -223,7 +194,7 @@ def test_hard_constraints_with_infinite_energy():
     tv = 0.5 * np.abs(np.linalg.matrix_power(forward, N_SWEEPS)[allowed] - p).sum(1).max()
     assert tv < 1e-12
     algorithm = binary_gibbs.as_top_level_api(constrained)
-    final = _run_batched(
+    final = run_batched(
         algorithm, params, jnp.zeros((N_CHAINS, D), jnp.float32), jax.random.key(8), N_SWEEPS
     )
     counts = np.bincount(configuration_index(final), minlength=2**D)

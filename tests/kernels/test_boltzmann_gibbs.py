@@ -9,6 +9,7 @@ from scipy import stats
 from numpyro_ebm.energies import boltzmann
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import boltzmann_gibbs
+from tests.kernels._runners import run_batched, run_vmapped
 
 D = 5
 N_CHAINS = 20_000
@@ -72,40 +73,6 @@ def test_chisquare_helper_rejects_a_wrong_distribution():
     assert chisquare_pvalue(index, np.exp(log_p)) < ALPHA
 
 
-def _run_batched(algorithm, params, position, key, n_sweeps):
-    """All chains as leading dimensions of one position; one key per sweep."""
-
-    @jax.jit
-    def run(position, key):
-        state = algorithm.init(position, params)
-
-        def body(state, k):
-            return algorithm.step(k, state, params)[0], None
-
-        return jax.lax.scan(body, state, jax.random.split(key, n_sweeps))[0].position
-
-    algorithm.init(position, params)  # validate concrete input outside jit
-    return run(position, key)
-
-
-def _run_vmapped(algorithm, params, positions, key, n_sweeps):
-    """One chain per vmapped lane with its own key stream."""
-
-    @jax.jit
-    def run(positions, keys):
-        def one_chain(position, key):
-            state = algorithm.init(position, params)
-
-            def body(state, k):
-                return algorithm.step(k, state, params)[0], None
-
-            return jax.lax.scan(body, state, jax.random.split(key, n_sweeps))[0].position
-
-        return jax.vmap(one_chain)(positions, keys)
-
-    return run(positions, jax.random.split(key, positions.shape[0]))
-
-
 # Each case: chi-square test at alpha = 1e-3, so a false-failure rate of 0.1% per case
 # (about 0.4% for the four). After 100 sweeps the worst-case total-variation distance to
 # the target (computed from the exact 32x32 transition matrices of these parameters)
@@ -128,7 +95,7 @@ def test_goodness_of_fit_against_exact_enumeration(spins, scan, batching, start)
     else:
         bits = rng.integers(0, 2, (N_CHAINS, D)).astype(np.float32)
     position = jnp.asarray(2 * bits - 1 if spins else bits)
-    run = _run_batched if batching == "batched" else _run_vmapped
+    run = run_batched if batching == "batched" else run_vmapped
     final = run(algorithm, params, position, jax.random.key(2), N_SWEEPS)
     assert final.shape == (N_CHAINS, D) and final.dtype == jnp.float32
     boltzmann.validate_state(params, final, spins)

@@ -43,22 +43,20 @@ def _check(params, data):
 INIT = (jnp.zeros(2), jnp.zeros(2))
 
 
+def _fit(rng_key, rule, data, *, epochs):
+    """Adam(0.05) from ``INIT``, batches of 200 (20 an epoch of the 4,000 points)."""
+    return fit(
+        rng_key, INIT, data, rule, optax.adam(0.05), epochs=epochs, batch_size=200, progress=False
+    )
+
+
 @pytest.mark.standard_promotion  # optax.adam
 def test_hinton_shortcut_cd_with_hmc():
     # start at the data, one momentum draw, a few leapfrog steps (Hinton's "shortcut")
     data = _data()
     sampler = hmc.as_top_level_api(gaussian_energy, step_size=0.2, num_integration_steps=5)
     rule = cd(gaussian_energy, sampler, k=1, vmap_chains=True)
-    result = fit(
-        jax.random.key(0),
-        INIT,
-        data,
-        rule,
-        optax.adam(0.05),
-        epochs=30,
-        batch_size=200,
-        progress=False,
-    )
+    result = _fit(jax.random.key(0), rule, data, epochs=30)
     _check(result.params, data)
     assert 0.5 < result.history["acceptance_rate"][-1] <= 1.0
 
@@ -68,16 +66,7 @@ def test_pcd_with_mala_negative_phase():
     data = _data()
     sampler = mala.as_top_level_api(gaussian_energy, step_size=0.3)
     rule = pcd(gaussian_energy, sampler, n_chains=500, k=5, vmap_chains=True)
-    result = fit(
-        jax.random.key(1),
-        INIT,
-        data,
-        rule,
-        optax.adam(0.05),
-        epochs=30,
-        batch_size=200,
-        progress=False,
-    )
+    result = _fit(jax.random.key(1), rule, data, epochs=30)
     _check(result.params, data)
 
 
@@ -90,14 +79,5 @@ def test_replay_buffer_with_langevin():
     rule = persistent_with_replay(
         gaussian_energy, sampler, n_chains=500, buffer_size=5000, k=20, reinit_fraction=0.05
     )
-    result = fit(
-        jax.random.key(2),
-        INIT,
-        data,
-        rule,
-        optax.adam(0.05),
-        epochs=40,
-        batch_size=200,
-        progress=False,
-    )
+    result = _fit(jax.random.key(2), rule, data, epochs=40)
     _check(result.params, data)
