@@ -53,6 +53,8 @@ from numpyro.infer.initialization import init_to_sample
 from numpyro.ops.provenance import eval_provenance
 from numpyro.primitives import _PYRO_STACK, Messenger
 
+from numpyro_ebm import _checks
+
 __all__ = [
     "log_density_fn",
     "potential_fn",
@@ -331,8 +333,8 @@ class UnnormalizedEnergy(Distribution):
             raise TypeError(
                 f"support must be a string or a numpyro constraint; got {type(support).__name__}"
             )
-        event_shape = tuple(int(d) for d in event_shape)
-        batch_shape = tuple(int(d) for d in batch_shape)
+        event_shape = _checks.as_shape(event_shape, "event_shape")
+        batch_shape = _checks.as_shape(batch_shape, "batch_shape")
         if support.event_dim > len(event_shape):
             raise ValueError(
                 f"support {support} has event_dim {support.event_dim} but event_shape "

@@ -24,6 +24,7 @@ from numpyro_ebm.diagnostics import SamplerSpec  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm  # noqa: E402
 from numpyro_ebm.evaluation import exact  # noqa: E402
 from numpyro_ebm.kernels import hmc, langevin, mala, nuts, random_walk, rbm_gibbs  # noqa: E402
+from tests._figures import capture_saved_figures, visible_axes  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MOMENTS = ["energy", "mean_activation"]
@@ -208,12 +209,29 @@ def test_exact_continuous_kernels_estimate_the_quadrature_moments(continuous_tab
         assert np.all(errors < 4 * mcse), (moment, errors.to_dict(), mcse.to_dict())
 
 
-def test_plot_comparison_writes_a_png(continuous_table, tmp_path):
-    path = diagnostics.plot_comparison(
-        continuous_table.reset_index(), tmp_path / "comparison.png", title="2-D GB-RBM"
-    )
+def test_plot_comparison_writes_a_png(continuous_table, tmp_path, monkeypatch):
+    saved = capture_saved_figures(monkeypatch)
+    table = continuous_table.reset_index()
+    path = diagnostics.plot_comparison(table, tmp_path / "comparison.png", title="2-D GB-RBM")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
+    (figure,) = saved
+    assert figure.get_suptitle() == "2-D GB-RBM"
+    panels = {ax.get_title(): ax for ax in visible_axes(figure)}
+    moments = [c.removeprefix("error_") for c in table.columns if c.startswith("error_")]
+    assert list(panels) == [
+        "bulk ESS / s",
+        "tail ESS / s",
+        "bulk ESS / evaluation",
+        "max R-hat",
+        "acceptance rate",
+    ] + [f"|error| of E[{m}]" for m in moments]
+    names = list(table["sampler"])
+    for title, column in (("max R-hat", "r_hat"), ("bulk ESS / s", "ess_bulk_per_s")):
+        ax = panels[title]
+        assert [label.get_text() for label in ax.get_yticklabels()] == names
+        widths = [bar.get_width() for bar in ax.patches]  # one bar a sampler, top to bottom
+        np.testing.assert_allclose(widths, table[column].to_numpy(np.float64))
 
 
 def test_clear_errors():

@@ -393,9 +393,30 @@ def test_summary_is_finite_for_the_summaries(nuts_idata):
     assert np.all(np.isfinite(table[["r_hat", "ess_bulk", "ess_tail"]].to_numpy()))
 
 
+# panels with data: trace: 2 per summary variable (energy, mean_activation, coordinate,
+# projection); rank: one per scalar row (6); autocorr: one per row and chain (6 x 4)
+NUTS_PANELS = {"plot_trace": 8, "plot_autocorr": 24, "plot_rank": 6, "plot_energy": 1}
+
+
 @pytest.mark.parametrize("plot", ["plot_trace", "plot_autocorr", "plot_rank", "plot_energy"])
 def test_arviz_plots_render(nuts_idata, plot, tmp_path):
-    path = _save(_arviz.plot(plot, nuts_idata), tmp_path / f"{plot}.png")
+    figure = _arviz.plot(plot, nuts_idata)
+    axes = figure.get_axes()
+    assert any(ax.has_data() for ax in axes)
+    if not _arviz.is_datatree_line():
+        # the panel counts describe ArviZ 0.23's layout; 1.x lays its plots out differently
+        assert sum(ax.has_data() for ax in axes) == NUTS_PANELS[plot]
+        if plot == "plot_trace":
+            # the first panel pair is the energy: its trace lines are the posterior's values
+            lines = axes[1].get_lines()
+            energy = nuts_idata.posterior["energy"].values  # (chain, draw)
+            traces = [
+                line.get_ydata() for line in lines if len(line.get_ydata()) == energy.shape[1]
+            ]
+            assert len(traces) == energy.shape[0]
+            for trace, chain in zip(traces, energy, strict=True):
+                np.testing.assert_allclose(trace, chain)
+    path = _save(figure, tmp_path / f"{plot}.png")
     assert path.stat().st_size > 0
 
 

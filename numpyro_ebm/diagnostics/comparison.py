@@ -21,7 +21,7 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import PRNGKeyArray
 
-from numpyro_ebm import _arviz, potentials, sharding
+from numpyro_ebm import _arviz, _checks, potentials, sharding
 from numpyro_ebm.diagnostics.chains import (
     _check_initial_positions,
     _init_chains,
@@ -155,7 +155,7 @@ def discrete_hmc_gibbs_spec(
     params
         Parameters of the energy (fixed).
     event_shape
-        Shape of one configuration, e.g. ``(D,)``.
+        Shape of one configuration, e.g. ``(D,)``; an int ``D`` means ``(D,)``.
     site
         Name of the sample site.
     modified
@@ -164,7 +164,7 @@ def discrete_hmc_gibbs_spec(
     import numpyro
     from numpyro.infer import NUTS, DiscreteHMCGibbs
 
-    event_shape = tuple(int(d) for d in event_shape)
+    event_shape = _checks.as_shape(event_shape, "event_shape")
     energy = potentials.UnnormalizedEnergy(energy_fn, params, event_shape, support="binary")
 
     def model():

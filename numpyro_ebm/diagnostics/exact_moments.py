@@ -2,11 +2,14 @@ r"""Exact-moment oracles for sampler comparisons: enumeration (binary) and quadr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from numpyro_ebm import _checks
 
 __all__ = ["enumeration_moments", "quadrature_moments"]
 
@@ -45,7 +48,8 @@ def enumeration_moments(
     params
         Parameters.
     n_units
-        Number of binary units enumerated.
+        Number of binary units enumerated, or the shape of one configuration
+        (``8``, ``(8,)`` or ``(2, 4)``; the energy then sees that shape).
     spins
         Units in :math:`\{-1, +1\}` instead of :math:`\{0, 1\}`.
     energy_name
@@ -60,6 +64,15 @@ def enumeration_moments(
         summaries of :func:`summarize`, ready for ``exact_moments``.
     """
     from numpyro_ebm.evaluation import exact
+
+    event_shape = _checks.as_shape(n_units, "n_units")
+    n_units = math.prod(event_shape)
+    if len(event_shape) != 1:
+        # the enumeration lists flat configurations; the energy sees them in its own shape
+        flat_energy = energy_fn
+
+        def energy_fn(params, x):
+            return flat_energy(params, x.reshape(x.shape[:-1] + event_shape))
 
     batched = _vmapped(energy_fn)
     states, log_probs = exact.log_probabilities_binary(

@@ -534,6 +534,28 @@ def _summary_datasets(
     return _datasets(summaries, chain_axis, step_size)
 
 
+def _is_run_chains_output(states) -> bool:
+    """A plain ``(state NamedTuple, info NamedTuple/dict/None)`` pair, as :func:`run_chains` returns."""
+    return (
+        type(states) is tuple
+        and len(states) == 2
+        and bool(_fields(states[0]))
+        and (states[1] is None or bool(_fields(states[1])) or isinstance(states[1], Mapping))
+    )
+
+
+def _unpack_run_chains_output(states, infos):
+    """Accept ``to_inference_data(run_chains(...))``: split the pair into states and infos."""
+    if not _is_run_chains_output(states):
+        return states, infos
+    if infos is not None:
+        raise TypeError(
+            "states is a (states, infos) pair, as run_chains returns, and infos was also given; "
+            "pass either to_inference_data(states, infos) or to_inference_data(run_chains(...))"
+        )
+    return states
+
+
 def to_inference_data(
     states,
     infos=None,
@@ -556,7 +578,8 @@ def to_inference_data(
         Stacked states (a state NamedTuple such as
         :class:`~numpyro_ebm.kernels.rbm_gibbs.RBMGibbsState` or BlackJAX's
         ``HMCState``; or the positions themselves), laid out as ``chain_axis``
-        says. Or a :class:`ChainSummaries` already computed (e.g. by
+        says. The ``(states, infos)`` pair that :func:`run_chains` returns may be
+        passed as it is (then ``infos`` must be None). Or a :class:`ChainSummaries` already computed (e.g. by
         :func:`run_chains` with ``record=partial(summarize, ...)``); then no
         other summary argument may be given.
     infos
@@ -606,6 +629,7 @@ def to_inference_data(
             f"chain_axis must be 0 ((chain, draw, ...)), 1 ((draw, chain, ...)) or None "
             f"(one chain, (draw, ...)); got {chain_axis!r}"
         )
+    states, infos = _unpack_run_chains_output(states, infos)
     datasets = _summary_datasets(
         states,
         infos,

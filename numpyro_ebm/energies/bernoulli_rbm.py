@@ -101,13 +101,27 @@ def validate_visible(params: BernoulliRBMParams, v, name: str = "v"):
     return v
 
 
+def _checked(params, v=None, h=None):
+    """Static checks of params and inputs (type, float dtype, widths); cheap, jit-safe."""
+    _checks.check_params(params, BernoulliRBMParams)
+    n_visible = params.W.shape[0] if params.W.ndim == 2 else None
+    n_hidden = params.W.shape[1] if params.W.ndim == 2 else None
+    if v is not None:
+        v = _checks.check_input(v, "v", n_visible, "visible units")
+    if h is not None:
+        h = _checks.check_input(h, "h", n_hidden, "hidden units")
+    return v, h
+
+
 def hidden_logits(params: BernoulliRBMParams, v: Float[Array, "*batch visible"]):
     """Logits of :math:`p(h_j = 1 \\mid v) = \\sigma(c_j + v^\\top W_{:j})`."""
+    v, _ = _checked(params, v=v)
     return v @ params.W + params.c
 
 
 def visible_logits(params: BernoulliRBMParams, h: Float[Array, "*batch hidden"]):
     """Logits of :math:`p(v_i = 1 \\mid h) = \\sigma(b_i + W_{i:} h)`."""
+    _, h = _checked(params, h=h)
     return h @ params.W.T + params.b
 
 
@@ -125,6 +139,7 @@ def joint_energy(
     h: Float[Array, "*batch hidden"],
 ) -> Float[Array, "*batch"]:
     """:math:`E(v, h) = -b^\\top v - c^\\top h - v^\\top W h`."""
+    v, h = _checked(params, v=v, h=h)
     return -(v @ params.b) - (h @ params.c) - jnp.sum((v @ params.W) * h, axis=-1)
 
 
@@ -136,6 +151,7 @@ def free_energy(
     ``softplus`` is evaluated as ``logaddexp(x, 0)``, so the result stays finite
     for arbitrarily large weights.
     """
+    v, _ = _checked(params, v=v)
     return -(v @ params.b) - jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
 
 
@@ -146,4 +162,5 @@ def hidden_free_energy(
 
     Used to enumerate the smaller layer when computing the exact partition function.
     """
+    _, h = _checked(params, h=h)
     return -(h @ params.c) - jnp.sum(jax.nn.softplus(visible_logits(params, h)), axis=-1)

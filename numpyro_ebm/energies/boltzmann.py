@@ -166,8 +166,16 @@ def _batched(a, ndim: int):
     return jnp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)
 
 
+def _checked(params, x):
+    """Static checks of params and input (type, float dtype, width); cheap, jit-safe."""
+    _checks.check_params(params, BoltzmannParams)
+    size = params.J.shape[-1] if params.J.ndim == 2 else None
+    return _checks.check_input(x, "x", size, "units")
+
+
 def energy(params: BoltzmannParams, x: Float[Array, "*batch units"]) -> Float[Array, "*batch"]:
     r""":math:`E(x) = -\tfrac12 x^\top J x - h^\top x`, for 0/1 units and spins alike."""
+    x = _checked(params, x)
     return -0.5 * jnp.sum((x @ params.J) * x, axis=-1) - x @ params.h
 
 
@@ -179,6 +187,7 @@ def local_field(
     Flipping unit ``i`` changes the energy by :math:`(2x_i - 1)\phi_i` for 0/1 units
     and by :math:`2 s_i \phi_i` for spins.
     """
+    x = _checked(params, x)
     field = x @ params.J  # J is symmetric, so x J = (J x)^T
     return field + _batched(params.h, field.ndim)
 

@@ -166,6 +166,23 @@ def validate_state(params: DBMParams, v, h1, h2, name: str = "state"):
     return tuple(checked)
 
 
+def _checked(params, v=None, h1=None, h2=None):
+    """Static checks of params and inputs (type, float dtype, widths); cheap, jit-safe."""
+    _checks.check_params(params, DBMParams)
+    two_d = params.W1.ndim == 2 and params.W2.ndim == 2
+    sizes = (params.W1.shape[0], params.W1.shape[1], params.W2.shape[1]) if two_d else (None,) * 3
+    out = []
+    for x, name, size, what in zip(
+        (v, h1, h2),
+        ("v", "h1", "h2"),
+        sizes,
+        ("visible units", "hidden1 units", "hidden2 units"),
+        strict=True,
+    ):
+        out.append(None if x is None else _checks.check_input(x, name, size, what))
+    return tuple(out)
+
+
 def joint_energy(
     params: DBMParams,
     v: Float[Array, "*batch visible"],
@@ -177,6 +194,7 @@ def joint_energy(
     The energy is linear in each layer, so for a factorised distribution over the
     layers (mean field) ``joint_energy(params, v, mu1, mu2)`` is the expected energy.
     """
+    v, h1, h2 = _checked(params, v, h1, h2)
     return (
         -jnp.sum((v @ params.W1) * h1, axis=-1)
         - jnp.sum((h1 @ params.W2) * h2, axis=-1)
@@ -188,16 +206,19 @@ def joint_energy(
 
 def hidden1_logits(params: DBMParams, v, h2):
     """Logits of :math:`p(h^1_j = 1 \\mid v, h^2) = \\sigma(c_{1j} + v^\\top W_{1,:j} + W_{2,j:} h^2)`."""
+    v, _, h2 = _checked(params, v=v, h2=h2)
     return v @ params.W1 + h2 @ params.W2.T + params.c1
 
 
 def visible_logits(params: DBMParams, h1):
     """Logits of :math:`p(v_i = 1 \\mid h^1) = \\sigma(b_i + W_{1,i:} h^1)`."""
+    _, h1, _ = _checked(params, h1=h1)
     return h1 @ params.W1.T + params.b
 
 
 def hidden2_logits(params: DBMParams, h1):
     """Logits of :math:`p(h^2_k = 1 \\mid h^1) = \\sigma(c_{2k} + h^{1\\top} W_{2,:k})`."""
+    _, h1, _ = _checked(params, h1=h1)
     return h1 @ params.W2 + params.c2
 
 
@@ -206,6 +227,7 @@ def outer_free_energy(
 ) -> Float[Array, "*batch"]:
     """Free energy of the even layers with :math:`h^1` summed out,
     :math:`-\\log \\sum_{h^1} e^{-E} = -b^\\top v - c_2^\\top h^2 - \\sum_j \\mathrm{softplus}(c_{1j} + v^\\top W_{1,:j} + W_{2,j:} h^2)`."""
+    v, _, h2 = _checked(params, v=v, h2=h2)
     return (
         -(v @ params.b)
         - (h2 @ params.c2)
@@ -218,6 +240,7 @@ def hidden1_free_energy(
 ) -> Float[Array, "*batch"]:
     """Free energy of the odd layer with :math:`v` and :math:`h^2` summed out,
     :math:`-c_1^\\top h^1 - \\sum_i \\mathrm{softplus}(b_i + W_{1,i:} h^1) - \\sum_k \\mathrm{softplus}(c_{2k} + h^{1\\top} W_{2,:k})`."""
+    _, h1, _ = _checked(params, h1=h1)
     return (
         -(h1 @ params.c1)
         - jnp.sum(jax.nn.softplus(visible_logits(params, h1)), axis=-1)
@@ -248,6 +271,7 @@ def mean_field_init(params: DBMParams, v: Float[Array, "*batch visible"]) -> Mea
     doubling the bottom-up input stands in for the missing top-down input from
     :math:`h^2`, as in the greedily pretrained stack.
     """
+    v, _, _ = _checked(params, v=v)
     mu1 = jax.nn.sigmoid(2 * (v @ params.W1) + params.c1)
     mu2 = jax.nn.sigmoid(hidden2_logits(params, mu1))
     return MeanField(mu1, mu2)
@@ -285,6 +309,7 @@ def mean_field(
     """
     if not isinstance(n_iterations, int) or n_iterations < 0:
         raise ValueError(f"n_iterations must be a non-negative int; got {n_iterations!r}")
+    v, _, _ = _checked(params, v=v)
     q = mean_field_init(params, v) if init is None else MeanField(*init)
     bottom_up = v @ params.W1 + params.c1  # computed once
 

@@ -112,7 +112,20 @@ def validate_visible(params: GaussianRBMParams, v, name: str = "v"):
     return _checks.check_last_dim(v, params.W.shape[0], name, "visible units")
 
 
+def _checked(params, v=None, h=None):
+    """Static checks of params and inputs (type, float dtype, widths); cheap, jit-safe."""
+    _checks.check_params(params, GaussianRBMParams)
+    n_visible = params.W.shape[0] if params.W.ndim == 2 else None
+    n_hidden = params.W.shape[1] if params.W.ndim == 2 else None
+    if v is not None:
+        v = _checks.check_input(v, "v", n_visible, "visible units")
+    if h is not None:
+        h = _checks.check_input(h, "h", n_hidden, "hidden units")
+    return v, h
+
+
 def hidden_logits(params: GaussianRBMParams, v: Float[Array, "*batch visible"]):
+    v, _ = _checked(params, v=v)
     return (v * jnp.exp(-params.log_sigma)) @ params.W + params.c
 
 
@@ -122,14 +135,17 @@ def hidden_probs(params: GaussianRBMParams, v):
 
 def visible_mean(params: GaussianRBMParams, h: Float[Array, "*batch hidden"]):
     """Mean of :math:`p(v \\mid h)`: :math:`b + \\sigma \\odot W h`."""
+    _, h = _checked(params, h=h)
     return params.b + jnp.exp(params.log_sigma) * (h @ params.W.T)
 
 
 def visible_std(params: GaussianRBMParams):
+    _checked(params)
     return jnp.exp(params.log_sigma)
 
 
 def joint_energy(params: GaussianRBMParams, v, h) -> Float[Array, "*batch"]:
+    v, h = _checked(params, v=v, h=h)
     inv_sigma = jnp.exp(-params.log_sigma)
     quadratic = 0.5 * jnp.sum(jnp.square((v - params.b) * inv_sigma), axis=-1)
     return quadratic - (h @ params.c) - jnp.sum(((v * inv_sigma) @ params.W) * h, axis=-1)
@@ -139,6 +155,7 @@ def free_energy(
     params: GaussianRBMParams, v: Float[Array, "*batch visible"]
 ) -> Float[Array, "*batch"]:
     """:math:`F(v) = \\sum_i \\frac{(v_i-b_i)^2}{2\\sigma_i^2} - \\sum_j \\mathrm{softplus}(c_j + (v/\\sigma)^\\top W_{:j})`."""
+    v, _ = _checked(params, v=v)
     inv_sigma = jnp.exp(-params.log_sigma)
     quadratic = 0.5 * jnp.sum(jnp.square((v - params.b) * inv_sigma), axis=-1)
     return quadratic - jnp.sum(jax.nn.softplus(hidden_logits(params, v)), axis=-1)
@@ -153,6 +170,7 @@ def hidden_free_energy(
     - \\sum_i (\\log\\sigma_i + \\tfrac12\\log 2\\pi)`. Summing :math:`e^{-F(h)}` over
     all :math:`h` gives the exact partition function when :math:`K` is small.
     """
+    _, h = _checked(params, h=h)
     a = h @ params.W.T
     inv_sigma = jnp.exp(-params.log_sigma)
     log_gauss = jnp.sum(params.log_sigma) + 0.5 * params.W.shape[0] * math.log(2 * math.pi)

@@ -104,7 +104,7 @@ def init_params(
 
 
 def _check_shape(shape) -> tuple[int, int]:
-    shape = tuple(int(n) for n in shape)
+    shape = _checks.as_shape(shape, "lattice shape")
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"lattice shape must be (H, W) with H, W >= 1; got {shape}")
     return shape
@@ -157,10 +157,23 @@ def _batched(a, ndim: int):
     return jnp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)
 
 
+def _checked(params, s):
+    """Static checks of params and input (type, float dtype, lattice shape); cheap, jit-safe."""
+    _checks.check_params(params, LatticeIsingParams)
+    s = _checks.check_array(s, "s", ndim_min=2, finite=False)
+    if params.field.ndim == 2 and tuple(s.shape[-2:]) != tuple(params.field.shape):
+        raise ValueError(
+            f"s must have shape (*batch, {params.field.shape[0]}, {params.field.shape[1]}) to "
+            f"match the lattice; got shape {tuple(s.shape)}"
+        )
+    return s
+
+
 def energy(
     params: LatticeIsingParams, s: Float[Array, "*batch height width"]
 ) -> Float[Array, "*batch"]:
     """:math:`E(s) = -\\sum_{\\langle ij\\rangle} K_{ij} s_i s_j - \\sum_i f_i s_i`, shape ``(*batch,)``."""
+    s = _checked(params, s)
     nd = s.ndim
     horizontal = _batched(params.horizontal, nd) * s[..., :, :-1] * s[..., :, 1:]
     vertical = _batched(params.vertical, nd) * s[..., :-1, :] * s[..., 1:, :]
@@ -187,6 +200,7 @@ def local_field(
     Flipping site ``(i, j)`` changes the energy by :math:`2 s_{ij} \\phi_{ij}` for
     spins and by :math:`(2x_{ij} - 1)\\phi_{ij}` for 0/1 units.
     """
+    s = _checked(params, s)
     nd = s.ndim
     horizontal = _batched(params.horizontal, nd)
     vertical = _batched(params.vertical, nd)

@@ -136,6 +136,7 @@ def _affine(layer: DenseParams, h):
 
 def energy(params: MLPParams, x: Float[Array, "*batch dim"]) -> Float[Array, "*batch"]:
     """:math:`E(x)`, one scalar per example; ``x`` of shape ``(*batch, D)`` gives ``(*batch,)``."""
+    _checks.check_params(params, MLPParams)
     x = _checks.check_array(x, "x", finite=False)
     _checks.check_last_dim(x, params.dim, "x", "dimensions")
     h = x

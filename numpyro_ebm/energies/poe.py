@@ -284,7 +284,8 @@ def init_params(
 
 
 def _check_input(params: UniGaussParams, x, name: str = "x"):
-    """Static checks (rank, float dtype, last dimension); valid under ``jit``."""
+    """Static checks (params type, rank, float dtype, last dimension); valid under ``jit``."""
+    _checks.check_params(params, UniGaussParams)
     x = _checks.check_array(x, name, finite=False)
     return _checks.check_last_dim(x, params.mean.shape[-1], name, "dimensions")
 
@@ -381,7 +382,7 @@ def joint_energy(
     """:math:`E(x, z)` with binary expert choices ``z`` (1: the Gaussian), :math:`+\\infty`
     outside the box. Summing :math:`e^{-E(x,z)}` over ``z`` gives :math:`e^{-E(x)}`."""
     log_gauss, log_unif = _log_components(params, x, box)
-    _checks.check_last_dim(z, params.mean.shape[0], "z", "experts")
+    z = _checks.check_input(z, "z", params.mean.shape[0], "experts")
     e = -jnp.sum(z * log_gauss + (1 - z) * log_unif, axis=-1)
     return jnp.where(inside_box(box, x), e, jnp.inf)
 
@@ -409,7 +410,8 @@ def product_of_active_gaussians(
     mean, variance
         Both of shape ``(*batch, D)``.
     """
-    _checks.check_last_dim(z, params.mean.shape[0], "z", "experts")
+    _checks.check_params(params, UniGaussParams)
+    z = _checks.check_input(z, "z", params.mean.shape[0], "experts")
     precision_md = jnp.exp(-2 * params.log_scale)
     precision = z @ precision_md
     weighted = z @ (precision_md * params.mean)
@@ -517,6 +519,7 @@ def student_t_energy(
     Moments of order :math:`q` exist iff the same holds with :math:`\\dim U + q` on
     the right-hand side.
     """
+    _checks.check_params(params, StudentTParams)
     x = _checks.check_array(x, "x", finite=False)
     _checks.check_last_dim(x, params.W.shape[1], "x", "dimensions")
     violations = x @ params.W.T

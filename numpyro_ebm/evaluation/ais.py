@@ -164,8 +164,7 @@ def default_schedule(
     ending at exactly 1. Other lengths keep the three segments in the same
     proportions.
     """
-    if n_temperatures < 3:
-        raise ValueError(f"n_temperatures must be at least 3; got {n_temperatures}")
+    n_temperatures = _checks.check_int(n_temperatures, "n_temperatures", minimum=3)
     first = max(1, round(n_temperatures * 500 / 14500))
     second = max(1, round(n_temperatures * 4000 / 14500))
     third = max(1, n_temperatures - first - second)
@@ -419,8 +418,7 @@ def ais_bernoulli_rbm(
     AISResult
     """
     params = _validated_params(params)
-    if n_runs < 1:
-        raise ValueError(f"n_runs must be positive; got {n_runs}")
+    n_runs = _checks.check_int(n_runs, "n_runs", minimum=1)
     if mesh is not None:
         mesh, chain_axis = sharding.validate_chain_mesh(mesh, chain_axis, n_runs, "n_runs")
     dtype = params.W.dtype
@@ -500,8 +498,7 @@ def raise_bernoulli_rbm(
     data = bernoulli_rbm.validate_visible(params, data, "data")
     if data.ndim != 2:
         raise ValueError(f"data must have shape (n, {params.n_visible}); got {data.shape}")
-    if n_runs < 1:
-        raise ValueError(f"n_runs must be positive; got {n_runs}")
+    n_runs = _checks.check_int(n_runs, "n_runs", minimum=1)
     if mesh is not None:
         mesh, chain_axis = sharding.validate_chain_mesh(
             mesh,

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 
 __all__ = [
@@ -51,6 +52,7 @@ def binary_states(n_bits: int, start=0, count: int | None = None, dtype=jnp.floa
 
 
 def _check_bits(n_bits: int, max_bits: int):
+    n_bits = _checks.check_int(n_bits, "n_bits")
     if n_bits > max_bits:
         raise ValueError(
             f"exact enumeration over {n_bits} bits (2^{n_bits} states) exceeds the limit of "

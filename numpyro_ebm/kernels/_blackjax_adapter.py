@@ -81,7 +81,18 @@ def check_energy_output(energy_fn: Callable, params, position, name: str = "posi
     Uses :func:`jax.eval_shape` (no computation), so it also works on traced
     positions, e.g. when ``init`` is vmapped over chains.
     """
-    out = jax.eval_shape(energy_fn, params, position)
+    try:
+        out = jax.eval_shape(energy_fn, params, position)
+    except (TypeError, ValueError, IndexError) as error:
+        # the user's energy cannot take this position (wrong shape or structure): say so
+        # here, naming the position, rather than from deep inside the energy
+        shapes = jax.tree.map(lambda x: tuple(np.shape(x)), position)
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(
+            f"energy_fn(params, {name}) fails for the {name} of shape {shapes}: "
+            f"{type(error).__name__}: {error}. Check that {name} has the shape (and, for a "
+            "pytree, the structure) the energy expects for one chain."
+        ) from error
     if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
         shapes = jax.tree.map(lambda x: tuple(x.shape), position)
         got = tuple(out.shape) if isinstance(out, jax.ShapeDtypeStruct) else out

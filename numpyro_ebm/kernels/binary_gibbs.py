@@ -193,4 +193,5 @@ def as_top_level_api(energy_fn: Callable, reverse: bool = False) -> SamplingAlgo
     def init_fn(position, params) -> BinaryGibbsState:
         return init(position, params, energy_fn)
 
+    init_fn.data_support = "binary"  # what a learning rule's data must be (numpyro_ebm._checks)
     return SamplingAlgorithm(init_fn, kernel)

@@ -123,4 +123,6 @@ def as_top_level_api(spins: bool = True) -> SamplingAlgorithm:
     def init_fn(position, params):
         return init(position, params, spins)
 
+    # what training data a learning rule built on this kernel accepts (numpyro_ebm._checks)
+    init_fn.data_support = "spins" if spins else "binary"
     return SamplingAlgorithm(init_fn, kernel)

@@ -192,4 +192,6 @@ def as_top_level_api(model: str = "bernoulli") -> SamplingAlgorithm:
     def init_fn(position, params, observed=None):
         return init(position, params, observed, model)
 
+    # what training data a learning rule built on this kernel accepts (numpyro_ebm._checks)
+    init_fn.data_support = "binary" if model == "bernoulli" else None
     return SamplingAlgorithm(init_fn, kernel)

@@ -128,4 +128,6 @@ def as_top_level_api(model: str = "bernoulli") -> SamplingAlgorithm:
     def init_fn(position, params):
         return init(position, params, model)
 
+    # what training data a learning rule built on this kernel accepts (numpyro_ebm._checks)
+    init_fn.data_support = "binary" if model == "bernoulli" else None
     return SamplingAlgorithm(init_fn, kernel)

@@ -26,6 +26,8 @@ from numpyro_ebm.learning.contrastive_divergence import (
 )
 from numpyro_ebm.learning.fit import (
     CHAIN_DIAGNOSTICS,
+    CheckpointError,
+    CheckpointWarning,
     FitResult,
     MixingWarning,
     TrainingDiverged,
@@ -63,6 +65,8 @@ __all__ = [
     "TrainingDiverged",
     "MixingWarning",
     "load_checkpoint",
+    "CheckpointError",
+    "CheckpointWarning",
     "chain_energy_diagnostics",
     "CHAIN_DIAGNOSTICS",
 ]

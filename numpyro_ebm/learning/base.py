@@ -16,6 +16,7 @@ contract suite ``tests/learning/test_rule_contract.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from jaxtyping import Array, Float, PRNGKeyArray
@@ -46,10 +47,18 @@ class RuleStep(Protocol):
 
 
 class LearningRule(NamedTuple):
-    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``)."""
+    """A learning rule as two pure functions (cf. ``optax.GradientTransformation``).
+
+    ``validate_data(data, name)`` (or None) checks, on concrete arrays, that
+    training data suits the model (e.g. binary values for a binary model) and
+    raises a ValueError/TypeError naming ``name`` otherwise;
+    :func:`~numpyro_ebm.learning.fit.fit` runs it on the full data (and held-out
+    data) before training. Wrappers (centered, sparsity) pass the wrapped rule's on.
+    """
 
     init: RuleInit
     step: RuleStep
+    validate_data: Callable[..., Any] | None = None
 
 
 class ContrastiveInfo(NamedTuple):

@@ -10,10 +10,22 @@ the chain axis itself (``False``) or is ``vmap``-ed over it (``True``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["check_steps", "initial_positions", "init_chains", "advance_chains", "sweeps"]
+from numpyro_ebm import _checks
+
+__all__ = [
+    "check_steps",
+    "initial_positions",
+    "init_chains",
+    "start_chains",
+    "advance_chains",
+    "sweeps",
+    "data_validator",
+]
 
 
 def check_steps(k: int) -> None:
@@ -38,6 +50,24 @@ def init_chains(sampler, positions, params, vmap_chains: bool):
     if vmap_chains:
         return jax.vmap(sampler.init, in_axes=(0, None))(positions, params)
     return sampler.init(positions, params)
+
+
+def data_validator(sampler, validate_data: Callable | None = None) -> Callable | None:
+    """``validate_data`` if given, else the validator for the data the sampler's states
+    take (``sampler.init.data_support``: ``"binary"`` or ``"spins"``, set by the Gibbs
+    kernels), else None (no check beyond finiteness)."""
+    if validate_data is not None:
+        return validate_data
+    support = getattr(sampler.init, "data_support", None)
+    return _checks.DATA_VALIDATORS.get(support)
+
+
+def start_chains(sampler, positions, params, vmap_chains: bool, validate_data: Callable | None):
+    """:func:`init_chains` from data rows, after ``validate_data`` on them (when given), so
+    bad rows are reported as ``data``, not as the kernel's ``position``."""
+    if validate_data is not None:
+        validate_data(positions, "data (the rows that start the persistent chains)")
+    return init_chains(sampler, positions, params, vmap_chains)
 
 
 def advance_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):

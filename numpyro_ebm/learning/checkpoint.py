@@ -3,16 +3,31 @@
 A checkpoint is one ``checkpoint.npz`` in the checkpoint directory holding
 every array leaf of the training state (parameters, optimizer state, rule
 state, learning-rate scale) as ``leaf_00000, leaf_00001, ...`` and a JSON
-``meta`` record (epoch, history, config, number of leaves). It is written to a
-temporary file and moved into place with :func:`os.replace`, so a reader sees
-either the previous checkpoint or the new one, never a partial file.
+``meta`` record (epoch, history, config, number of leaves, and the run's
+fingerprint). It is written to a temporary file, flushed to disk and moved into
+place with :func:`os.replace`, so a reader sees either a previous checkpoint or
+the new one, never a partial file; the one it replaces is kept as
+``checkpoint.previous.npz``. Resuming reads the newest checkpoint that loads;
+if ``checkpoint.npz`` is damaged (a disk error, a copy cut short) it warns and
+uses the previous one.
+
+The fingerprint records what the saved state depends on: the training data
+(shape, dtype and a SHA-256 of its bytes), the PRNG key, the optimizer (its
+first update of a fixed probe gradient, which reflects the learning rate and
+the other hyper-parameters) and the user's ``config``. Resuming on other data
+raises :class:`CheckpointError`; a changed key, optimizer or config warns
+(:class:`CheckpointWarning`), since lowering the learning rate of a resumed run
+can be deliberate, but the run then no longer matches an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,9 +37,30 @@ import numpy as np
 
 from numpyro_ebm import sharding
 
-__all__ = ["CHECKPOINT_NAME", "TrainState", "save_checkpoint", "load_checkpoint", "resume_from"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "PREVIOUS_CHECKPOINT_NAME",
+    "CheckpointError",
+    "CheckpointWarning",
+    "TrainState",
+    "run_fingerprint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "resume_from",
+]
 
 CHECKPOINT_NAME = "checkpoint.npz"
+PREVIOUS_CHECKPOINT_NAME = "checkpoint.previous.npz"
+_TEMPORARY_PREFIX = "checkpoint."
+_TEMPORARY_SUFFIX = ".tmp"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: unreadable, incomplete, or written for another run."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was used with a caveat: a damaged newest file, or a changed setting."""
 
 
 class TrainState(NamedTuple):
@@ -36,8 +72,26 @@ class TrainState(NamedTuple):
     learning_rate_scale: jax.Array
 
 
-def save_checkpoint(directory: Path, state: TrainState, epoch: int, history: dict, config: dict):
-    """Write params, optimizer and rule state, epoch, history and config atomically."""
+def _write_archive(file, arrays: dict[str, np.ndarray]) -> None:
+    """Write the archive to an open file (a separate function so tests can interrupt it)."""
+    np.savez(file, **arrays)
+
+
+def save_checkpoint(
+    directory: Path,
+    state: TrainState,
+    epoch: int,
+    history: dict,
+    config: dict,
+    fingerprint: dict | None = None,
+):
+    """Write params, optimizer and rule state, epoch, history, config and fingerprint.
+
+    Atomic: the archive goes to a temporary file in ``directory``, is flushed to
+    disk, and replaces ``checkpoint.npz``; the checkpoint it replaces becomes
+    ``checkpoint.previous.npz``. A process killed at any moment leaves at least
+    one complete checkpoint (and perhaps a stray temporary file, removed on resume).
+    """
     leaves = jax.tree.leaves(
         (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
     )
@@ -46,18 +100,63 @@ def save_checkpoint(directory: Path, state: TrainState, epoch: int, history: dic
     arrays = {f"leaf_{i:05d}": x for i, x in enumerate(sharding.to_host(leaves))}
     if jax.process_index() != 0:
         return
-    meta = {"epoch": epoch, "history": history, "config": config, "n_leaves": len(leaves)}
+    meta = {
+        "epoch": epoch,
+        "history": history,
+        "config": config,
+        "n_leaves": len(leaves),
+        "fingerprint": fingerprint or {},
+    }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TEMPORARY_PREFIX, suffix=_TEMPORARY_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, directory / CHECKPOINT_NAME)
+            _write_archive(f, arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        current = directory / CHECKPOINT_NAME
+        if current.exists():
+            os.replace(current, directory / PREVIOUS_CHECKPOINT_NAME)
+        os.replace(tmp, current)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _read(path: Path):
+    """``(leaves, meta)`` of the archive at ``path``, or a CheckpointError saying why not."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        # our own handle: np.load(path) leaks its file when the archive is not a zip
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:
+            if "meta" not in archive.files:
+                raise CheckpointError(
+                    f"checkpoint {path} is incomplete: it has no 'meta' record (arrays "
+                    f"{sorted(archive.files)[:5]}...); it was not written by fit"
+                )
+            meta = json.loads(archive["meta"].tobytes().decode())
+            missing = [k for k in ("epoch", "history", "n_leaves") if k not in meta]
+            if missing:
+                raise CheckpointError(f"checkpoint {path} is incomplete: its meta lacks {missing}")
+            names = [f"leaf_{i:05d}" for i in range(meta["n_leaves"])]
+            absent = [name for name in names if name not in archive.files]
+            if absent:
+                raise CheckpointError(
+                    f"checkpoint {path} is incomplete: {len(absent)} of its {len(names)} "
+                    f"arrays are missing (e.g. {absent[0]})"
+                )
+            leaves = [archive[name] for name in names]
+    except CheckpointError:
+        raise
+    except Exception as error:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, ...
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (truncated or corrupted): "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    return leaves, meta
 
 
 def load_checkpoint(path, template=None):
@@ -65,27 +164,33 @@ def load_checkpoint(path, template=None):
 
     Returns ``(leaves_or_state, meta)``: with ``template`` (a pytree of the same
     structure as ``(params, opt_state, rule_state, learning_rate_scale)``) the
-    leaves are put back into that structure.
+    leaves are put back into that structure. ``path`` is the file or the
+    checkpoint directory (then its ``checkpoint.npz``).
+
+    Raises
+    ------
+    CheckpointError
+        (a ``ValueError``) naming the path and the problem: missing, truncated or
+        corrupted file, incomplete archive, or arrays that do not fit ``template``.
     """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
-    with np.load(path) as archive:
-        meta = json.loads(archive["meta"].tobytes().decode())
-        leaves = [archive[f"leaf_{i:05d}"] for i in range(meta["n_leaves"])]
+    leaves, meta = _read(path)
     if template is None:
         return leaves, meta
     treedef = jax.tree.structure(template)
     if treedef.num_leaves != len(leaves):
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {path} has {len(leaves)} arrays but the model/optimizer/rule state "
             f"has {treedef.num_leaves}: it was written by a different configuration"
         )
     template_leaves = jax.tree.leaves(template)
     for i, (saved, expected) in enumerate(zip(leaves, template_leaves, strict=True)):
         if saved.shape != np.shape(expected):
-            raise ValueError(
-                f"checkpoint array {i} has shape {saved.shape}, expected {np.shape(expected)}"
+            raise CheckpointError(
+                f"checkpoint {path}: array {i} has shape {saved.shape}, expected "
+                f"{np.shape(expected)}: it was written by a different configuration"
             )
     restored = [
         jnp.asarray(s, dtype=jnp.asarray(t).dtype)
@@ -94,12 +199,117 @@ def load_checkpoint(path, template=None):
     return jax.tree.unflatten(treedef, restored), meta
 
 
-def resume_from(checkpoint_dir: Path, state: TrainState) -> tuple[TrainState, int, dict[str, list]]:
-    """The state, epoch and history to continue from: the checkpoint in ``checkpoint_dir``
-    if there is one (its arrays put into the structure of ``state``), else ``state`` at
-    epoch 0 with an empty history."""
-    if not (checkpoint_dir / CHECKPOINT_NAME).exists():
+def _key_data(rng_key) -> list[int]:
+    if jnp.issubdtype(jnp.asarray(rng_key).dtype, jax.dtypes.prng_key):
+        rng_key = jax.random.key_data(rng_key)
+    return [int(x) for x in np.asarray(rng_key).ravel()]
+
+
+def run_fingerprint(rng_key, data, optimizer, params, config: dict) -> dict:
+    """What a checkpoint's state depends on, as JSON: data, key, optimizer and config.
+
+    The optimizer is summarised by its first update of the probe gradient
+    ``ones_like(params)`` from a fresh state: one sum per leaf, which moves with
+    the learning rate (and momentum, schedules, weight decay) of any Optax
+    optimizer. The data hash reads every byte once (about 0.1 s per 100 MB).
+    """
+    host = np.ascontiguousarray(np.asarray(data))
+    probe = jax.tree.map(jnp.ones_like, params)
+    updates, _ = optimizer.update(probe, optimizer.init(params), params)
+    return {
+        "data": {
+            "shape": list(host.shape),
+            "dtype": str(host.dtype),
+            "sha256": hashlib.sha256(host.data).hexdigest(),
+        },
+        "rng_key": _key_data(rng_key),
+        "optimizer": [float(np.sum(np.asarray(u, np.float64))) for u in jax.tree.leaves(updates)],
+        "config": json.loads(json.dumps(config)),
+    }
+
+
+def _compare_fingerprints(path: Path, saved: dict, current: dict) -> None:
+    """Raise for other data; warn for a changed key, optimizer or config."""
+    if not saved:  # written before fingerprints existed
+        return
+    if saved.get("data") != current["data"]:
+        old, new = saved.get("data", {}), current["data"]
+        what = (
+            f"shape {tuple(old.get('shape', ()))} {old.get('dtype')} -> "
+            f"{tuple(new['shape'])} {new['dtype']}"
+            if (old.get("shape"), old.get("dtype")) != (new["shape"], new["dtype"])
+            else "same shape and dtype, different values"
+        )
+        raise CheckpointError(
+            f"checkpoint {path} was written for other training data ({what}); resume with the "
+            "data it was trained on, or start a new checkpoint_dir"
+        )
+    changed = []
+    if saved.get("rng_key") != current["rng_key"]:
+        changed.append("rng_key")
+    old_updates = saved.get("optimizer")
+    if old_updates is not None and not (
+        len(old_updates) == len(current["optimizer"])
+        and all(
+            math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-12)
+            for a, b in zip(old_updates, current["optimizer"], strict=True)
+        )
+    ):
+        changed.append("optimizer (learning rate or other hyper-parameters)")
+    if saved.get("config") != current["config"]:
+        changed.append(f"config ({saved.get('config')!r} -> {current['config']!r})")
+    if changed:
+        warnings.warn(
+            f"resuming from {path} with a different {', '.join(changed)} than it was written "
+            "with: training continues with the new settings, so the run no longer matches "
+            "an uninterrupted one",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+
+
+def resume_from(
+    checkpoint_dir: Path, state: TrainState, fingerprint: dict | None = None
+) -> tuple[TrainState, int, dict[str, list]]:
+    """The state, epoch and history to continue from.
+
+    The newest checkpoint in ``checkpoint_dir`` that loads (``checkpoint.npz``,
+    else ``checkpoint.previous.npz``, with a :class:`CheckpointWarning` when the
+    newest is damaged), its arrays put into the structure of ``state``, checked
+    against ``fingerprint``; ``(state, 0, {})`` when there is no checkpoint.
+    Stray temporary files of interrupted writes are removed.
+
+    Raises
+    ------
+    CheckpointError
+        When every checkpoint present is damaged, or the state or data differ.
+    """
+    for stray in checkpoint_dir.glob(f"{_TEMPORARY_PREFIX}*{_TEMPORARY_SUFFIX}"):
+        stray.unlink(missing_ok=True)
+    candidates = [
+        path
+        for path in (checkpoint_dir / CHECKPOINT_NAME, checkpoint_dir / PREVIOUS_CHECKPOINT_NAME)
+        if path.exists()
+    ]
+    if not candidates:
         return state, 0, {}
-    restored, meta = load_checkpoint(checkpoint_dir, template=tuple(state))
-    history = {k: list(v) for k, v in meta["history"].items()}
-    return TrainState(*restored), meta["epoch"], history
+    problems = []
+    for path in candidates:
+        try:
+            leaves, meta = _read(path)
+        except CheckpointError as error:
+            problems.append(str(error))
+            continue
+        if problems:
+            warnings.warn(
+                f"{problems[-1]}; resuming from the previous checkpoint {path} "
+                f"(epoch {meta['epoch']})",
+                CheckpointWarning,
+                stacklevel=3,
+            )
+        restored, meta = load_checkpoint(path, template=tuple(state))
+        if fingerprint is not None:
+            _compare_fingerprints(path, meta.get("fingerprint", {}), fingerprint)
+        history = {k: list(v) for k, v in meta["history"].items()}
+        return TrainState(*restored), meta["epoch"], history
+    raise CheckpointError(f"no usable checkpoint in {checkpoint_dir}: " + "; ".join(problems))

@@ -39,8 +39,10 @@ from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
 from numpyro_ebm.learning.chains import (
     advance_chains,
     check_steps,
+    data_validator,
     init_chains,
     initial_positions,
+    start_chains,
 )
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "persistent_contrastive_divergence",
     "fast_persistent_contrastive_divergence",
     "default_get_position",
+    "data_validator",
 ]
 
 
@@ -129,6 +132,7 @@ def contrastive_divergence(
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
     energy_penalty: float = 0.0,
+    validate_data: Callable | None = None,
 ) -> LearningRule:
     """CD-k (Hinton 2002): chains start at the batch and run ``k`` kernel steps.
 
@@ -148,8 +152,14 @@ def contrastive_divergence(
         Extracts the position from a kernel state.
     energy_penalty
         Weight of the energy-magnitude penalty (see :func:`contrastive_gradient`).
+    validate_data
+        ``fn(data, name)`` raising on data the model cannot take; by default
+        :func:`data_validator` of the sampler (binary data for the binary and
+        RBM Gibbs kernels, spins for spin kernels). Carried by the rule for
+        :func:`~numpyro_ebm.learning.fit.fit`.
     """
     check_steps(k)
+    validate_data = data_validator(sampler, validate_data)
 
     def init(rng_key, params, data=None):
         return CDState()
@@ -162,7 +172,7 @@ def contrastive_divergence(
         )
         return grads, state, ContrastiveInfo(positive, negative, sampler_info)
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, validate_data)
 
 
 def persistent_contrastive_divergence(
@@ -174,19 +184,22 @@ def persistent_contrastive_divergence(
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
     energy_penalty: float = 0.0,
+    validate_data: Callable | None = None,
 ) -> LearningRule:
     """PCD (Tieleman 2008): ``n_chains`` persistent chains, independent of the batch size.
 
     ``init(rng_key, params, data)`` starts the chains at random training examples.
     Each step advances every chain ``k`` kernel steps with the current parameters.
+    ``validate_data`` as in :func:`contrastive_divergence`.
     """
     check_steps(k)
+    validate_data = data_validator(sampler, validate_data)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
 
     def init(rng_key, params, data):
         positions = initial_positions(rng_key, data, n_chains)
-        return PCDState(init_chains(sampler, positions, params, vmap_chains))
+        return PCDState(start_chains(sampler, positions, params, vmap_chains, validate_data))
 
     def step(rng_key, state: PCDState, params, batch):
         chains, sampler_info = advance_chains(
@@ -198,7 +211,7 @@ def persistent_contrastive_divergence(
         info = ContrastiveInfo(positive, negative, sampler_info, energies)
         return grads, PCDState(chains), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, validate_data)
 
 
 def fast_persistent_contrastive_divergence(
@@ -212,6 +225,7 @@ def fast_persistent_contrastive_divergence(
     vmap_chains: bool = False,
     get_position: Callable = default_get_position,
     energy_penalty: float = 0.0,
+    validate_data: Callable | None = None,
 ) -> LearningRule:
     """FPCD (Tieleman & Hinton 2009): PCD whose chains use ``params + fast_params``.
 
@@ -219,15 +233,18 @@ def fast_persistent_contrastive_divergence(
     learning rate and decay towards zero each step,
     ``fast <- fast_decay * fast - fast_learning_rate * grads``, which makes the
     negative phase leave modes it has just visited and so mix faster.
+    ``validate_data`` as in :func:`contrastive_divergence`.
     """
     check_steps(k)
+    validate_data = data_validator(sampler, validate_data)
     if not 0.0 <= fast_decay < 1.0:
         raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
 
     def init(rng_key, params, data):
         positions = initial_positions(rng_key, data, n_chains)
         fast = jax.tree.map(jnp.zeros_like, params)
-        return FPCDState(init_chains(sampler, positions, params, vmap_chains), fast)
+        chains = start_chains(sampler, positions, params, vmap_chains, validate_data)
+        return FPCDState(chains, fast)
 
     def step(rng_key, state: FPCDState, params, batch):
         negative_params = jax.tree.map(jnp.add, params, state.fast_params)
@@ -243,4 +260,4 @@ def fast_persistent_contrastive_divergence(
         info = ContrastiveInfo(positive, negative, sampler_info, energies)
         return grads, FPCDState(chains, fast), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, validate_data)

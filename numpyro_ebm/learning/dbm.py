@@ -155,7 +155,7 @@ def dbm_pcd(n_chains: int, k: int = 1, mean_field_iterations: int = 10) -> Learn
         info = ContrastiveInfo(positive_energy, negative_energy, info, negative_energies)
         return grads, PCDState(chains), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, _checks.validate_binary_data)
 
 
 class PretrainResult(NamedTuple):

@@ -231,7 +231,7 @@ def copies_rbm_pcd(
         )
         return grads, CopiesPCDState(chains), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, _checks.validate_bernoulli_data)
 
 
 # --------------------------------------------------------------------------------------

@@ -49,9 +49,12 @@ from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 from numpyro_ebm.learning.base import LearningRule
 from numpyro_ebm.learning.checkpoint import (
     CHECKPOINT_NAME,
+    CheckpointError,
+    CheckpointWarning,
     TrainState,
     load_checkpoint,
     resume_from,
+    run_fingerprint,
     save_checkpoint,
 )
 from numpyro_ebm.learning.history import (
@@ -59,6 +62,7 @@ from numpyro_ebm.learning.history import (
     append_record,
     epoch_record,
     flag_poor_mixing,
+    metric_value,
     mixing_message,
     progress_postfix,
 )
@@ -70,6 +74,8 @@ __all__ = [
     "MixingWarning",
     "fit",
     "load_checkpoint",
+    "CheckpointError",
+    "CheckpointWarning",
     "chain_energy_diagnostics",
     "CHECKPOINT_NAME",
     "CHAIN_DIAGNOSTICS",
@@ -248,8 +254,14 @@ def _epoch_is_finite(
     )
 
 
-def _validate_training_data(data, batch_size: int, validate_data: Callable | None):
+def _validate_training_data(
+    data, batch_size: int, validate_data: Callable | None, rule_validator: Callable | None
+):
     data = _checks.check_array(data, "data", ndim_min=2)
+    if data.shape[0] == 0:
+        raise ValueError(f"data is empty: it has shape {tuple(data.shape)}")
+    if rule_validator is not None:
+        data = rule_validator(data, "data")
     if validate_data is not None:
         data = validate_data(data)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -259,6 +271,21 @@ def _validate_training_data(data, batch_size: int, validate_data: Callable | Non
             f"batch_size {batch_size} is larger than the number of training examples {data.shape[0]}"
         )
     return data
+
+
+def _init_rule(rule, rng_key, params, data, batch_size: int):
+    """``rule.init``, then one step traced on a minibatch (``jax.eval_shape``: no compile,
+    no computation), so data that does not fit the model (e.g. the wrong number of
+    columns) fails here, naming ``data``, not while the first epoch compiles."""
+    try:
+        rule_state = rule.init(rng_key, params, data)
+        jax.eval_shape(rule.step, rng_key, rule_state, params, data[:batch_size])
+    except (ValueError, TypeError) as error:
+        raise type(error)(
+            f"data with rows of shape {tuple(data.shape[1:])} does not fit the model and "
+            f"rule: {error}"
+        ) from error
+    return rule_state
 
 
 def fit(
@@ -315,15 +342,30 @@ def fit(
     metrics
         ``{name: fn(params, train, held_out) -> float}`` evaluated after every
         epoch (e.g. exact pseudo-likelihood, reconstruction error, exact
-        log-likelihood from :mod:`numpyro_ebm.evaluation`).
+        log-likelihood from :mod:`numpyro_ebm.evaluation`). Each is also
+        evaluated once on the initial parameters before training (not recorded),
+        so a metric that fails or returns an array (TypeError naming it) does so
+        before the first epoch rather than after it.
     validate_data
-        ``fn(data) -> data`` raising on bad input (e.g. non-binary data for a
-        Bernoulli RBM); run on ``data`` and ``held_out`` before training.
+        Extra ``fn(data) -> data`` raising on bad input; run on ``data`` and
+        ``held_out`` before training. The rule's own ``rule.validate_data``
+        always runs first (on the full data): the Bernoulli-RBM rules accept
+        binary data and probabilities in ``[0, 1]`` (used as mean-field data; see
+        :func:`numpyro_ebm._checks.validate_bernoulli_data`), the generic rules
+        with a binary or spin Gibbs kernel accept binary or spin data, and
+        anything outside raises a ValueError naming ``data`` before training.
     checkpoint_dir, checkpoint_every
-        Where and how often (in epochs) to write ``checkpoint.npz`` atomically.
-        A checkpoint is only written from a finite state.
+        Where and how often (in epochs) to write ``checkpoint.npz`` atomically
+        (the one it replaces is kept as ``checkpoint.previous.npz``). A
+        checkpoint is only written from a finite state. See
+        :mod:`numpyro_ebm.learning.checkpoint`.
     resume
-        Continue from ``checkpoint_dir`` if a checkpoint is there.
+        Continue from the newest usable checkpoint in ``checkpoint_dir`` if
+        there is one (falling back, with a ``CheckpointWarning``, to the
+        previous one when the newest is damaged). Other training data raises a
+        :class:`~numpyro_ebm.learning.checkpoint.CheckpointError`; a different
+        ``rng_key``, optimizer (e.g. learning rate) or ``config`` than the
+        checkpoint was written with warns (``CheckpointWarning``).
     on_divergence
         ``"rollback"``: on non-finite parameters, gradients or energies, return
         to the last good state, multiply the learning rate by
@@ -385,18 +427,25 @@ def fit(
         )
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-    data = _validate_training_data(data, batch_size, validate_data)
+    rule_validator = getattr(rule, "validate_data", None)
+    data = _validate_training_data(data, batch_size, validate_data, rule_validator)
     if held_out is not None:
         held_out = _checks.check_array(held_out, "held_out", ndim_min=2)
         if held_out.shape[1:] != data.shape[1:]:
             raise ValueError(
                 f"held_out rows have shape {held_out.shape[1:]} but data rows have {data.shape[1:]}"
             )
+        if rule_validator is not None:
+            held_out = rule_validator(held_out, "held_out")
         if validate_data is not None:
             held_out = validate_data(held_out)
     if not _tree_is_finite(params):
         raise ValueError("initial params contain non-finite values")
     metrics = dict(metrics or {})
+    for name, fn in metrics.items():
+        if not callable(fn):
+            raise TypeError(f"metric {name!r} must be callable as fn(params, train, held_out)")
+        metric_value(name, fn(params, data, held_out))
     config = dict(config or {})
 
     init_key, train_key = jax.random.split(rng_key)
@@ -406,7 +455,7 @@ def fit(
             lambda key, p: (optimizer.init(p), rule.init(key, p, data)), init_key, params
         )
         layout = TrainingLayout.create(mesh, chain_axis, data_axis, batch_size, shapes)
-    rule_state = rule.init(init_key, params, data)
+    rule_state = _init_rule(rule, init_key, params, data, batch_size)
     if layout is not None:
         params = layout.place_params(params)
     state = TrainState(
@@ -419,10 +468,15 @@ def fit(
     history: dict[str, list] = {}
     start_epoch = 0
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    fingerprint = (
+        run_fingerprint(rng_key, data, optimizer, params, config)
+        if checkpoint_dir is not None
+        else None
+    )
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        state, start_epoch, history = resume_from(checkpoint_dir, state)
+        state, start_epoch, history = resume_from(checkpoint_dir, state, fingerprint)
         if layout is not None:
             state = jax.tree.map(sharding.put, state, state_shardings)
 
@@ -502,7 +556,7 @@ def fit(
                 bar.update(1)
                 bar.set_postfix(progress_postfix(record, metrics))
             if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                save_checkpoint(checkpoint_dir, state, epoch, history, config)
+                save_checkpoint(checkpoint_dir, state, epoch, history, config, fingerprint)
     finally:
         if bar is not None:
             bar.close()

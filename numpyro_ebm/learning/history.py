@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import jax.numpy as jnp
+import numpy as np
 
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 
@@ -25,6 +26,7 @@ __all__ = [
     "flag_poor_mixing",
     "append_record",
     "progress_postfix",
+    "metric_value",
 ]
 
 RHAT_WARNING_THRESHOLD = 1.1
@@ -55,6 +57,22 @@ def mixing_message(epoch: int, rhat: float) -> str:
     )
 
 
+def metric_value(name: str, value) -> float:
+    """A metric's output as a float, or a TypeError naming the metric."""
+    shape = np.shape(value)
+    if shape != () and int(np.prod(shape)) != 1:
+        raise TypeError(
+            f"metric {name!r} must return a scalar (a float or a 0-d array); it returned "
+            f"{type(value).__name__} of shape {shape}. Reduce it, e.g. with jnp.mean."
+        )
+    try:
+        return float(np.asarray(value).reshape(()))
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"metric {name!r} must return a real number; it returned {value!r}"
+        ) from None
+
+
 def epoch_record(
     epoch: int,
     summary: Mapping[str, float],
@@ -82,7 +100,7 @@ def epoch_record(
         gap = jnp.mean(energy_fn(params, held_out)) - jnp.mean(energy_fn(params, train_subset))
         record["free_energy_gap"] = float(gap)
     for name, fn in metrics.items():
-        record[name] = float(fn(params, data, held_out))
+        record[name] = metric_value(name, fn(params, data, held_out))
     record["wall_time"] = time.perf_counter() - started
     if math.isnan(record["acceptance_rate"]):
         del record["acceptance_rate"]

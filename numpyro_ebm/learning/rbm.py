@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
@@ -70,6 +71,19 @@ def _free_energy_from_hidden_logits(params, v, logits):
     return -(v @ params.b) - jnp.sum(jax.nn.softplus(logits), axis=-1)
 
 
+def _binary_starts(rng_key, rows):
+    """Chain starts from data rows: binary rows as they are, probabilities drawn as bits.
+
+    Probability data (see :func:`numpyro_ebm._checks.validate_bernoulli_data`) is not
+    a state of the chains; a Bernoulli draw of each row is. Binary rows come out
+    unchanged whatever the key, so runs on binary data are bit-identical to before.
+    """
+    if _checks.is_concrete(rows):
+        _checks.validate_bernoulli_data(rows, "data (the rows that start the persistent chains)")
+    draws = jax.random.uniform(jax.random.fold_in(rng_key, 1), rows.shape, rows.dtype) < rows
+    return jnp.where((rows == 0) | (rows == 1), rows, draws.astype(rows.dtype))
+
+
 def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     """PCD-k for a Bernoulli RBM with closed-form gradients (five matmuls per batch for k = 1).
 
@@ -79,6 +93,10 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     state at the start of their last sweep. ``info.negative_energies`` holds the
     free energy of each chain's negative sample (computed from the sweep's hidden
     pre-activations, at no extra matmul).
+
+    Data: binary, or probabilities in ``[0, 1]`` used as mean-field data (see
+    :func:`numpyro_ebm._checks.validate_bernoulli_data`, the rule's
+    ``validate_data``); the chains start from Bernoulli draws of data rows.
     """
     check_steps(k)
     if n_chains < 1:
@@ -86,7 +104,7 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
+        positions = _binary_starts(rng_key, initial_positions(rng_key, data, n_chains))
         return PCDState(rbm_gibbs.init(positions, params, "bernoulli"))
 
     def step(rng_key, state: PCDState, params, batch):
@@ -104,7 +122,7 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         )
         return grads, PCDState(chains), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, _checks.validate_bernoulli_data)
 
 
 def bernoulli_rbm_fpcd(
@@ -145,7 +163,7 @@ def bernoulli_rbm_fpcd(
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
+        positions = _binary_starts(rng_key, initial_positions(rng_key, data, n_chains))
         fast = jax.tree.map(jnp.zeros_like, params)
         return FPCDState(rbm_gibbs.init(positions, params, "bernoulli"), fast)
 
@@ -169,7 +187,7 @@ def bernoulli_rbm_fpcd(
         )
         return grads, FPCDState(chains, fast), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, _checks.validate_bernoulli_data)
 
 
 def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
@@ -204,7 +222,7 @@ def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
         info = ContrastiveInfo(positive_energy, negative_energy, last_info, None, positive_hidden)
         return grads, state, info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, _checks.validate_bernoulli_data)
 
 
 class CenteredState(NamedTuple):
@@ -299,4 +317,4 @@ def centered(
         hidden_offset = (1 - rate) * state.hidden_offset + rate * batch_hidden
         return grads, CenteredState(inner, visible_offset, hidden_offset), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, rule.validate_data)

@@ -134,4 +134,4 @@ def with_sparsity_target(
         )
         return grads, SparsityState(inner, q), info
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, rule.validate_data)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import advance_chains, check_steps, init_chains
+from numpyro_ebm.learning.chains import advance_chains, check_steps, data_validator, init_chains
 from numpyro_ebm.learning.contrastive_divergence import (
     _contrastive_gradient,
     default_get_position,
@@ -145,4 +145,4 @@ def persistent_with_replay(
             ContrastiveInfo(positive, negative, sampler_info, chain_energies),
         )
 
-    return LearningRule(init, step)
+    return LearningRule(init, step, data_validator(sampler))

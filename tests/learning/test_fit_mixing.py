@@ -24,6 +24,7 @@ from numpyro_ebm.learning import MixingWarning, cd, fit, pcd
 from numpyro_ebm.learning import rbm as rbm_rules
 from numpyro_ebm.learning import score_matching as sm
 from numpyro_ebm.learning.fit import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
+from tests._figures import capture_saved_figures
 
 GIBBS = rbm_gibbs.as_top_level_api("bernoulli")
 D = 8
@@ -219,7 +220,7 @@ def test_score_matching_records_its_loss_and_is_not_diverged():
 # --------------------------------------------------------------------------------------
 
 
-def test_plot_mixing_writes_a_png(tmp_path):
+def test_plot_mixing_writes_a_png(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     history = {
         "epoch": [1, 2, 3, 4, 5],
@@ -228,10 +229,33 @@ def test_plot_mixing_writes_a_png(tmp_path):
         "chain_ess_tail": [800.0, 100.0, 3.0, math.nan, 12.5],
         "acceptance_rate": [0.9, 0.7, 0.2, 0.1, 0.0],
     }
+    saved = capture_saved_figures(monkeypatch)
     path = plots.plot_mixing(history, tmp_path / "sub" / "mixing.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    (figure,) = saved
+    rhat_ax, ess_ax, acceptance_ax = figure.axes
+    assert [ax.get_title() for ax in figure.axes] == [
+        "rank-normalized split R-hat",
+        "effective sample size (all chains)",
+        "acceptance rate",
+    ]
+    rhat_line, _, threshold, frozen = rhat_ax.get_lines()
+    # inf and the 6e15 of frozen chains leave the line and become markers at the top
+    np.testing.assert_array_equal(rhat_line.get_ydata(), [1.01, 1.3, np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(threshold.get_ydata(), [1.1, 1.1])
+    np.testing.assert_array_equal(frozen.get_xdata(), [3.0, 5.0])
+    bulk, tail = ess_ax.get_lines()
+    np.testing.assert_array_equal(bulk.get_ydata(), [900.0, 120.0, 4.0, np.nan, 12.5])
+    np.testing.assert_array_equal(tail.get_ydata(), history["chain_ess_tail"])
+    assert ess_ax.get_yscale() == "log"  # the ESS collapsed by more than 10x
+    np.testing.assert_array_equal(
+        acceptance_ax.get_lines()[0].get_ydata(), history["acceptance_rate"]
+    )
     nan_only = {key: [math.nan] * 3 for key in CHAIN_DIAGNOSTICS}  # a CD run
     assert plots.plot_mixing(nan_only, tmp_path / "cd.png").stat().st_size > 1000
+    cd_figure = saved[-1]
+    assert len(cd_figure.axes) == 2  # no acceptance panel without an acceptance rate
+    assert "not available" in cd_figure.axes[0].texts[0].get_text()
     with pytest.raises(ValueError, match="no chain diagnostics"):
         plots.plot_mixing({"epoch": [1], "loss": [0.3]}, tmp_path / "none.png")
