@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -117,7 +118,7 @@ def save_checkpoint(
             os.fsync(f.fileno())
         current = directory / CHECKPOINT_NAME
         if current.exists():
-            os.replace(current, directory / PREVIOUS_CHECKPOINT_NAME)
+            _keep_as_previous(current, directory)
         os.replace(tmp, current)
     except BaseException:
         if os.path.exists(tmp):
@@ -157,6 +158,29 @@ def _read(path: Path):
             f"{type(error).__name__}: {error}"
         ) from error
     return leaves, meta
+
+
+def _keep_as_previous(current: Path, directory: Path):
+    """Keep ``current`` as ``checkpoint.previous.npz`` while ``current`` stays in place.
+
+    A second name (a hard link, or a copy where links are not supported) is made
+    under a temporary name and renamed over the previous checkpoint, so at every
+    moment ``checkpoint.npz`` exists: a run interrupted here (Ctrl-C, SIGKILL)
+    never leaves a directory whose newest checkpoint is only the previous one.
+    """
+    fd, second = tempfile.mkstemp(dir=directory, prefix=_TEMPORARY_PREFIX, suffix=_TEMPORARY_SUFFIX)
+    os.close(fd)
+    os.remove(second)
+    try:
+        try:
+            os.link(current, second)
+        except OSError:
+            shutil.copy2(current, second)
+        os.replace(second, directory / PREVIOUS_CHECKPOINT_NAME)
+    except BaseException:
+        if os.path.exists(second):
+            os.remove(second)
+        raise
 
 
 def load_checkpoint(path, template=None):

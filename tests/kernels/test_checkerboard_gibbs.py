@@ -8,10 +8,9 @@ import pytest
 from numpyro_ebm.energies import lattice_ising
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import checkerboard_gibbs
+from tests.kernels._runners import run_batched, run_vmapped
 from tests.kernels.test_boltzmann_gibbs import (
     ALPHA,
-    _run_batched,
-    _run_vmapped,
     _state_index,
     chisquare_pvalue,
 )
@@ -56,7 +55,7 @@ def test_goodness_of_fit_against_exact_enumeration(spins, batching, start):
     else:
         bits = rng.integers(0, 2, (N_CHAINS, *SHAPE)).astype(np.float32)
     position = jnp.asarray(2 * bits - 1 if spins else bits)
-    run = _run_batched if batching == "batched" else _run_vmapped
+    run = run_batched if batching == "batched" else run_vmapped
     final = run(algorithm, params, position, jax.random.key(2), N_SWEEPS)
     assert final.shape == (N_CHAINS, *SHAPE) and final.dtype == jnp.float32
     lattice_ising.validate_state(params, final, spins)
