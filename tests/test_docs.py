@@ -26,6 +26,7 @@ TESTED_ELSEWHERE = {
     "sklearn.md": "tests/test_sklearn.py",  # skipped there without the [sklearn] extra
     "arviz_versions.md": "tests/test_docs_arviz_versions.py",
     "scaling.md": "tests/_multidevice.py",  # needs several devices
+    "tempering.md": "tests/kernels/test_docs_tempering.py",  # also checks the PT estimate
 }
 FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
