@@ -22,12 +22,15 @@ can be deliberate, but the run then no longer matches an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -73,6 +76,31 @@ class TrainState(NamedTuple):
     learning_rate_scale: jax.Array
 
 
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C (SIGINT) back until the block is done, then deliver it.
+
+    A ``KeyboardInterrupt`` raised inside :mod:`zipfile` while it writes leaves the
+    archive with an open member, and zipfile's own cleanup then raises ``ValueError``
+    in its place: the caller would see a crash instead of an interrupt, and the
+    checkpoint would be lost. Deferred, the interrupt arrives once the checkpoint
+    is complete and in place. Only the main thread can install signal handlers;
+    elsewhere (and when SIGINT is not handled by Python) this does nothing.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            previous(*received[0])  # the default handler raises KeyboardInterrupt here
+
+
 def _write_archive(file, arrays: dict[str, np.ndarray]) -> None:
     """Write the archive to an open file (a separate function so tests can interrupt it)."""
     np.savez(file, **arrays)
@@ -92,6 +120,8 @@ def save_checkpoint(
     disk, and replaces ``checkpoint.npz``; the checkpoint it replaces becomes
     ``checkpoint.previous.npz``. A process killed at any moment leaves at least
     one complete checkpoint (and perhaps a stray temporary file, removed on resume).
+    Ctrl-C during the write is delivered (as ``KeyboardInterrupt``) once the new
+    checkpoint is in place.
     """
     leaves = jax.tree.leaves(
         (state.params, state.opt_state, state.rule_state, state.learning_rate_scale)
@@ -110,6 +140,12 @@ def save_checkpoint(
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     directory.mkdir(parents=True, exist_ok=True)
+    with _interrupts_deferred():
+        _write_in_place(directory, arrays)
+
+
+def _write_in_place(directory: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to a temporary file, then move it to ``checkpoint.npz``."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TEMPORARY_PREFIX, suffix=_TEMPORARY_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:

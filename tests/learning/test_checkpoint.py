@@ -64,6 +64,49 @@ def test_the_previous_checkpoint_is_kept(two_checkpoints):
     assert not list(directory.glob("*.tmp"))
 
 
+
+@pytest.mark.parametrize("where", ["before the archive", "inside an archive member"])
+def test_ctrl_c_while_saving_is_delivered_after_the_checkpoint_is_in_place(
+    tmp_path, monkeypatch, where
+):
+    """SIGINT in the middle of the write: the new checkpoint lands, then KeyboardInterrupt.
+
+    Before deferral a Ctrl-C inside zipfile could surface as zipfile's ValueError ("Can't
+    close the ZIP file while there is an open writing handle") and lose the checkpoint.
+    """
+    from numpyro_ebm.learning import checkpoint
+
+    state = checkpoint.TrainState(
+        params={"W": np.ones((3, 2), np.float32)},
+        opt_state=(),
+        rule_state=(),
+        learning_rate_scale=np.float32(1.0),
+    )
+    checkpoint.save_checkpoint(tmp_path, state, 1, {}, {})
+    write_array = np.lib.format.write_array
+    sent = []
+
+    def interrupting_write_array(*args, **kwargs):
+        if not sent:
+            sent.append(True)
+            signal.raise_signal(signal.SIGINT)  # Python runs the handler right here
+        return write_array(*args, **kwargs)
+
+    def interrupting_write(file, arrays):
+        if where == "before the archive":
+            signal.raise_signal(signal.SIGINT)
+        else:
+            monkeypatch.setattr(np.lib.format, "write_array", interrupting_write_array)
+        np.savez(file, **arrays)
+
+    monkeypatch.setattr(checkpoint, "_write_archive", interrupting_write)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint(tmp_path, state, 2, {}, {})
+    assert load_checkpoint(tmp_path)[1]["epoch"] == 2
+    assert load_checkpoint(tmp_path / PREVIOUS_CHECKPOINT_NAME)[1]["epoch"] == 1
+    assert not list(tmp_path.glob("*.tmp"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [
