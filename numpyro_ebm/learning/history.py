@@ -48,7 +48,7 @@ class MixingWarning(UserWarning):
 def mixing_message(epoch: int, rhat: float) -> str:
     """The text of the :class:`MixingWarning` for ``epoch``."""
     return (
-        f"epoch {epoch}: the persistent chains' energies have R-hat {rhat:.3g} > "
+        f"epoch {epoch}: the persistent chains' energies have R-hat {rhat:.3f} > "
         f"{RHAT_WARNING_THRESHOLD}: the negative phase is not mixing, so the gradient is "
         "biased towards the modes the chains are stuck in. Try more sampler steps per "
         "minibatch (k), more chains, fast weights (FPCD: learning.fpcd or "

@@ -9,6 +9,7 @@
 
 import functools
 import math
+import re
 
 import arviz as az
 import jax
@@ -159,6 +160,8 @@ def test_chains_stuck_in_separate_modes_have_large_rhat():
     message = str(caught[0].message)
     for advice in ("R-hat", "epoch 2", "(k)", "more chains", "FPCD", "tempering"):
         assert advice in message, message
+    # three decimals: an R-hat of 1.1004 must not read "R-hat 1.1 > 1.1"
+    assert re.search(r"R-hat \d\.\d{3} > 1\.1", message), message
     modes = np.round(np.asarray(result.rule_state.chains.visible).mean(axis=1))
     assert 0 < modes.sum() < len(modes)  # chains in both modes at the end
     assert all(r > 1.3 for r in result.history["chain_rhat"]), result.history["chain_rhat"]
