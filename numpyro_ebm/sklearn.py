@@ -2,25 +2,34 @@ r"""scikit-learn estimators: ``BernoulliRBM`` (a drop-in replacement) and ``Gaus
 
 :class:`BernoulliRBM` has the constructor parameters, defaults, fitted
 attributes and methods of :class:`sklearn.neural_network.BernoulliRBM`, and by
-default the same algorithm: PCD-1 (stochastic maximum likelihood, Tieleman
-2008) with ``batch_size`` persistent chains started, as scikit-learn's, from
-the hidden state :math:`h = 0`; plain SGD on the minibatch mean gradient, i.e.
-scikit-learn's ``learning_rate / batch_size`` times the summed statistics;
-weights drawn from :math:`\mathcal N(0, 0.01^2)` and zero biases (for an int
-``random_state``, scikit-learn's initial weights exactly). Training runs
-in JAX (:func:`numpyro_ebm.learning.fit` with the closed-form rules of
-:mod:`numpyro_ebm.learning.rbm` and ``optax.sgd``): one compiled call per epoch.
+default its algorithm, step for step (:func:`sklearn_pcd_update`, checked against
+scikit-learn's own ``_fit`` fed the same random numbers): PCD-1 (stochastic maximum
+likelihood, Tieleman 2008) whose persistent state is ``batch_size`` binary hidden
+samples ``h_samples_``, started at 0; each minibatch draws :math:`v^- \sim p(v \mid h)`
+and :math:`q = p(h \mid v^-)` with the current parameters, steps by ``learning_rate /
+n_rows`` times the summed statistics :math:`\sum v\,p(h \mid v)^\top - \sum v^- q^\top`
+(and the same for the biases), then resamples :math:`h \sim q`; the minibatches are
+scikit-learn's ``gen_even_slices``: ``ceil(n / batch_size)`` contiguous slices in row
+order, the same every epoch, the last one shorter when ``batch_size`` does not divide
+``n`` (all the chains still enter it); weights drawn from
+:math:`\mathcal N(0, 0.01^2)` and zero biases (for an int ``random_state``,
+scikit-learn's initial weights exactly). Training runs in JAX: one compiled
+``lax.scan`` per epoch, reused by every epoch and every later fit with the same data
+shape, ``batch_size``, ``k``, momentum and weight decay (the learning rate and the
+seed are traced), and ``transform`` is scikit-learn's numpy arithmetic (no
+compilation).
 
-Differences from scikit-learn, all documented on the parameters:
+Differences from scikit-learn:
 
-- every epoch visits the minibatches in a fresh random order and, when
-  ``batch_size`` does not divide the number of samples, drops the remainder of
-  that shuffled epoch (scikit-learn visits ``ceil(n / batch_size)`` fixed,
-  contiguous, nearly equal slices in the same order every epoch);
-- computations run in float32 unless JAX's x64 mode is enabled; inputs may be
-  float64 and outputs have the input's dtype, as in scikit-learn;
+- computations run in float32 unless JAX's x64 mode is enabled (scikit-learn computes
+  in float64 for float64 input); inputs may be float64 and outputs have the input's
+  dtype, as in scikit-learn;
 - the random numbers come from JAX's generator seeded from ``random_state``, so
-  results are reproducible but not bit-identical to scikit-learn's.
+  results are reproducible but not bit-identical to scikit-learn's;
+- the extras (a ``learning_rule`` other than ``"pcd"``, ``centering``, and the
+  :class:`GaussianBernoulliRBM`) train with :func:`numpyro_ebm.learning.fit`:
+  minibatches in a fresh random order every epoch, the remainder of each shuffled
+  epoch dropped, the library's chains (persistent visible states).
 
 ``score_samples`` keeps scikit-learn's meaning by default: its *stochastic*
 pseudo-likelihood, :math:`D \log \sigma(F(\tilde v) - F(v))` with one randomly
@@ -105,7 +114,13 @@ from numpyro_ebm.learning.checkpoint import (
 from numpyro_ebm.learning.fit import fit as _train
 from numpyro_ebm.learning.history import append_record
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "LEARNING_RULES"]
+__all__ = [
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "LEARNING_RULES",
+    "sklearn_batches",
+    "sklearn_pcd_update",
+]
 
 LEARNING_RULES = ("pcd", "cd", "fpcd", "pt-pcd")
 """Names accepted by ``BernoulliRBM(learning_rule=...)`` (``GaussianBernoulliRBM``: the first three).
@@ -133,7 +148,13 @@ def _to_jax(X):
     """A dense, finite numpy array (already validated) as a JAX array in the working dtype."""
     if sp.issparse(X):
         X = X.toarray()
-    return jnp.asarray(np.asarray(X, dtype=_working_dtype()))
+    return _device(np.asarray(X, dtype=_working_dtype()))
+
+
+def _device(array):
+    """A numpy array on the default device: ``jax.device_put``, which (unlike
+    ``jnp.asarray`` in this JAX) compiles nothing, not even once per shape."""
+    return jax.device_put(np.asarray(array))
 
 
 def _seed(random_state) -> int:
@@ -154,8 +175,12 @@ def _key(seed: int, purpose: int, count: int = 0):
     ``jax.random.fold_in``: the estimators make a few keys per call, and each JAX key
     operation would be one more XLA compilation on first use.
     """
-    entropy = np.random.SeedSequence([seed, purpose, count]).generate_state(1)[0]
-    return jax.random.key(int(entropy))
+    return jax.random.key(int(_entropy(seed, purpose, count)))
+
+
+def _entropy(seed: int, purpose: int, count: int = 0) -> np.uint32:
+    """The 32 bits behind :func:`_key` (to make the key inside a compiled function)."""
+    return np.random.SeedSequence([seed, purpose, count]).generate_state(1)[0]
 
 
 def _initial_weights(seed: int, n_components: int, n_features: int, dtype):
@@ -165,7 +190,7 @@ def _initial_weights(seed: int, n_components: int, n_features: int, dtype):
     Returned as ``W`` (visible by hidden), in ``dtype``.
     """
     rng = np.random.RandomState(seed)
-    return jnp.asarray(rng.normal(0, 0.01, (n_components, n_features)).T.astype(dtype))
+    return _device(rng.normal(0, 0.01, (n_components, n_features)).T.astype(dtype))
 
 
 def _to_numpy(tree):
@@ -173,7 +198,7 @@ def _to_numpy(tree):
 
 
 def _to_jax_tree(tree):
-    return jax.tree.map(jnp.asarray, tree)
+    return jax.tree.map(_device, tree)
 
 
 def _find_chains(rule_state):
@@ -284,7 +309,9 @@ _EXTRA_PARAMETERS_DOC = """
     k : int, default=1
         Gibbs sweeps per minibatch.
     n_chains : int or None, default=None
-        Number of persistent chains; ``None`` uses ``batch_size``, as scikit-learn.
+        Number of persistent chains; ``None`` uses ``batch_size``, as scikit-learn
+        (with scikit-learn's algorithm, other counts enter the update as their mean
+        times ``batch_size``, see :func:`sklearn_pcd_update`).
     momentum : float, default=0.0
         SGD momentum (``optax.sgd``); 0 is plain SGD.
     weight_decay : float, default=0.0
@@ -351,7 +378,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """``(W, b, c)`` from the fitted attributes, in the working dtype."""
         dtype = _working_dtype()
         return tuple(
-            jnp.asarray(np.asarray(a, dtype=dtype))
+            _device(np.asarray(a, dtype=dtype))
             for a in (self.components_.T, self.intercept_visible_, self.intercept_hidden_)
         )
 
@@ -471,14 +498,20 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             params = self._params_from_attributes()
             opt_state = _to_jax_tree(self._training_state.opt_state)
             rule_state = _to_jax_tree(self._training_state.rule_state)
-        key = _key(self._seed, _PARTIAL, self._partial_fit_calls)
         if sklearn_algorithm:
             params, opt_state, hidden = _sklearn_partial_step(
-                key, params, opt_state, rule_state.hidden, data, **self._sklearn_static()
+                _entropy(self._seed, _PARTIAL, self._partial_fit_calls),
+                self._learning_rate(),
+                params,
+                opt_state,
+                rule_state.hidden,
+                data,
+                **self._sklearn_static(),
             )
             rule_state = SklearnChains(hidden)
         else:
             rule = self._rule(self._n_chains())
+            key = _key(self._seed, _PARTIAL, self._partial_fit_calls)
             params, opt_state, rule_state = _jitted_step(rule, optimizer)(
                 key, params, opt_state, rule_state, data
             )
@@ -525,7 +558,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         v = self._validate(v, reset=False)
         params = self._params_from_attributes()
         visible = _to_jax(v)
-        hidden = jnp.zeros((visible.shape[0], self.n_components), visible.dtype)
+        hidden = _device(np.zeros((visible.shape[0], self.n_components), visible.dtype))
         calls = getattr(self, "_gibbs_calls", 0)
         self._gibbs_calls = calls + 1
         state = _run_gibbs(
@@ -572,7 +605,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             seed, count = _seed(random_state), 0
         params = self._params_from_attributes()
         dtype = params.W.dtype
-        hidden = jnp.zeros((int(n_samples), self.n_components), dtype)
+        hidden = _device(np.zeros((int(n_samples), self.n_components), dtype))
         start_key, chain_key = _key(seed, _SAMPLE, 2 * count), _key(seed, _SAMPLE, 2 * count + 1)
         visible = self._visible_given_hidden(start_key, params, hidden)
         state = _run_gibbs(
@@ -745,10 +778,14 @@ def _step_uniforms(rng_key, k: int, n_chains: int, n_visible: int, n_hidden: int
     )
 
 
-def _sklearn_step(rng_key, params, opt_state, hidden, rows, mask, optimizer, k, batch_size):
+def _sklearn_step(
+    rng_key, learning_rate, params, opt_state, hidden, rows, mask, optimizer, k, batch_size
+):
     uniforms = _step_uniforms(rng_key, k, hidden.shape[0], *params.W.shape, params.W.dtype)
     grads, hidden = sklearn_pcd_update(params, hidden, rows, mask, *uniforms, batch_size)
+    # the optimizer has learning rate 1; the rate itself is traced (no compile per value)
     updates, opt_state = optimizer.update(grads, opt_state, params)
+    updates = jax.tree.map(lambda u: u * learning_rate.astype(u.dtype), updates)
     return optax.apply_updates(params, updates), opt_state, hidden
 
 
@@ -759,32 +796,57 @@ def sklearn_batch_keys(seed, epoch, n_batches: int):
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "k", "batch_size"))
 def _sklearn_epoch(
-    seed, epoch, params, opt_state, hidden, data, index, mask, *, optimizer, k, batch_size
+    seed,
+    epoch,
+    learning_rate,
+    params,
+    opt_state,
+    hidden,
+    data,
+    index,
+    mask,
+    *,
+    optimizer,
+    k,
+    batch_size,
 ):
     """One epoch of scikit-learn's PCD, compiled: a scan over its minibatches, in order.
 
-    ``seed`` and ``epoch`` are traced integers and the uneven last minibatch is a masked
-    full one, so every epoch of every fit of the same shapes reuses one compilation.
+    ``seed``, ``epoch`` and ``learning_rate`` are traced and the uneven last minibatch is
+    a masked full one, so every epoch of every fit with the same shapes (and momentum,
+    weight decay, ``k``, ``batch_size``) reuses one compilation.
     """
     keys = sklearn_batch_keys(seed, epoch, index.shape[0])
 
     def body(carry, inputs):
         key, rows, rows_mask = inputs
-        return _sklearn_step(key, *carry, data[rows], rows_mask, optimizer, k, batch_size), None
+        step = _sklearn_step(
+            key, learning_rate, *carry, data[rows], rows_mask, optimizer, k, batch_size
+        )
+        return step, None
 
     carry, _ = jax.lax.scan(body, (params, opt_state, hidden), (keys, index, mask))
     return carry
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "k", "batch_size"))
-def _sklearn_partial_step(rng_key, params, opt_state, hidden, rows, *, optimizer, k, batch_size):
+def _sklearn_partial_step(
+    seed, learning_rate, params, opt_state, hidden, rows, *, optimizer, k, batch_size
+):
     mask = jnp.ones(rows.shape[0], bool)
-    return _sklearn_step(rng_key, params, opt_state, hidden, rows, mask, optimizer, k, batch_size)
+    key = jax.random.key(seed)
+    return _sklearn_step(
+        key, learning_rate, params, opt_state, hidden, rows, mask, optimizer, k, batch_size
+    )
 
 
 @jax.jit
-def _stochastic_pseudo_likelihood(rng_key, params, v):
-    """scikit-learn's score: ``D log sigmoid(F(v~) - F(v))``, one random bit flipped per row."""
+def _stochastic_pseudo_likelihood(seed, params, v):
+    """scikit-learn's score: ``D log sigmoid(F(v~) - F(v))``, one random bit flipped per row.
+
+    The key is made from ``seed`` (32 bits) inside: no separate compilation for it.
+    """
+    rng_key = jax.random.key(seed)
     n, d = v.shape
     rows = jnp.arange(n)
     bit = jax.random.randint(rng_key, (n,), 0, d)
@@ -809,18 +871,22 @@ class BernoulliRBM(_RBMEstimator):
     n_components : int, default=256
         Number of binary hidden units.
     learning_rate : float, default=0.1
-        SGD learning rate on the minibatch mean gradient (scikit-learn's
-        ``learning_rate / batch_size`` times the summed statistics).
+        SGD learning rate on the minibatch mean gradient: scikit-learn's
+        ``learning_rate / n_rows`` times the summed statistics.
     batch_size : int, default=10
         Examples per minibatch (and, by default, persistent chains).
     n_iter : int, default=10
         Epochs (sweeps over the training data).
     verbose : int, default=0
-        Show a progress bar with the stochastic pseudo-likelihood when non-zero.
+        When non-zero, print scikit-learn's line after every epoch
+        (``[BernoulliRBM] Iteration i, pseudo-likelihood = ..., time = ...s``; the
+        score costs two free energies of the training set per epoch); the extras
+        that train with :func:`numpyro_ebm.learning.fit` show a progress bar.
     random_state : int, RandomState instance or None, default=None
-        Seeds JAX's generator: the initial weights, the minibatch order, the Gibbs
-        sampling and the bit flipped by ``score_samples``. An int gives
-        reproducible results.
+        Seeds the initial weights (scikit-learn's, for an int) and JAX's generator:
+        the Gibbs sampling, the bit flipped by ``score_samples`` (and, for the
+        extras that train with :func:`numpyro_ebm.learning.fit`, the minibatch
+        order). An int gives reproducible results.
     score_method : {"stochastic_pseudo_likelihood", "pseudo_likelihood", "log_likelihood"}, \
 default="stochastic_pseudo_likelihood"
         What ``score_samples`` returns: scikit-learn's stochastic estimate, the
@@ -857,7 +923,9 @@ default="stochastic_pseudo_likelihood"
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, when ``X`` has string feature names.
     history_ : dict
-        Per-epoch training history from :func:`numpyro_ebm.learning.fit` (``fit`` only).
+        Per-epoch training history (``fit`` only): ``epoch``, ``wall_time`` and, with
+        ``verbose``, ``pseudo_likelihood``; for the extras that train with
+        :func:`numpyro_ebm.learning.fit`, its history.
 
     Examples
     --------
@@ -918,20 +986,28 @@ default="stochastic_pseudo_likelihood"
         W = _initial_weights(self._seed, int(self.n_components), X.shape[1], X.dtype)
         return bernoulli_rbm.BernoulliRBMParams(
             W,
-            jnp.asarray(np.zeros(X.shape[1], X.dtype)),
-            jnp.asarray(np.zeros(W.shape[1], X.dtype)),
+            _device(np.zeros(X.shape[1], X.dtype)),
+            _device(np.zeros(W.shape[1], X.dtype)),
         )
 
     def _sklearn_algorithm(self) -> bool:
         return self.learning_rule == "pcd" and not self.centering
 
     def _sklearn_static(self) -> dict:
-        return dict(optimizer=self._optimizer(), k=int(self.k), batch_size=int(self.batch_size))
+        decay = float(self.weight_decay)
+        return dict(
+            optimizer=_optimizer(1.0, float(self.momentum), decay),
+            k=int(self.k),
+            batch_size=int(self.batch_size),
+        )
+
+    def _learning_rate(self):
+        return np.asarray(self.learning_rate, _working_dtype())
 
     def _sklearn_start(self, params):
         # scikit-learn's h_samples_ start at zero
         return SklearnChains(
-            jnp.asarray(np.zeros((self._n_chains(), params.W.shape[1]), params.W.dtype))
+            _device(np.zeros((self._n_chains(), params.W.shape[1]), params.W.dtype))
         )
 
     def _fit_sklearn(self, X):
@@ -945,10 +1021,10 @@ default="stochastic_pseudo_likelihood"
             params,
             optimizer.init(params),
             self._sklearn_start(params),
-            jnp.asarray(1.0, jnp.float32),
+            _device(np.float32(1.0)),
         )
         index, mask = sklearn_batches(X.shape[0], int(self.batch_size))
-        index, mask = jnp.asarray(index, jnp.int32), jnp.asarray(mask)
+        index, mask = _device(index.astype(np.int32)), _device(mask)
         seed = np.uint32(self._seed)
         directory = None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
         config = {
@@ -971,6 +1047,7 @@ default="stochastic_pseudo_likelihood"
             params, opt_state, hidden = _sklearn_epoch(
                 seed,
                 np.int32(epoch),
+                self._learning_rate(),
                 state.params,
                 state.opt_state,
                 state.rule_state.hidden,
@@ -1086,8 +1163,8 @@ default="stochastic_pseudo_likelihood"
         """
         method, X, params, v = self._score_inputs(X, method)
         if method == "stochastic_pseudo_likelihood":
-            key = _key(_seed(self.random_state), _SCORE)
-            return np.asarray(_stochastic_pseudo_likelihood(key, params, v), dtype=X.dtype)
+            seed = _entropy(_seed(self.random_state), _SCORE)
+            return np.asarray(_stochastic_pseudo_likelihood(seed, params, v), dtype=X.dtype)
         if method == "pseudo_likelihood":
             scores = metrics.bernoulli_rbm_pseudo_log_likelihood(params, v)
             return np.asarray(scores, dtype=X.dtype)
@@ -1266,9 +1343,9 @@ class GaussianBernoulliRBM(_RBMEstimator):
         std = np.where(std > 10 * np.finfo(np.dtype(X.dtype)).eps, std, 1.0)
         return gaussian_rbm.GaussianRBMParams(
             W,
-            jnp.asarray(data.mean(axis=0).astype(X.dtype)),
-            jnp.asarray(np.zeros(W.shape[1], X.dtype)),
-            jnp.asarray(np.log(std).astype(X.dtype)),
+            _device(data.mean(axis=0).astype(X.dtype)),
+            _device(np.zeros(W.shape[1], X.dtype)),
+            _device(np.log(std).astype(X.dtype)),
         )
 
     def _rule(self, n_chains: int):
@@ -1283,7 +1360,7 @@ class GaussianBernoulliRBM(_RBMEstimator):
 
     def _params_from_attributes(self):
         log_sigma = np.log(np.asarray(self.sigma_, dtype=_working_dtype()))
-        return gaussian_rbm.GaussianRBMParams(*self._weights_and_biases(), jnp.asarray(log_sigma))
+        return gaussian_rbm.GaussianRBMParams(*self._weights_and_biases(), _device(log_sigma))
 
     def _set_attributes(self, params, dtype):
         self._set_weights_and_biases(params, dtype)
