@@ -97,7 +97,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation import annealing, exact, metrics
@@ -480,8 +479,6 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         dtype = X.dtype
         data = _to_jax(X)
         sklearn_algorithm = self._sklearn_algorithm()
-        if sklearn_algorithm:
-            _checks.check_probabilities(np.asarray(X), "X")
         optimizer = self._optimizer()
         if first_pass:
             self._seed = _seed(self.random_state)
@@ -1014,7 +1011,6 @@ default="stochastic_pseudo_likelihood"
         """``fit`` with scikit-learn's algorithm: its minibatches in order, one compiled epoch."""
         dtype = X.dtype
         data = _to_jax(X)
-        _checks.check_probabilities(np.asarray(data), "X")
         params = self._init_params(data)
         optimizer = self._optimizer()
         state = TrainState(
