@@ -2,25 +2,34 @@ r"""scikit-learn estimators: ``BernoulliRBM`` (a drop-in replacement) and ``Gaus
 
 :class:`BernoulliRBM` has the constructor parameters, defaults, fitted
 attributes and methods of :class:`sklearn.neural_network.BernoulliRBM`, and by
-default the same algorithm: PCD-1 (stochastic maximum likelihood, Tieleman
-2008) with ``batch_size`` persistent chains started, as scikit-learn's, from
-the hidden state :math:`h = 0`; plain SGD on the minibatch mean gradient, i.e.
-scikit-learn's ``learning_rate / batch_size`` times the summed statistics;
-weights drawn from :math:`\mathcal N(0, 0.01^2)` and zero biases (for an int
-``random_state``, scikit-learn's initial weights exactly). Training runs
-in JAX (:func:`numpyro_ebm.learning.fit` with the closed-form rules of
-:mod:`numpyro_ebm.learning.rbm` and ``optax.sgd``): one compiled call per epoch.
+default its algorithm, step for step (:func:`sklearn_pcd_update`, checked against
+scikit-learn's own ``_fit`` fed the same random numbers): PCD-1 (stochastic maximum
+likelihood, Tieleman 2008) whose persistent state is ``batch_size`` binary hidden
+samples ``h_samples_``, started at 0; each minibatch draws :math:`v^- \sim p(v \mid h)`
+and :math:`q = p(h \mid v^-)` with the current parameters, steps by ``learning_rate /
+n_rows`` times the summed statistics :math:`\sum v\,p(h \mid v)^\top - \sum v^- q^\top`
+(and the same for the biases), then resamples :math:`h \sim q`; the minibatches are
+scikit-learn's ``gen_even_slices``: ``ceil(n / batch_size)`` contiguous slices in row
+order, the same every epoch, the last one shorter when ``batch_size`` does not divide
+``n`` (all the chains still enter it); weights drawn from
+:math:`\mathcal N(0, 0.01^2)` and zero biases (for an int ``random_state``,
+scikit-learn's initial weights exactly). Training runs in JAX: one compiled
+``lax.scan`` per epoch, reused by every epoch and every later fit with the same data
+shape, ``batch_size``, ``k``, momentum and weight decay (the learning rate and the
+seed are traced), and ``transform`` is scikit-learn's numpy arithmetic (no
+compilation).
 
-Differences from scikit-learn, all documented on the parameters:
+Differences from scikit-learn:
 
-- every epoch visits the minibatches in a fresh random order and, when
-  ``batch_size`` does not divide the number of samples, drops the remainder of
-  that shuffled epoch (scikit-learn visits ``ceil(n / batch_size)`` fixed,
-  contiguous, nearly equal slices in the same order every epoch);
-- computations run in float32 unless JAX's x64 mode is enabled; inputs may be
-  float64 and outputs have the input's dtype, as in scikit-learn;
+- computations run in float32 unless JAX's x64 mode is enabled (scikit-learn computes
+  in float64 for float64 input); inputs may be float64 and outputs have the input's
+  dtype, as in scikit-learn;
 - the random numbers come from JAX's generator seeded from ``random_state``, so
-  results are reproducible but not bit-identical to scikit-learn's.
+  results are reproducible but not bit-identical to scikit-learn's;
+- the extras (a ``learning_rule`` other than ``"pcd"``, ``centering``, and the
+  :class:`GaussianBernoulliRBM`) train with :func:`numpyro_ebm.learning.fit`:
+  minibatches in a fresh random order every epoch, the remainder of each shuffled
+  epoch dropped, the library's chains (persistent visible states).
 
 ``score_samples`` keeps scikit-learn's meaning by default: its *stochastic*
 pseudo-likelihood, :math:`D \log \sigma(F(\tilde v) - F(v))` with one randomly
@@ -67,6 +76,8 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
 import functools
 import numbers
 import os
+import time
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -74,6 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -82,6 +94,7 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
@@ -91,9 +104,22 @@ from numpyro_ebm.kernels import binary_gibbs, parallel_tempering, rbm_gibbs
 from numpyro_ebm.learning import contrastive_divergence as _cd
 from numpyro_ebm.learning import rbm as _rbm
 from numpyro_ebm.learning import regularizers, tempered
+from numpyro_ebm.learning.checkpoint import (
+    TrainState,
+    resume_from,
+    run_fingerprint,
+    save_checkpoint,
+)
 from numpyro_ebm.learning.fit import fit as _train
+from numpyro_ebm.learning.history import append_record
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "LEARNING_RULES"]
+__all__ = [
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "LEARNING_RULES",
+    "sklearn_batches",
+    "sklearn_pcd_update",
+]
 
 LEARNING_RULES = ("pcd", "cd", "fpcd", "pt-pcd")
 """Names accepted by ``BernoulliRBM(learning_rule=...)`` (``GaussianBernoulliRBM``: the first three).
@@ -121,7 +147,13 @@ def _to_jax(X):
     """A dense, finite numpy array (already validated) as a JAX array in the working dtype."""
     if sp.issparse(X):
         X = X.toarray()
-    return jnp.asarray(np.asarray(X, dtype=_working_dtype()))
+    return _device(np.asarray(X, dtype=_working_dtype()))
+
+
+def _device(array):
+    """A numpy array on the default device: ``jax.device_put``, which (unlike
+    ``jnp.asarray`` in this JAX) compiles nothing, not even once per shape."""
+    return jax.device_put(np.asarray(array))
 
 
 def _seed(random_state) -> int:
@@ -142,8 +174,12 @@ def _key(seed: int, purpose: int, count: int = 0):
     ``jax.random.fold_in``: the estimators make a few keys per call, and each JAX key
     operation would be one more XLA compilation on first use.
     """
-    entropy = np.random.SeedSequence([seed, purpose, count]).generate_state(1)[0]
-    return jax.random.key(int(entropy))
+    return jax.random.key(int(_entropy(seed, purpose, count)))
+
+
+def _entropy(seed: int, purpose: int, count: int = 0) -> np.uint32:
+    """The 32 bits behind :func:`_key` (to make the key inside a compiled function)."""
+    return np.random.SeedSequence([seed, purpose, count]).generate_state(1)[0]
 
 
 def _initial_weights(seed: int, n_components: int, n_features: int, dtype):
@@ -153,7 +189,7 @@ def _initial_weights(seed: int, n_components: int, n_features: int, dtype):
     Returned as ``W`` (visible by hidden), in ``dtype``.
     """
     rng = np.random.RandomState(seed)
-    return jnp.asarray(rng.normal(0, 0.01, (n_components, n_features)).T.astype(dtype))
+    return _device(rng.normal(0, 0.01, (n_components, n_features)).T.astype(dtype))
 
 
 def _to_numpy(tree):
@@ -161,7 +197,7 @@ def _to_numpy(tree):
 
 
 def _to_jax_tree(tree):
-    return jax.tree.map(jnp.asarray, tree)
+    return jax.tree.map(_device, tree)
 
 
 def _find_chains(rule_state):
@@ -225,6 +261,13 @@ _hidden_probs = {
 }
 
 
+def _store_parameters(estimator, arguments: dict):
+    """``estimator.name = name`` for every constructor parameter (scikit-learn's convention:
+    ``__init__`` stores its arguments unchanged, ``get_params`` reads them back)."""
+    for name in estimator._get_param_names():
+        setattr(estimator, name, arguments[name])
+
+
 class _TrainingState(NamedTuple):
     """What ``partial_fit`` and a later ``fit`` continue from (numpy leaves, picklable)."""
 
@@ -265,7 +308,9 @@ _EXTRA_PARAMETERS_DOC = """
     k : int, default=1
         Gibbs sweeps per minibatch.
     n_chains : int or None, default=None
-        Number of persistent chains; ``None`` uses ``batch_size``, as scikit-learn.
+        Number of persistent chains; ``None`` uses ``batch_size``, as scikit-learn
+        (with scikit-learn's algorithm, other counts enter the update as their mean
+        times ``batch_size``, see :func:`sklearn_pcd_update`).
     momentum : float, default=0.0
         SGD momentum (``optax.sgd``); 0 is plain SGD.
     weight_decay : float, default=0.0
@@ -321,12 +366,38 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _energy_module(self):
         return bernoulli_rbm if self._model == "bernoulli" else gaussian_rbm
 
+    def _score_inputs(self, X, method):
+        """``score_samples``' common start: the method, validated ``X``, params, ``X`` in JAX."""
+        check_is_fitted(self)
+        method = self.score_method if method is None else method
+        X = self._validate(X, reset=False)
+        return method, X, self._params_from_attributes(), _to_jax(X)
+
+    def _weights_and_biases(self):
+        """``(W, b, c)`` from the fitted attributes, in the working dtype."""
+        dtype = _working_dtype()
+        return tuple(
+            _device(np.asarray(a, dtype=dtype))
+            for a in (self.components_.T, self.intercept_visible_, self.intercept_hidden_)
+        )
+
+    def _set_weights_and_biases(self, params, dtype):
+        self.components_ = np.asarray(params.W, dtype=dtype).T
+        self.intercept_hidden_ = np.asarray(params.c, dtype=dtype)
+        self.intercept_visible_ = np.asarray(params.b, dtype=dtype)
+
+    def _sklearn_algorithm(self) -> bool:
+        """True when training runs scikit-learn's own algorithm (:func:`sklearn_pcd_update`)."""
+        return False
+
     def _store(self, params, opt_state, rule_state, dtype, X):
         self._set_attributes(params, dtype)
         self._n_features_out = self.components_.shape[0]
         self._training_state = _TrainingState(_to_numpy(opt_state), _to_numpy(rule_state))
         chains = _find_chains(rule_state)
-        if chains is not None:
+        if isinstance(rule_state, SklearnChains):
+            hidden = rule_state.hidden
+        elif chains is not None:
             hidden = chains.hidden
         else:  # CD keeps no chains: hidden draws for the last minibatch of the data
             batch = X[-self.batch_size :]
@@ -354,9 +425,12 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             The fitted model.
         """
         X = self._validate(X, reset=True)
+        self._seed = _seed(self.random_state)
+        self._partial_fit_calls = 0
+        if self._sklearn_algorithm():
+            return self._fit_sklearn(X)
         dtype = X.dtype
         data = _to_jax(X)
-        self._seed = _seed(self.random_state)
         train_key = _key(self._seed, _FIT)
         params = self._init_params(data)
         rule = self._rule(self._n_chains())
@@ -378,7 +452,6 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             config={"estimator": type(self).__name__, "n_features": int(X.shape[1])},
         )
         self.history_ = result.history
-        self._partial_fit_calls = 0
         self._store(result.params, result.opt_state, result.rule_state, dtype, data)
         return self
 
@@ -405,23 +478,40 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         X = self._validate(X, reset=first_pass)
         dtype = X.dtype
         data = _to_jax(X)
-        rule = self._rule(self._n_chains())
+        sklearn_algorithm = self._sklearn_algorithm()
         optimizer = self._optimizer()
         if first_pass:
             self._seed = _seed(self.random_state)
             self._partial_fit_calls = 0
-            rule_key = _key(self._seed, _FIT, 1)
             params = self._init_params(data)
             opt_state = optimizer.init(params)
-            rule_state = rule.init(rule_key, params, data)
+            if sklearn_algorithm:
+                rule_state = self._sklearn_start(params)
+            else:
+                rule_state = self._rule(self._n_chains()).init(
+                    _key(self._seed, _FIT, 1), params, data
+                )
         else:
             params = self._params_from_attributes()
             opt_state = _to_jax_tree(self._training_state.opt_state)
             rule_state = _to_jax_tree(self._training_state.rule_state)
-        key = _key(self._seed, _PARTIAL, self._partial_fit_calls)
-        params, opt_state, rule_state = _jitted_step(rule, optimizer)(
-            key, params, opt_state, rule_state, data
-        )
+        if sklearn_algorithm:
+            params, opt_state, hidden = _sklearn_partial_step(
+                _entropy(self._seed, _PARTIAL, self._partial_fit_calls),
+                self._learning_rate(),
+                params,
+                opt_state,
+                rule_state.hidden,
+                data,
+                **self._sklearn_static(),
+            )
+            rule_state = SklearnChains(hidden)
+        else:
+            rule = self._rule(self._n_chains())
+            key = _key(self._seed, _PARTIAL, self._partial_fit_calls)
+            params, opt_state, rule_state = _jitted_step(rule, optimizer)(
+                key, params, opt_state, rule_state, data
+            )
         self._partial_fit_calls += 1
         self._store(params, opt_state, rule_state, dtype, data)
         return self
@@ -465,7 +555,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         v = self._validate(v, reset=False)
         params = self._params_from_attributes()
         visible = _to_jax(v)
-        hidden = jnp.zeros((visible.shape[0], self.n_components), visible.dtype)
+        hidden = _device(np.zeros((visible.shape[0], self.n_components), visible.dtype))
         calls = getattr(self, "_gibbs_calls", 0)
         self._gibbs_calls = calls + 1
         state = _run_gibbs(
@@ -512,7 +602,7 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             seed, count = _seed(random_state), 0
         params = self._params_from_attributes()
         dtype = params.W.dtype
-        hidden = jnp.zeros((int(n_samples), self.n_components), dtype)
+        hidden = _device(np.zeros((int(n_samples), self.n_components), dtype))
         start_key, chain_key = _key(seed, _SAMPLE, 2 * count), _key(seed, _SAMPLE, 2 * count + 1)
         visible = self._visible_given_hidden(start_key, params, hidden)
         state = _run_gibbs(
@@ -601,9 +691,159 @@ def _bernoulli_rule(
     return rule
 
 
+# --------------------------------------------------------------------------------------
+# scikit-learn's algorithm (the default): its batching, chain update and step size
+# --------------------------------------------------------------------------------------
+
+
+class SklearnChains(NamedTuple):
+    """scikit-learn's persistent state: binary hidden samples (``h_samples_``)."""
+
+    hidden: jax.Array
+
+
+def sklearn_batches(n_samples: int, batch_size: int):
+    """scikit-learn's minibatches, as ``(n_batches, batch_size)`` row indices and a 0/1 mask.
+
+    The same slices as ``BernoulliRBM.fit``'s ``gen_even_slices(n_batches * batch_size,
+    n_batches, n_samples=n_samples)``: ``ceil(n / batch_size)`` contiguous slices in row
+    order, all of ``batch_size`` rows but the last, which is shorter when ``batch_size``
+    does not divide ``n``. The last slice is padded (index 0, mask 0) so that every step of
+    the compiled epoch has the same shape.
+    """
+    n_batches = -(-n_samples // batch_size)
+    positions = np.arange(n_batches * batch_size)
+    mask = (positions < n_samples).reshape(n_batches, batch_size)
+    index = np.where(positions < n_samples, positions, 0).reshape(n_batches, batch_size)
+    return index, mask
+
+
+def sklearn_pcd_update(
+    params, hidden, rows, mask, visible_uniforms, hidden_uniforms, batch_size: int
+):
+    r"""scikit-learn's ``BernoulliRBM._fit`` on one minibatch, with its uniform draws given.
+
+    The persistent state is the chains' binary hidden sample :math:`h`. With
+    :math:`k` = ``len(visible_uniforms)`` (scikit-learn: 1) sweeps
+    :math:`v^- \sim p(v \mid h)`, :math:`q = p(h \mid v^-)`, then :math:`h \sim q` (all under
+    the parameters *before* this update); the update is
+
+    .. math::
+        \Delta\theta \propto \frac{1}{n_+}\Big(\sum_{\text{batch}} v\,p(h \mid v)^\top
+        - \frac{B}{n_\text{chains}} \sum_\text{chains} v^- q^\top\Big)
+
+    with :math:`n_+` the rows of the minibatch (``mask.sum()``) and :math:`B` the
+    ``batch_size``, i.e. scikit-learn's ``learning_rate / v_pos.shape[0]`` times the summed
+    statistics (its ``batch_size`` chains, so :math:`B / n_\text{chains} = 1`; its shorter
+    last minibatch keeps all chains, so their term weighs :math:`B / n_+` there).
+    ``visible_uniforms`` (``(k, n_chains, n_visible)``) and ``hidden_uniforms``
+    (``(k, n_chains, n_hidden)``) are the uniform numbers scikit-learn's ``rng.uniform``
+    would return, in order; a unit is on when its uniform is below its probability.
+
+    Returns the gradient to *descend* (a ``BernoulliRBMParams``) and the new hidden sample.
+    """
+    dtype = params.W.dtype
+
+    def sweep_from(hidden, uniforms):
+        visible = (uniforms < bernoulli_rbm.visible_probs(params, hidden)).astype(dtype)
+        return visible, bernoulli_rbm.hidden_probs(params, visible)
+
+    visible, hidden_probs = sweep_from(hidden, visible_uniforms[0])
+    for sweep in range(1, visible_uniforms.shape[0]):
+        hidden = (hidden_uniforms[sweep - 1] < hidden_probs).astype(dtype)
+        visible, hidden_probs = sweep_from(hidden, visible_uniforms[sweep])
+    new_hidden = (hidden_uniforms[-1] < hidden_probs).astype(dtype)
+    weights = mask.astype(dtype)
+    positive_hidden = bernoulli_rbm.hidden_probs(params, rows) * weights[:, None]
+    rows = rows * weights[:, None]
+    scale = 1 / jnp.sum(weights)
+    chains = jnp.asarray(batch_size / visible.shape[0], dtype)
+    grads = bernoulli_rbm.BernoulliRBMParams(
+        (chains * (visible.T @ hidden_probs) - rows.T @ positive_hidden) * scale,
+        (chains * jnp.sum(visible, axis=0) - jnp.sum(rows, axis=0)) * scale,
+        (chains * jnp.sum(hidden_probs, axis=0) - jnp.sum(positive_hidden, axis=0)) * scale,
+    )
+    return grads, new_hidden
+
+
+def _step_uniforms(rng_key, k: int, n_chains: int, n_visible: int, n_hidden: int, dtype):
+    """The uniforms of one :func:`sklearn_pcd_update`, from one key."""
+    key_visible, key_hidden = jax.random.split(rng_key)
+    return (
+        jax.random.uniform(key_visible, (k, n_chains, n_visible), dtype),
+        jax.random.uniform(key_hidden, (k, n_chains, n_hidden), dtype),
+    )
+
+
+def _sklearn_step(
+    rng_key, learning_rate, params, opt_state, hidden, rows, mask, optimizer, k, batch_size
+):
+    uniforms = _step_uniforms(rng_key, k, hidden.shape[0], *params.W.shape, params.W.dtype)
+    grads, hidden = sklearn_pcd_update(params, hidden, rows, mask, *uniforms, batch_size)
+    # the optimizer has learning rate 1; the rate itself is traced (no compile per value)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    updates = jax.tree.map(lambda u: u * learning_rate.astype(u.dtype), updates)
+    return optax.apply_updates(params, updates), opt_state, hidden
+
+
+def sklearn_batch_keys(seed, epoch, n_batches: int):
+    """The key of every minibatch of one epoch: ``split(fold_in(key(seed), epoch), n_batches)``."""
+    return jax.random.split(jax.random.fold_in(jax.random.key(seed), epoch), n_batches)
+
+
+@functools.partial(jax.jit, static_argnames=("optimizer", "k", "batch_size"))
+def _sklearn_epoch(
+    seed,
+    epoch,
+    learning_rate,
+    params,
+    opt_state,
+    hidden,
+    data,
+    index,
+    mask,
+    *,
+    optimizer,
+    k,
+    batch_size,
+):
+    """One epoch of scikit-learn's PCD, compiled: a scan over its minibatches, in order.
+
+    ``seed``, ``epoch`` and ``learning_rate`` are traced and the uneven last minibatch is
+    a masked full one, so every epoch of every fit with the same shapes (and momentum,
+    weight decay, ``k``, ``batch_size``) reuses one compilation.
+    """
+    keys = sklearn_batch_keys(seed, epoch, index.shape[0])
+
+    def body(carry, inputs):
+        key, rows, rows_mask = inputs
+        step = _sklearn_step(
+            key, learning_rate, *carry, data[rows], rows_mask, optimizer, k, batch_size
+        )
+        return step, None
+
+    carry, _ = jax.lax.scan(body, (params, opt_state, hidden), (keys, index, mask))
+    return carry
+
+
+@functools.partial(jax.jit, static_argnames=("optimizer", "k", "batch_size"))
+def _sklearn_partial_step(
+    seed, learning_rate, params, opt_state, hidden, rows, *, optimizer, k, batch_size
+):
+    mask = jnp.ones(rows.shape[0], bool)
+    key = jax.random.key(seed)
+    return _sklearn_step(
+        key, learning_rate, params, opt_state, hidden, rows, mask, optimizer, k, batch_size
+    )
+
+
 @jax.jit
-def _stochastic_pseudo_likelihood(rng_key, params, v):
-    """scikit-learn's score: ``D log sigmoid(F(v~) - F(v))``, one random bit flipped per row."""
+def _stochastic_pseudo_likelihood(seed, params, v):
+    """scikit-learn's score: ``D log sigmoid(F(v~) - F(v))``, one random bit flipped per row.
+
+    The key is made from ``seed`` (32 bits) inside: no separate compilation for it.
+    """
+    rng_key = jax.random.key(seed)
     n, d = v.shape
     rows = jnp.arange(n)
     bit = jax.random.randint(rng_key, (n,), 0, d)
@@ -628,18 +868,22 @@ class BernoulliRBM(_RBMEstimator):
     n_components : int, default=256
         Number of binary hidden units.
     learning_rate : float, default=0.1
-        SGD learning rate on the minibatch mean gradient (scikit-learn's
-        ``learning_rate / batch_size`` times the summed statistics).
+        SGD learning rate on the minibatch mean gradient: scikit-learn's
+        ``learning_rate / n_rows`` times the summed statistics.
     batch_size : int, default=10
         Examples per minibatch (and, by default, persistent chains).
     n_iter : int, default=10
         Epochs (sweeps over the training data).
     verbose : int, default=0
-        Show a progress bar with the stochastic pseudo-likelihood when non-zero.
+        When non-zero, print scikit-learn's line after every epoch
+        (``[BernoulliRBM] Iteration i, pseudo-likelihood = ..., time = ...s``; the
+        score costs two free energies of the training set per epoch); the extras
+        that train with :func:`numpyro_ebm.learning.fit` show a progress bar.
     random_state : int, RandomState instance or None, default=None
-        Seeds JAX's generator: the initial weights, the minibatch order, the Gibbs
-        sampling and the bit flipped by ``score_samples``. An int gives
-        reproducible results.
+        Seeds the initial weights (scikit-learn's, for an int) and JAX's generator:
+        the Gibbs sampling, the bit flipped by ``score_samples`` (and, for the
+        extras that train with :func:`numpyro_ebm.learning.fit`, the minibatch
+        order). An int gives reproducible results.
     score_method : {"stochastic_pseudo_likelihood", "pseudo_likelihood", "log_likelihood"}, \
 default="stochastic_pseudo_likelihood"
         What ``score_samples`` returns: scikit-learn's stochastic estimate, the
@@ -676,7 +920,9 @@ default="stochastic_pseudo_likelihood"
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, when ``X`` has string feature names.
     history_ : dict
-        Per-epoch training history from :func:`numpyro_ebm.learning.fit` (``fit`` only).
+        Per-epoch training history (``fit`` only): ``epoch``, ``wall_time`` and, with
+        ``verbose``, ``pseudo_likelihood``; for the extras that train with
+        :func:`numpyro_ebm.learning.fit`, its history.
 
     Examples
     --------
@@ -730,38 +976,116 @@ default="stochastic_pseudo_likelihood"
         n_temperatures=10,
         min_inverse_temperature=0.0,
     ):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.random_state = random_state
-        self.score_method = score_method
-        self.learning_rule = learning_rule
-        self.k = k
-        self.n_chains = n_chains
-        self.centering = centering
-        self.offset_rate = offset_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.fast_learning_rate = fast_learning_rate
-        self.fast_decay = fast_decay
-        self.max_exact_units = max_exact_units
-        self.ais_runs = ais_runs
-        self.ais_temperatures = ais_temperatures
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.n_temperatures = n_temperatures
-        self.min_inverse_temperature = min_inverse_temperature
+        _store_parameters(self, locals())
 
     def _init_params(self, X):
         # scikit-learn's initialisation: N(0, 0.01^2) weights, zero biases
         W = _initial_weights(self._seed, int(self.n_components), X.shape[1], X.dtype)
         return bernoulli_rbm.BernoulliRBMParams(
             W,
-            jnp.asarray(np.zeros(X.shape[1], X.dtype)),
-            jnp.asarray(np.zeros(W.shape[1], X.dtype)),
+            _device(np.zeros(X.shape[1], X.dtype)),
+            _device(np.zeros(W.shape[1], X.dtype)),
         )
+
+    def _sklearn_algorithm(self) -> bool:
+        return self.learning_rule == "pcd" and not self.centering
+
+    def _sklearn_static(self) -> dict:
+        decay = float(self.weight_decay)
+        return dict(
+            optimizer=_optimizer(1.0, float(self.momentum), decay),
+            k=int(self.k),
+            batch_size=int(self.batch_size),
+        )
+
+    def _learning_rate(self):
+        return np.asarray(self.learning_rate, _working_dtype())
+
+    def _sklearn_start(self, params):
+        # scikit-learn's h_samples_ start at zero
+        return SklearnChains(
+            _device(np.zeros((self._n_chains(), params.W.shape[1]), params.W.dtype))
+        )
+
+    def _fit_sklearn(self, X):
+        """``fit`` with scikit-learn's algorithm: its minibatches in order, one compiled epoch."""
+        dtype = X.dtype
+        data = _to_jax(X)
+        params = self._init_params(data)
+        optimizer = self._optimizer()
+        state = TrainState(
+            params,
+            optimizer.init(params),
+            self._sklearn_start(params),
+            _device(np.float32(1.0)),
+        )
+        index, mask = sklearn_batches(X.shape[0], int(self.batch_size))
+        index, mask = _device(index.astype(np.int32)), _device(mask)
+        seed = np.uint32(self._seed)
+        directory = None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
+        config = {
+            "estimator": type(self).__name__,
+            "n_features": int(X.shape[1]),
+            "algorithm": "scikit-learn",
+        }
+        fingerprint = None
+        if directory is not None:
+            fingerprint = run_fingerprint(np.array([seed]), data, optimizer, params, config)
+        history: dict[str, list] = {}
+        start = 0
+        if self.resume:
+            if directory is None:
+                raise ValueError("resume=True needs checkpoint_dir")
+            state, start, history = resume_from(directory, state, fingerprint)
+        begin = time.time()
+        for epoch in range(start, int(self.n_iter)):
+            started = time.perf_counter()
+            params, opt_state, hidden = _sklearn_epoch(
+                seed,
+                np.int32(epoch),
+                self._learning_rate(),
+                state.params,
+                state.opt_state,
+                state.rule_state.hidden,
+                data,
+                index,
+                mask,
+                **self._sklearn_static(),
+            )
+            state = state._replace(
+                params=params, opt_state=opt_state, rule_state=SklearnChains(hidden)
+            )
+            record = {"epoch": epoch + 1}
+            if self.verbose:  # scikit-learn's report, and its cost (a score every epoch)
+                self._set_attributes(params, dtype)
+                pseudo_likelihood = float(np.mean(self.score_samples(X)))
+                record["pseudo_likelihood"] = pseudo_likelihood
+                end = time.time()
+                print(
+                    f"[{type(self).__name__}] Iteration {epoch + 1}, "
+                    f"pseudo-likelihood = {pseudo_likelihood:.2f}, time = {end - begin:.2f}s"
+                )
+                begin = end
+            else:
+                jax.block_until_ready(params)
+            record["wall_time"] = time.perf_counter() - started
+            append_record(history, record)
+            if directory is not None:
+                save_checkpoint(directory, state, epoch + 1, history, config, fingerprint)
+        self.history_ = history
+        self._store(state.params, state.opt_state, state.rule_state, dtype, data)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        # scikit-learn's arithmetic, in numpy: no compilation for each new number of rows
+        weights = self.components_.astype(X.dtype, copy=False)
+        logits = safe_sparse_dot(X, weights.T, dense_output=True)
+        logits += self.intercept_hidden_.astype(X.dtype, copy=False)
+        return expit(logits, out=logits)
+
+    transform.__doc__ = _RBMEstimator.transform.__doc__
 
     def _optimizer(self, weight_decay=None):
         # with centering the decay acts in centered coordinates, inside the rule
@@ -782,17 +1106,10 @@ default="stochastic_pseudo_likelihood"
         )
 
     def _params_from_attributes(self):
-        dtype = _working_dtype()
-        return bernoulli_rbm.BernoulliRBMParams(
-            jnp.asarray(np.asarray(self.components_.T, dtype=dtype)),
-            jnp.asarray(np.asarray(self.intercept_visible_, dtype=dtype)),
-            jnp.asarray(np.asarray(self.intercept_hidden_, dtype=dtype)),
-        )
+        return bernoulli_rbm.BernoulliRBMParams(*self._weights_and_biases())
 
     def _set_attributes(self, params, dtype):
-        self.components_ = np.asarray(params.W, dtype=dtype).T
-        self.intercept_hidden_ = np.asarray(params.c, dtype=dtype)
-        self.intercept_visible_ = np.asarray(params.b, dtype=dtype)
+        self._set_weights_and_biases(params, dtype)
 
     def _visible_given_hidden(self, key, params, hidden):
         probs = bernoulli_rbm.visible_probs(params, hidden)
@@ -840,14 +1157,10 @@ default="stochastic_pseudo_likelihood"
         scores : ndarray of shape (n_samples,)
             In the dtype of ``X`` (float64 for the log-likelihood).
         """
-        check_is_fitted(self)
-        method = self.score_method if method is None else method
-        X = self._validate(X, reset=False)
-        params = self._params_from_attributes()
-        v = _to_jax(X)
+        method, X, params, v = self._score_inputs(X, method)
         if method == "stochastic_pseudo_likelihood":
-            key = _key(_seed(self.random_state), _SCORE)
-            return np.asarray(_stochastic_pseudo_likelihood(key, params, v), dtype=X.dtype)
+            seed = _entropy(_seed(self.random_state), _SCORE)
+            return np.asarray(_stochastic_pseudo_likelihood(seed, params, v), dtype=X.dtype)
         if method == "pseudo_likelihood":
             scores = metrics.bernoulli_rbm_pseudo_log_likelihood(params, v)
             return np.asarray(scores, dtype=X.dtype)
@@ -1016,26 +1329,7 @@ class GaussianBernoulliRBM(_RBMEstimator):
         checkpoint_dir=None,
         resume=False,
     ):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.random_state = random_state
-        self.score_method = score_method
-        self.learn_sigma = learn_sigma
-        self.learning_rule = learning_rule
-        self.k = k
-        self.n_chains = n_chains
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.fast_learning_rate = fast_learning_rate
-        self.fast_decay = fast_decay
-        self.max_exact_units = max_exact_units
-        self.ais_runs = ais_runs
-        self.ais_temperatures = ais_temperatures
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
+        _store_parameters(self, locals())
 
     def _init_params(self, X):
         W = _initial_weights(self._seed, int(self.n_components), X.shape[1], X.dtype)
@@ -1045,9 +1339,9 @@ class GaussianBernoulliRBM(_RBMEstimator):
         std = np.where(std > 10 * np.finfo(np.dtype(X.dtype)).eps, std, 1.0)
         return gaussian_rbm.GaussianRBMParams(
             W,
-            jnp.asarray(data.mean(axis=0).astype(X.dtype)),
-            jnp.asarray(np.zeros(W.shape[1], X.dtype)),
-            jnp.asarray(np.log(std).astype(X.dtype)),
+            _device(data.mean(axis=0).astype(X.dtype)),
+            _device(np.zeros(W.shape[1], X.dtype)),
+            _device(np.log(std).astype(X.dtype)),
         )
 
     def _rule(self, n_chains: int):
@@ -1061,18 +1355,11 @@ class GaussianBernoulliRBM(_RBMEstimator):
         )
 
     def _params_from_attributes(self):
-        dtype = _working_dtype()
-        return gaussian_rbm.GaussianRBMParams(
-            jnp.asarray(np.asarray(self.components_.T, dtype=dtype)),
-            jnp.asarray(np.asarray(self.intercept_visible_, dtype=dtype)),
-            jnp.asarray(np.asarray(self.intercept_hidden_, dtype=dtype)),
-            jnp.asarray(np.log(np.asarray(self.sigma_, dtype=dtype))),
-        )
+        log_sigma = np.log(np.asarray(self.sigma_, dtype=_working_dtype()))
+        return gaussian_rbm.GaussianRBMParams(*self._weights_and_biases(), _device(log_sigma))
 
     def _set_attributes(self, params, dtype):
-        self.components_ = np.asarray(params.W, dtype=dtype).T
-        self.intercept_hidden_ = np.asarray(params.c, dtype=dtype)
-        self.intercept_visible_ = np.asarray(params.b, dtype=dtype)
+        self._set_weights_and_biases(params, dtype)
         self.sigma_ = np.asarray(jnp.exp(params.log_sigma), dtype=dtype)
 
     def _visible_given_hidden(self, key, params, hidden):
@@ -1106,11 +1393,7 @@ class GaussianBernoulliRBM(_RBMEstimator):
         scores : ndarray of shape (n_samples,)
             float64 for the log-likelihood, the dtype of ``X`` for the free energy.
         """
-        check_is_fitted(self)
-        method = self.score_method if method is None else method
-        X = self._validate(X, reset=False)
-        params = self._params_from_attributes()
-        v = _to_jax(X)
+        method, X, params, v = self._score_inputs(X, method)
         if method == "free_energy":
             return np.asarray(-gaussian_rbm.free_energy(params, v), dtype=X.dtype)
         if method != "log_likelihood":

@@ -16,14 +16,19 @@ if str(BENCH) not in sys.path:
 import sklearn_digits  # noqa: E402
 
 
-@pytest.mark.slow  # two RBM fits and two logistic regressions on the digits (~30 s)
+@pytest.mark.slow  # fresh processes, RBM fits and logistic regressions on the digits (~40 s)
 def test_sklearn_digits_runs_and_writes_json(tmp_path):
     out = tmp_path / "digits.json"
     summary = sklearn_digits.main(
-        ["--seeds", "1", "--n-iter", "1", "--n-components", "8", "--max-train", "300"]
-        + ["--json", str(out)]
+        ["--seeds", "2", "--fresh", "1", "--n-iter", "1", "--n-components", "8"]
+        + ["--max-train", "300", "--json", str(out)]
     )
     assert out.exists()
     for name in ("scikit-learn", "numpyro_ebm"):
-        assert 0.0 <= summary[name]["accuracy_mean"] <= 1.0
-        assert math.isfinite(summary[name]["rbm_fit_s_median"])
+        row = summary["rows"][name]
+        assert 0.0 <= row["accuracy_mean"] <= 1.0
+        assert math.isfinite(row["rbm_fit_s_median"]) and math.isfinite(row["rbm_fit_cpu_s_median"])
+        assert math.isfinite(summary["fresh"][name]["first_fit_s_median"])
+    # one compiled epoch: the first fit of a fresh process compiles once
+    compiles = summary["fresh"]["numpyro_ebm"]["runs"][0]["compile_events"]
+    assert compiles["backend_compile_duration"]["count"] == 1

@@ -10,6 +10,7 @@ import pickle
 import re
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -21,10 +22,19 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.neural_network import BernoulliRBM as SklearnBernoulliRBM  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.utils import gen_even_slices  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from numpyro_ebm.evaluation import exact  # noqa: E402
-from numpyro_ebm.sklearn import BernoulliRBM, GaussianBernoulliRBM  # noqa: E402
+from numpyro_ebm.sklearn import (  # noqa: E402
+    _PARTIAL,
+    BernoulliRBM,
+    GaussianBernoulliRBM,
+    _entropy,
+    _step_uniforms,
+    sklearn_batch_keys,
+    sklearn_batches,
+)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sklearn.md"
 
@@ -154,6 +164,82 @@ def test_same_meaning_as_scikit_learns_estimator(binary_data, fitted):
     np.testing.assert_allclose(ours.score_samples(X1), theirs1.score_samples(X1), rtol=1e-5)
 
 
+class _GivenUniforms:
+    """Stands in for scikit-learn's ``RandomState``: ``uniform`` returns the given draws."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+
+    def uniform(self, size):
+        draw = self.draws.pop(0)
+        assert draw.shape == size
+        return draw
+
+
+def test_sklearn_batches_are_gen_even_slices():
+    for n, batch_size in [(7, 3), (9, 3), (2, 10), (7188, 10)]:
+        index, mask = sklearn_batches(n, batch_size)
+        n_batches = -(-n // batch_size)
+        slices = gen_even_slices(n_batches * batch_size, n_batches, n_samples=n)
+        assert [list(i[m]) for i, m in zip(index, mask, strict=True)] == [
+            list(range(n))[s] for s in slices
+        ]
+
+
+def test_fit_and_partial_fit_are_scikit_learns_algorithm():
+    """Our fit and partial_fit against scikit-learn's own ``_fit``, fed our uniforms.
+
+    7 rows in minibatches of 3 (scikit-learn's slices 3, 3, 1; the last one's chain term
+    weighs 3/1), probabilities in [0, 1], 2 epochs, then one partial_fit: the same
+    initial weights, minibatch order, step size, persistent hidden samples and updates,
+    so the parameters agree to float32 rounding and the binary chains exactly.
+    """
+    X = np.random.default_rng(1).random((7, 4)).astype(np.float32)
+    seed, batch_size, n_components = 3, 3, 2
+    ours = BernoulliRBM(
+        n_components=n_components,
+        batch_size=batch_size,
+        n_iter=2,
+        learning_rate=0.5,
+        random_state=seed,
+    ).fit(X)
+    theirs = SklearnBernoulliRBM(
+        n_components=n_components, batch_size=batch_size, learning_rate=0.5
+    )
+    theirs.components_ = np.random.RandomState(seed).normal(0, 0.01, (2, 4)).astype(np.float32)
+    theirs.intercept_hidden_ = np.zeros(2, np.float32)
+    theirs.intercept_visible_ = np.zeros(4, np.float32)
+    theirs.h_samples_ = np.zeros((batch_size, 2), np.float32)
+    uniforms = jax.jit(_step_uniforms, static_argnums=(1, 2, 3, 4, 5))
+
+    @jax.jit
+    def epoch_uniforms(seed, epoch):
+        keys = sklearn_batch_keys(seed, epoch, 3)
+        return jax.vmap(lambda key: uniforms(key, 1, batch_size, 4, 2, np.float32))(keys)
+
+    def assert_same():
+        for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+            np.testing.assert_allclose(
+                getattr(ours, name), getattr(theirs, name), rtol=1e-5, atol=1e-7
+            )
+        np.testing.assert_array_equal(ours.h_samples_, theirs.h_samples_)
+
+    for epoch in range(2):
+        visible, hidden = (np.asarray(u) for u in epoch_uniforms(np.uint32(seed), epoch))
+        slices = gen_even_slices(3 * batch_size, 3, n_samples=7)
+        for batch, batch_slice in enumerate(slices):
+            theirs._fit(X[batch_slice], _GivenUniforms([visible[batch, 0], hidden[batch, 0]]))
+    assert_same()
+    assert 0 < theirs.h_samples_.sum() < theirs.h_samples_.size  # the chains did move
+
+    # partial_fit: one step on its whole input, the same chains, lr / n_rows
+    key = jax.random.key(_entropy(seed, _PARTIAL, 0))
+    visible, hidden = uniforms(key, 1, batch_size, 4, 2, np.float32)
+    ours.partial_fit(X[:2])
+    theirs._fit(X[:2], _GivenUniforms([np.asarray(visible[0]), np.asarray(hidden[0])]))
+    assert_same()
+
+
 def test_score_methods_and_their_relations(binary_data, fitted):
     X = binary_data[0]
     exact_pll = fitted.score_samples(X, method="pseudo_likelihood")
@@ -205,13 +291,22 @@ def test_log_likelihood_by_ais_matches_enumeration(binary_data, fitted, real_dat
 def test_training_raises_the_exact_log_likelihood(binary_data):
     X = binary_data[0]
     untrained = BernoulliRBM(n_components=3, n_iter=0, random_state=0).fit(X)
-    trained = BernoulliRBM(n_components=3, n_iter=100, learning_rate=0.1, random_state=0).fit(X)
     before = untrained.score_samples(X, method="log_likelihood").mean()
-    after = trained.score_samples(X, method="log_likelihood").mean()
     # the untrained model is nearly uniform, 6 log(1/2) = -4.16 nats; the data (two
     # prototypes, each bit flipped with probability 0.1) has entropy log 2 + 6 H(0.1) = 2.64
     # nats, so the best model scores about -2.64. 600 PCD-1 steps must close half that gap
-    # (a deterministic run with a fixed seed).
+    # on average over 5 seeds. A single run sometimes stalls near -3.3 to -3.6 (2 of 30
+    # seeds for ours, 1 of 30 for scikit-learn's estimator, whose 30-seed mean, -2.661,
+    # equals ours, -2.663); the mean of 5 fails only if all 5 stall (about (2/30)^5).
+    after = np.mean(
+        [
+            BernoulliRBM(n_components=3, n_iter=100, learning_rate=0.1, random_state=seed)
+            .fit(X)
+            .score_samples(X, method="log_likelihood")
+            .mean()
+            for seed in range(5)
+        ]
+    )
     assert after > before + 0.75
 
 
