@@ -345,19 +345,6 @@ def _dbm_rule(
     return LearningRule(init, step, _checks.validate_binary_data)
 
 
-_POSITIVE_PHASE_DOC = """
-    mean_field_iterations
-        Mean-field iterations for the batch's posterior (the maximum when
-        ``mean_field_tolerance`` > 0), started from the bottom-up pass
-        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
-    mean_field_tolerance
-        Stop the iterations once no mean moves by more than this
-        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
-        runs all ``mean_field_iterations``.
-    mean_field_damping
-        Weight of the old means in each update, in ``[0, 1)`` (default 0)."""
-
-
 def dbm_pcd(
     n_chains: int,
     k: int = 1,
@@ -374,7 +361,16 @@ def dbm_pcd(
         Persistent chains ("fantasy particles"; the paper uses 100).
     k
         Block-Gibbs sweeps of every chain per parameter update.
-    {positive}
+    mean_field_iterations
+        Mean-field iterations for the batch's posterior (the maximum when
+        ``mean_field_tolerance`` > 0), started from the bottom-up pass
+        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
+    mean_field_tolerance
+        Stop the iterations once no mean moves by more than this
+        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
+        runs all ``mean_field_iterations``.
+    mean_field_damping
+        Weight of the old means in each update, in ``[0, 1)`` (default 0).
 
     Notes
     -----
@@ -386,7 +382,7 @@ def dbm_pcd(
     statistics use the chains' :math:`(\tilde v, \tilde h^2)` at the start of
     their last sweep with :math:`p(h^1 \mid \tilde v, \tilde h^2)` computed by that
     sweep (Rao-Blackwellised, at no extra cost). The info is a :class:`DBMInfo`:
-    ``info.positive_energy`` is the mean of :math:`\mathbb{{E}}_q[E]` on the batch,
+    ``info.positive_energy`` is the mean of :math:`\mathbb{E}_q[E]` on the batch,
     ``info.negative_energy`` that of :math:`E(\tilde v, p(h^1 \mid \cdot), \tilde h^2)`
     on the chains, ``info.negative_energies`` each chain's free energy with
     :math:`h^1` summed out, and ``info.mean_field_iterations`` the iterations used.
@@ -415,13 +411,13 @@ def dbm_fpcd(
     r""":func:`dbm_pcd` with fast weights (FPCD, Tieleman & Hinton 2009).
 
     The persistent chains sample the DBM with parameters
-    :math:`\theta + \theta_\text{{fast}}`; the fast parameters follow the same
+    :math:`\theta + \theta_\text{fast}`; the fast parameters follow the same
     gradient with their own learning rate and shrink every step,
-    :math:`\theta_\text{{fast}} \leftarrow \text{{fast\_decay}}\,\theta_\text{{fast}}
-    - \text{{fast\_learning\_rate}}\cdot g`, raising the energy where the chains
+    :math:`\theta_\text{fast} \leftarrow \text{fast\_decay}\,\theta_\text{fast}
+    - \text{fast\_learning\_rate}\cdot g`, raising the energy where the chains
     have just been so that they leave modes faster. The negative statistics (and
     ``info.negative_energies``) are those of the chains' model
-    :math:`\theta + \theta_\text{{fast}}`, as in
+    :math:`\theta + \theta_\text{fast}`, as in
     :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_fpcd`. With
     ``fast_learning_rate=0`` the fast weights stay zero and the rule is
     :func:`dbm_pcd` draw for draw. The state is
@@ -433,7 +429,16 @@ def dbm_fpcd(
         As for :func:`dbm_pcd`.
     fast_learning_rate, fast_decay
         The fast weights' step size and their decay per step, in ``[0, 1)``.
-    {positive}
+    mean_field_iterations
+        Mean-field iterations for the batch's posterior (the maximum when
+        ``mean_field_tolerance`` > 0), started from the bottom-up pass
+        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
+    mean_field_tolerance
+        Stop the iterations once no mean moves by more than this
+        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
+        runs all ``mean_field_iterations``.
+    mean_field_damping
+        Weight of the old means in each update, in ``[0, 1)`` (default 0).
     """
     check_steps(k)
     _check_rule_arguments(n_chains, mean_field_iterations, mean_field_tolerance, mean_field_damping)
@@ -482,7 +487,16 @@ def dbm_pt_pcd(
         PT steps (swaps, then a sweep of every replica) per update.
     swap
         ``"deo"`` (default), ``"seo"`` or ``"random_pair"``.
-    {positive}
+    mean_field_iterations
+        Mean-field iterations for the batch's posterior (the maximum when
+        ``mean_field_tolerance`` > 0), started from the bottom-up pass
+        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
+    mean_field_tolerance
+        Stop the iterations once no mean moves by more than this
+        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
+        runs all ``mean_field_iterations``.
+    mean_field_damping
+        Weight of the old means in each update, in ``[0, 1)`` (default 0).
     """
     check_steps(k)
     _check_rule_arguments(n_chains, mean_field_iterations, mean_field_tolerance, mean_field_damping)
@@ -508,7 +522,7 @@ def dbm_pt_fpcd(
     mean_field_damping: float = 0.0,
 ) -> LearningRule:
     r""":func:`dbm_pt_pcd` with fast weights: every replica runs at the tempered
-    :math:`\beta(\theta + \theta_\text{{fast}})` (see :func:`dbm_fpcd`). The state is
+    :math:`\beta(\theta + \theta_\text{fast})` (see :func:`dbm_fpcd`). The state is
     :class:`~numpyro_ebm.learning.tempered.PTFPCDState`.
 
     Parameters
@@ -517,7 +531,16 @@ def dbm_pt_fpcd(
         As for :func:`dbm_pt_pcd`.
     fast_learning_rate, fast_decay
         As for :func:`dbm_fpcd`.
-    {positive}
+    mean_field_iterations
+        Mean-field iterations for the batch's posterior (the maximum when
+        ``mean_field_tolerance`` > 0), started from the bottom-up pass
+        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
+    mean_field_tolerance
+        Stop the iterations once no mean moves by more than this
+        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
+        runs all ``mean_field_iterations``.
+    mean_field_damping
+        Weight of the old means in each update, in ``[0, 1)`` (default 0).
     """
     check_steps(k)
     _check_rule_arguments(n_chains, mean_field_iterations, mean_field_tolerance, mean_field_damping)
@@ -529,10 +552,6 @@ def dbm_pt_fpcd(
         mean_field_damping,
         (fast_learning_rate, fast_decay),
     )
-
-
-for _rule in (dbm_pcd, dbm_fpcd, dbm_pt_pcd, dbm_pt_fpcd):
-    _rule.__doc__ = _rule.__doc__.format(positive=_POSITIVE_PHASE_DOC.strip("\n")[4:])
 
 
 OFFSET_SOURCES = ("data", "model", "average")
@@ -548,20 +567,20 @@ class CenteredDBMState(NamedTuple):
 def centered_dbm_gradient(grads: dbm.DBMParams, offsets: dbm.DBMOffsets) -> dbm.DBMParams:
     r"""The centered DBM's gradient (Melchior et al. 2016, eq. 15-19), expressed in the ordinary parameters.
 
-    With :math:`\theta = \mathrm{from\_centered}(\theta_c, \text{{offsets}})` (affine
+    With :math:`\theta = \mathrm{from\_centered}(\theta_c, \text{offsets})` (affine
     for fixed offsets, :func:`~numpyro_ebm.energies.dbm.from_centered`), the
     gradient in the centered coordinates is the chain rule applied to the
     ordinary one :math:`G`:
 
     .. math::
 
-        G_{{W_1,c}} = G_{{W_1}} - \mu\, G_{{c_1}}^\top - G_b\, \lambda^{{1\top}}, \qquad
-        G_{{W_2,c}} = G_{{W_2}} - \lambda^1 G_{{c_2}}^\top - G_{{c_1}} \lambda^{{2\top}},
+        G_{W_1,c} = G_{W_1} - \mu\, G_{c_1}^\top - G_b\, \lambda^{1\top}, \qquad
+        G_{W_2,c} = G_{W_2} - \lambda^1 G_{c_2}^\top - G_{c_1} \lambda^{2\top},
 
     the biases' unchanged (covariances of the centered layers in place of raw
     correlations). A step along it in the centered coordinates is, in the
-    ordinary ones, the step :math:`(G_{{W_1,c}}, G_{{W_2,c}}, G_b - G_{{W_1,c}}\lambda^1,
-    G_{{c_1}} - G_{{W_1,c}}^\top\mu - G_{{W_2,c}}\lambda^2, G_{{c_2}} - G_{{W_2,c}}^\top\lambda^1)`
+    ordinary ones, the step :math:`(G_{W_1,c}, G_{W_2,c}, G_b - G_{W_1,c}\lambda^1,
+    G_{c_1} - G_{W_1,c}^\top\mu - G_{W_2,c}\lambda^2, G_{c_2} - G_{W_2,c}^\top\lambda^1)`
     returned here, so any linear optimiser applied to it is the centered algorithm.
     At zero offsets it is ``grads`` itself.
     """
@@ -575,9 +594,6 @@ def centered_dbm_gradient(grads: dbm.DBMParams, offsets: dbm.DBMOffsets) -> dbm.
         grads.c1 - mu @ grad_W1 - grad_W2 @ lam2,
         grads.c2 - lam1 @ grad_W2,
     )
-
-
-centered_dbm_gradient.__doc__ = centered_dbm_gradient.__doc__.replace("{{", "{").replace("}}", "}")
 
 
 def centered_dbm(
