@@ -137,8 +137,6 @@ def _check_copies(value, name):
     return value
 
 
-
-
 def copies_rbm_pcd(
     n_chains: int, k: int = 1, *, visible_copies: int = 1, hidden_copies: int = 1
 ) -> LearningRule:
@@ -263,18 +261,12 @@ class DBNSamples(NamedTuple):
     layers: tuple[Float[Array, "n units"], ...]
 
 
-
-
 def _per_layer(value, n_layers: int, name: str) -> list:
     if _is_sequence(value):
         if len(value) != n_layers:
             raise ValueError(f"{name} has {len(value)} entries for {n_layers} layers")
         return list(value)
     return [value] * n_layers
-
-
-
-
 
 
 def greedy_layerwise(
@@ -453,8 +445,6 @@ def _check_pretrained(pretrained, n_visible: int) -> tuple[bernoulli_rbm.Bernoul
             )
         below = rbm.W.shape[1]
     return pretrained
-
-
 
 
 def generate(
