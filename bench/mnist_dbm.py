@@ -18,6 +18,15 @@ binarize="stochastic")``). Writes the parameters to ``bench/results/<name>.npz``
 (W1, W2, b, c1, c2; E = -v'W1 h1 - h1'W2 h2 - b'v - c1'h1 - c2'h2) and the figures
 to ``bench/results/<name>.json``, with the wall time of every phase.
 
+Options for the DBM phase (issue 15): ``--rule pcd|fpcd|pt`` (fast weights
+``--fast-lr``/``--fast-decay``; tempering ladder ``--pt-replicas``/``--pt-min-beta``),
+``--centered`` (the centered DBM, ``learning.dbm.centered_dbm``, whose centered
+weight decay then replaces the Optax one), ``--mf-tolerance``/``--mf-damping``
+(the positive phase stops at convergence; the history records the iterations) and
+``--tightness-images N`` (the paper's check of the bound: the variational bound
+against an AIS estimate of log p(v) on N test images, N/10 per class).
+``--data synthetic`` replaces MNIST by a small random binary set (for the smoke test).
+
 The defaults are the committed run's recipe (BENCHMARKS.md: 20 pretraining epochs
 per RBM, 120 DBM epochs). Examples::
 
@@ -53,6 +62,7 @@ from _common import (  # noqa: E402
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import dbm  # noqa: E402
 from numpyro_ebm.evaluation import ais, deep  # noqa: E402
+from numpyro_ebm.kernels import parallel_tempering as pt  # noqa: E402
 from numpyro_ebm.learning import dbm as dbm_rules  # noqa: E402
 from numpyro_ebm.learning import fit  # noqa: E402
 from numpyro_ebm.learning.regularizers import momentum_schedule, weight_decay  # noqa: E402
@@ -85,6 +95,57 @@ def _dbm_weights(params):
     return dbm.DBMParams(True, True, False, False, False)
 
 
+def synthetic_data(n_visible: int, n_train: int, n_test: int, seed: int):
+    """Binary vectors near ten random prototypes (bits flipped with probability 0.1),
+    with the prototype as the label."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((10, n_visible)) < 0.5
+
+    def draw(n):
+        labels = rng.integers(0, 10, n)
+        rows = np.logical_xor(prototypes[labels], rng.random((n, n_visible)) < 0.1)
+        return jnp.asarray(rows.astype(np.float32)), labels
+
+    (x_train, _), (x_test, y_test) = draw(n_train), draw(n_test)
+    return x_train, x_test, y_test
+
+
+def per_class_rows(labels, n_images: int):
+    """Indices of the first ``n_images // 10`` rows of each of the ten classes (the
+    paper's 100 test images, 10 per class)."""
+    labels = np.asarray(labels)
+    per_class = max(1, n_images // 10)
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)])
+
+
+def dbm_rule(args):
+    """The DBM rule the options ask for."""
+    positive = {
+        "mean_field_iterations": args.mf_iterations,
+        "mean_field_tolerance": args.mf_tolerance,
+        "mean_field_damping": args.mf_damping,
+    }
+    fast = {"fast_learning_rate": args.fast_lr, "fast_decay": args.fast_decay}
+    if args.rule == "pcd":
+        rule = dbm_rules.dbm_pcd(args.chains, k=args.k, **positive)
+    elif args.rule == "fpcd":
+        rule = dbm_rules.dbm_fpcd(args.chains, k=args.k, **fast, **positive)
+    else:
+        ladder = pt.geometric_ladder(args.pt_replicas, args.pt_min_beta)
+        if args.fast_lr > 0:
+            rule = dbm_rules.dbm_pt_fpcd(args.chains, ladder, k=args.k, **fast, **positive)
+        else:
+            rule = dbm_rules.dbm_pt_pcd(args.chains, ladder, k=args.k, **positive)
+    if args.centered:
+        rule = dbm_rules.centered_dbm(
+            rule,
+            args.offset_rate,
+            weight_decay=args.weight_decay,
+            hidden_offsets=args.hidden_offsets,
+        )
+    return rule
+
+
 def train(args, train_data):
     steps_per_epoch = train_data.shape[0] // args.batch_size
     timings = {}
@@ -105,7 +166,7 @@ def train(args, train_data):
         epochs=args.pretrain_epochs,
         batch_size=args.batch_size,
         n_chains=args.chains,
-        progress=True,
+        progress=not args.quiet,
     )
     timings["pretrain_seconds"] = round(time.perf_counter() - started, 1)
     timings["pretrain_process_cpu_seconds"] = round(time.process_time() - cpu_started, 1)
@@ -114,18 +175,19 @@ def train(args, train_data):
         jax.random.key(args.seed + 1),
         pre.params,
         train_data,
-        dbm_rules.dbm_pcd(args.chains, k=args.k, mean_field_iterations=args.mf_iterations),
+        dbm_rule(args),
         _sgd(
             args.lr,
             args.final_lr_fraction,
             args.momentum,
-            args.weight_decay,
+            0.0 if args.centered else args.weight_decay,  # centered: decay inside the rule
             steps_per_epoch,
             args.epochs,
             mask=_dbm_weights,
         ),
         epochs=args.epochs,
         batch_size=args.batch_size,
+        progress=not args.quiet,
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every=5,
         resume=args.resume,
@@ -138,7 +200,35 @@ def train(args, train_data):
     return pre.params, result.params, timings, history, pretrain_history
 
 
-def evaluate(args, params, train_data, test_data, label):
+def tightness(args, params, test_data, test_labels, estimate, label):
+    """The bound against AIS of log p(v) on ``--tightness-images`` test images, 10% per class."""
+    rows = per_class_rows(test_labels, args.tightness_images)
+    started = time.perf_counter()
+    check = deep.dbm_bound_tightness(
+        jax.random.fold_in(jax.random.key(args.seed + 3), len(label)),
+        params,
+        test_data[rows],
+        estimate,
+        n_runs=args.tightness_runs,
+        schedule=ais.default_schedule(args.tightness_temperatures),
+        mean_field_iterations=args.eval_mf_iterations,
+        progress=not args.quiet,
+    )
+    ess = np.asarray(check.log_likelihood.conditional.effective_sample_size)
+    return {
+        f"{label}tightness_images": int(rows.shape[0]),
+        f"{label}tightness_ais_runs": args.tightness_runs,
+        f"{label}tightness_ais_temperatures": args.tightness_temperatures,
+        f"{label}tightness_variational_bound": float(np.mean(check.bound)),
+        f"{label}tightness_ais_log_likelihood": float(check.log_likelihood.mean),
+        f"{label}tightness_mean_gap": float(check.mean_gap),
+        f"{label}tightness_max_gap": float(np.max(check.gap)),
+        f"{label}tightness_min_ess": float(np.min(ess)),
+        f"{label}tightness_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def evaluate(args, params, train_data, test_data, label, test_labels=None):
     key = jax.random.fold_in(jax.random.key(args.seed + 2), len(label))
     started = time.perf_counter()
     estimate = deep.ais_dbm(
@@ -147,7 +237,7 @@ def evaluate(args, params, train_data, test_data, label):
         n_runs=args.ais_runs,
         schedule=ais.default_schedule(args.ais_temperatures),
         base_data=train_data,
-        progress=True,
+        progress=not args.quiet,
     )
     ais_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -158,7 +248,11 @@ def evaluate(args, params, train_data, test_data, label):
         params, train_data[:10000], estimate, mean_field_iterations=args.eval_mf_iterations
     )
     bound_seconds = time.perf_counter() - started
+    checked = {}
+    if args.tightness_images and test_labels is not None:
+        checked = tightness(args, params, test_data, test_labels, estimate, label)
     return {
+        **checked,
         **log_z_figures(estimate, label),
         f"{label}ais_runs": args.ais_runs,
         f"{label}ais_temperatures": int(estimate.n_temperatures),
@@ -198,7 +292,36 @@ def main(argv=None):
     parser.add_argument(
         "--mf-iterations", type=int, default=10, help="mean-field iterations in training"
     )
+    parser.add_argument(
+        "--mf-tolerance",
+        type=float,
+        default=0.0,
+        help="stop the mean-field iterations when no mean moves more (0: run them all)",
+    )
+    parser.add_argument("--mf-damping", type=float, default=0.0)
+    parser.add_argument("--rule", choices=("pcd", "fpcd", "pt"), default="pcd")
+    parser.add_argument("--fast-lr", type=float, default=0.0, help="fpcd/pt fast-weight rate")
+    parser.add_argument("--fast-decay", type=float, default=19.0 / 20.0)
+    parser.add_argument("--pt-replicas", type=int, default=4)
+    parser.add_argument("--pt-min-beta", type=float, default=0.5)
+    parser.add_argument("--centered", action="store_true", help="the centered DBM")
+    parser.add_argument("--offset-rate", type=float, default=0.01)
+    parser.add_argument("--hidden-offsets", choices=dbm_rules.OFFSET_SOURCES, default="data")
     parser.add_argument("--eval-mf-iterations", type=int, default=30)
+    parser.add_argument(
+        "--tightness-images",
+        type=int,
+        default=100,
+        help="test images (10%% per class) for the bound-vs-AIS check; 0 skips it",
+    )
+    parser.add_argument("--tightness-runs", type=int, default=20)
+    parser.add_argument("--tightness-temperatures", type=int, default=5000)
+    parser.add_argument("--data", choices=("mnist", "synthetic"), default="mnist")
+    parser.add_argument("--synthetic-visible", type=int, default=64)
+    parser.add_argument("--synthetic-train", type=int, default=600)
+    parser.add_argument("--synthetic-test", type=int, default=200)
+    parser.add_argument("--output-dir", default=None, help="default bench/results")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--train-subset", type=int, default=None, help="first N training images only"
     )
@@ -221,11 +344,20 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
-    train_data = jnp.asarray(split.x_train[: args.train_subset])
-    test_data = jnp.asarray(split.x_test[: args.test_subset])
+    if args.rule == "fpcd" and args.fast_lr <= 0:
+        parser.error("--rule fpcd needs --fast-lr > 0")
+    if args.data == "synthetic":
+        train_data, test_data, test_labels = synthetic_data(
+            args.synthetic_visible, args.synthetic_train, args.synthetic_test, args.seed
+        )
+    else:
+        split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
+        train_data = jnp.asarray(split.x_train[: args.train_subset])
+        test_data = jnp.asarray(split.x_test[: args.test_subset])
+        test_labels = split.y_test[: args.test_subset]
     stem = args.name or f"mnist_dbm_784_{args.hidden1}_{args.hidden2}"
-    RESULTS.mkdir(exist_ok=True)
+    results = Path(args.output_dir) if args.output_dir else RESULTS
+    results.mkdir(exist_ok=True, parents=True)
     summary = {
         "machine": machine_description(),
         "command": "python bench/mnist_dbm.py "
@@ -237,19 +369,20 @@ def main(argv=None):
         params = _load(args.evaluate)
     else:
         pretrained, params, timings, history, pretrain_history = train(args, train_data)
-        _save(RESULTS / f"{stem}.npz", params)
-        _save(RESULTS / f"{stem}_pretrained.npz", pretrained)
+        _save(results / f"{stem}.npz", params)
+        _save(results / f"{stem}_pretrained.npz", pretrained)
         summary.update(
             timings, config=vars(args), history=history, pretrain_history=pretrain_history
         )
-        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         if not args.no_pretrained_eval:
             summary.update(evaluate(args, pretrained, train_data, test_data, "pretrained_"))
-    summary.update(evaluate(args, params, train_data, test_data, ""))
+    summary.update(evaluate(args, params, train_data, test_data, "", test_labels))
     summary["total_seconds"] = round(time.perf_counter() - started, 1)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
     shown = {k: v for k, v in summary.items() if not k.endswith("history") and k != "config"}
     print(json.dumps(shown, indent=2))
+    return summary
 
 
 if __name__ == "__main__":

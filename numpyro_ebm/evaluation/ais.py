@@ -67,6 +67,7 @@ __all__ = [
     "summarize_log_weights",
     "base_rate_visible_bias",
     "ais_bernoulli_rbm",
+    "ais_bernoulli_rbm_family",
     "raise_bernoulli_rbm",
     "log_likelihood_bernoulli_rbm",
 ]
@@ -252,7 +253,8 @@ def _softplus_difference(pre, beta, beta_prev):
 
 def _log_f_increment(params, base_bias, v, pre, beta, beta_prev):
     r""":math:`\log f_\beta(v) - \log f_{\beta'}(v)` per row, given ``pre = c + v W``."""
-    visible = (beta - beta_prev) * (v @ (params.b - base_bias))
+    # a sum, not a matvec: the base biases may differ per run (ais_bernoulli_rbm_family)
+    visible = (beta - beta_prev) * jnp.sum(v * (params.b - base_bias), axis=-1)
     return visible + jnp.sum(_softplus_difference(pre, beta, beta_prev), axis=-1)
 
 
@@ -369,7 +371,7 @@ def _resolve_base_bias(params, base_visible_bias, base_data):
 
 def _log_z_base(base_bias, n_hidden: int):
     # f_0(v) = exp(b_A' v) * 2^K: the K free hidden units each contribute log 2
-    return jnp.sum(jax.nn.softplus(base_bias)) + n_hidden * math.log(2.0)
+    return jnp.sum(jax.nn.softplus(base_bias), axis=-1) + n_hidden * math.log(2.0)
 
 
 def ais_bernoulli_rbm(
@@ -543,3 +545,68 @@ def log_likelihood_bernoulli_rbm(
     mean = jnp.mean(neg_free)
     lower, upper = estimate.interval
     return LogLikelihoodEstimate(mean - estimate.log_z, (mean - upper, mean - lower), per_example)
+
+
+def ais_bernoulli_rbm_family(
+    rng_key: PRNGKeyArray,
+    params: bernoulli_rbm.BernoulliRBMParams,
+    hidden_biases: Float[Array, "models hidden"],
+    base_visible_biases: Float[Array, "models visible"],
+    *,
+    n_runs: int = 100,
+    schedule=None,
+    progress: bool = False,
+) -> AISResult:
+    r""":math:`\log Z` of ``m`` Bernoulli RBMs that share ``W`` and ``b`` but not their hidden biases.
+
+    RBM ``i`` has weights ``params.W``, visible biases ``params.b`` and hidden
+    biases ``hidden_biases[i]``; its AIS base is
+    :math:`f_A(v) = e^{b_{A,i}^\top v}` with ``base_visible_biases[i]``. All
+    ``m * n_runs`` runs anneal together as in :func:`ais_bernoulli_rbm` (two
+    matmuls per temperature over all of them). This is how the partition
+    function of a DBM's hidden layers with :math:`v` clamped is estimated for many
+    test vectors at once (:func:`numpyro_ebm.evaluation.deep.dbm_log_likelihood_ais`).
+
+    Returns
+    -------
+    AISResult
+        With a leading axis of length ``m`` on ``log_z``, both ends of
+        ``interval``, ``log_weights`` (``(m, n_runs)``), ``log_z_base``,
+        ``effective_sample_size`` and ``samples`` (``(m, n_runs, D)``).
+    """
+    params = _validated_params(params)
+    n_runs = _checks.check_int(n_runs, "n_runs", minimum=1)
+    dtype = params.W.dtype
+    K = params.n_hidden
+    hidden_biases = _checks.check_array(hidden_biases, "hidden_biases", ndim_min=2)
+    if hidden_biases.ndim != 2 or hidden_biases.shape[1] != K:
+        raise ValueError(f"hidden_biases must have shape (m, {K}); got {hidden_biases.shape}")
+    m = hidden_biases.shape[0]
+    base = _checks.check_array(base_visible_biases, "base_visible_biases", ndim_min=2)
+    if base.shape != (m, params.n_visible):
+        raise ValueError(
+            f"base_visible_biases must have shape ({m}, {params.n_visible}); got {base.shape}"
+        )
+    schedule = (
+        default_schedule(dtype=dtype) if schedule is None else check_schedule(schedule, dtype)
+    )
+    hidden = jnp.repeat(hidden_biases.astype(dtype), n_runs, axis=0)
+    base = jnp.repeat(base.astype(dtype), n_runs, axis=0)
+    family = params._replace(c=hidden)
+    key_init, key_anneal = jax.random.split(rng_key)
+    visible = bernoulli_from_logits(key_init, base, dtype)
+    zeros = jnp.zeros(m * n_runs, dtype)
+    carry = _Carry(visible, visible @ family.W + family.c, zeros, zeros)
+    carry = _anneal(key_anneal, family, base, carry, schedule, False, progress, "AIS")
+    log_z_base = _log_z_base(base, K).reshape(m, n_runs)[:, 0]
+
+    def summary(log_weights, log_z_base, samples):
+        result = summarize_log_weights(log_weights, log_z_base, 0, samples)
+        return result._replace(n_temperatures=None)
+
+    result = jax.vmap(summary)(
+        carry.log_weights.reshape(m, n_runs),
+        log_z_base,
+        carry.visible.reshape(m, n_runs, params.n_visible),
+    )
+    return result._replace(n_temperatures=int(schedule.shape[0]))

@@ -52,6 +52,11 @@ from numpyro_ebm.energies.dbn import DBNParams, copies_free_energy
 from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
 from numpyro_ebm.kernels._up_pass import up_pass
+from numpyro_ebm.learning._stacking import base_rate_bias as _base_rate_bias
+from numpyro_ebm.learning._stacking import bernoulli_sample as _bernoulli_sample
+from numpyro_ebm.learning._stacking import check_activities as _check_activities
+from numpyro_ebm.learning._stacking import hidden_activities as _hidden_activities
+from numpyro_ebm.learning._stacking import is_sequence as _is_sequence
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
 from numpyro_ebm.learning.chains import check_steps, sweeps
 from numpyro_ebm.learning.fit import fit
@@ -130,13 +135,6 @@ def _check_copies(value, name):
     if not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
     return value
-
-
-def _bernoulli_sample(rng_key, probabilities):
-    """Binary draws with the given probabilities; binary input comes back unchanged."""
-    probabilities = jnp.asarray(probabilities)
-    uniform = jax.random.uniform(rng_key, probabilities.shape, probabilities.dtype)
-    return (uniform < probabilities).astype(probabilities.dtype)
 
 
 def copies_rbm_pcd(
@@ -263,31 +261,12 @@ class DBNSamples(NamedTuple):
     layers: tuple[Float[Array, "n units"], ...]
 
 
-def _is_sequence(value) -> bool:
-    """A list or plain tuple of per-layer values (a NamedTuple such as a LearningRule or an
-    optax.GradientTransformation is one value)."""
-    return isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields"))
-
-
 def _per_layer(value, n_layers: int, name: str) -> list:
     if _is_sequence(value):
         if len(value) != n_layers:
             raise ValueError(f"{name} has {len(value)} entries for {n_layers} layers")
         return list(value)
     return [value] * n_layers
-
-
-def _hidden_activities(rng_key, rbm, data, mode: str, input_scale: float = 1.0):
-    probs = jax.nn.sigmoid(input_scale * (data @ rbm.W) + rbm.c)
-    if mode == "probabilities":
-        return probs
-    return _bernoulli_sample(rng_key, probs)
-
-
-def _check_activities(mode: str) -> str:
-    if mode not in ("probabilities", "samples"):
-        raise ValueError(f"hidden_activities must be 'probabilities' or 'samples'; got {mode!r}")
-    return mode
 
 
 def greedy_layerwise(
@@ -466,12 +445,6 @@ def _check_pretrained(pretrained, n_visible: int) -> tuple[bernoulli_rbm.Bernoul
             )
         below = rbm.W.shape[1]
     return pretrained
-
-
-def _base_rate_bias(data):
-    """Logit of each unit's mean activity, clipped to ``[1e-3, 1 - 1e-3]`` (Hinton's guide, section 8)."""
-    p = jnp.clip(jnp.mean(data, axis=0), 1e-3, 1 - 1e-3)
-    return (jnp.log(p) - jnp.log1p(-p)).astype(data.dtype)
 
 
 def generate(

@@ -97,7 +97,9 @@ class FitResult(NamedTuple):
         ``chain_diagnostics``), for parallel-tempering rules
         (:mod:`numpyro_ebm.learning.tempered`) ``swap_rate`` (mean swap acceptance
         over pairs, chains and batches) and ``round_trips`` (completed so far,
-        summed over the chains), and one entry per user metric.
+        summed over the chains), for the DBM rules (:mod:`numpyro_ebm.learning.dbm`)
+        ``mean_field_iterations`` (mean over the batches of the positive phase's
+        iterations), and one entry per user metric.
     epochs_completed
         Number of epochs done (including those before a resume).
     """
@@ -210,6 +212,10 @@ def _build_epoch_fn(
             if swap_acceptance is not None:
                 extra["swap_rate"] = jnp.mean(swap_acceptance)
                 extra["round_trips"] = jnp.sum(_find_field(info.sampler_info, "round_trips"))
+            # rules with an iterative positive phase (the DBM's mean field) report its cost
+            iterations = getattr(info, "mean_field_iterations", None)
+            if iterations is not None:
+                extra["mean_field_iterations"] = iterations.astype(jnp.float32)
             diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite, extra)
             return TrainState(params, opt_state, rule_state, state.learning_rate_scale), diagnostics
 
@@ -229,6 +235,8 @@ def _build_epoch_fn(
             summary["swap_rate"] = jnp.mean(extra.pop("swap_rate"))
             # cumulative since the chains started, summed over the chains
             summary["round_trips"] = extra.pop("round_trips")[-1].astype(jnp.float32)
+        if "mean_field_iterations" in extra:
+            summary["mean_field_iterations"] = jnp.mean(extra.pop("mean_field_iterations"))
         if state_shardings is not None:
             state = jax.lax.with_sharding_constraint(state, state_shardings)
         return state, summary, extra

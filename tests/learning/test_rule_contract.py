@@ -172,6 +172,28 @@ SPECS = [
         _binary_data,
     ),
 ]
+# ---- DBM rules of learning.dbm (issue 15: tolerance-stopped damped mean field, FPCD, PT,
+# centered); the plain dbm_pcd is above ----
+SPECS += [
+    RuleSpec(
+        "dbm_pcd_damped",
+        lambda: dbm_rules.dbm_pcd(
+            8, mean_field_iterations=20, mean_field_tolerance=1e-3, mean_field_damping=0.3
+        ),
+        _dbm_params,
+        _binary_data,
+    ),
+    RuleSpec("dbm_pt_pcd", lambda: dbm_rules.dbm_pt_pcd(8, LADDER, k=2), _dbm_params, _binary_data),
+    RuleSpec(
+        "centered_dbm_fpcd",
+        lambda: dbm_rules.centered_dbm(
+            dbm_rules.dbm_fpcd(8, mean_field_iterations=3), weight_decay=1e-3
+        ),
+        _dbm_params,
+        _binary_data,
+    ),
+]
+# ---- end of the DBM rules ----
 IDS = [spec.name for spec in SPECS]
 # the closed-form Bernoulli-RBM rules (and the tied-copies rule with one visible copy) give
 # p(h | batch) in their info, so that centered need not recompute it
