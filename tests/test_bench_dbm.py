@@ -25,7 +25,9 @@ import mnist_dbm  # noqa: E402
 @pytest.mark.parametrize(
     "negative_phase",
     [
-        ["--rule", "fpcd", "--fast-lr", "0.01"],
+        # ~30 s of CPU (pretraining, DBM fit, AIS and the tightness check all compile): slow,
+        # like the older bench smoke tests; the options' library code has its own fast tests
+        pytest.param(["--rule", "fpcd", "--fast-lr", "0.01"], marks=pytest.mark.slow),
         # parallel tempering compiles a second, larger step: slow
         pytest.param(
             ["--rule", "pt", "--pt-replicas", "3", "--fast-lr", "0.01"], marks=pytest.mark.slow
