@@ -113,3 +113,24 @@ def test_only_the_compat_module_imports_arviz():
             if any(name.split(".")[0].startswith("arviz") for name in names):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert not offenders, "import ArviZ through numpyro_ebm._arviz:\n" + "\n".join(offenders)
+
+
+def test_split_packages_re_export_exactly_their_modules_public_names():
+    # each package's __init__ lists its modules' names again, literally, so that static
+    # tools (ruff, type checkers, the API docs) see the re-exports; this keeps the copies equal
+    import importlib
+
+    for package, modules in {
+        "datasets": ("toy", "images", "downloads"),
+        "diagnostics": ("inference_data", "chains", "comparison", "exact_moments", "mixing"),
+    }.items():
+        top = importlib.import_module(f"numpyro_ebm.{package}")
+        exported = {}
+        for module_name in modules:
+            module = importlib.import_module(f"numpyro_ebm.{package}.{module_name}")
+            exported[module_name] = module
+            exported |= {name: getattr(module, name) for name in module.__all__}
+        assert set(top.__all__) == set(exported), (package, set(top.__all__) ^ set(exported))
+        assert len(top.__all__) == len(exported), package  # no name listed twice
+        for name, value in exported.items():
+            assert getattr(top, name) is value, (package, name)
