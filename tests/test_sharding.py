@@ -274,8 +274,12 @@ def test_tempered_fit_does_not_depend_on_the_device_count(results):
         "inverse_temperatures": "P()",
     }
     assert {"swap_rate", "round_trips"} <= set(fitted["history_keys"])
-    # the rule step as fit places it: only the gradient's mean over the chains is reduced
-    assert set(fitted["rule_step_collectives"]) == {"all-reduce"}, fitted
+    # the rule step as fit places it: no exchange between devices along the ladder (swaps);
+    # the gradient's statistics over the chains cross devices (XLA chose all-gathers of the
+    # small negative statistics and one all-reduce, measured: 6 and 1)
+    collectives = fitted["rule_step_collectives"]
+    assert "collective-permute" not in collectives and "all-to-all" not in collectives, fitted
+    assert set(collectives) <= {"all-reduce", "all-gather"}, fitted
 
 
 def test_scaling_doc_tempering_example_runs_on_four_devices(results):
