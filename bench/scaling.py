@@ -13,6 +13,11 @@ measures, for a ``--visible`` x ``--hidden`` Bernoulli RBM:
   the mesh (``data_axis="chain"``), the first epoch (compilation) excluded;
 - **AIS temperatures/s**: :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`
   with ``--ais-runs`` runs and ``--ais-temperatures`` temperatures, runs split;
+- **PT steps/s**: ``--sweeps`` parallel-tempering steps (``--pt-replicas``
+  replicas x ``--pt-chains`` chains over the fused RBM block-Gibbs sweep, DEO
+  swaps) in one ``lax.scan``, the chains split (dimension 1 of the
+  replica-first state, as the state declares), so every chain's ladder and its
+  swaps stay on one device;
 - on one device, the **overhead of the sharded path**: the same loop on a
   one-device mesh against no mesh, timed interleaved (``--repeats`` rounds, the
   median of the per-round ratios).
@@ -148,6 +153,42 @@ def _worker(args) -> dict:
     result["ais_overhead_ratio"] = statistics.median(
         s / p for s, p in zip(ais_sharded, ais_plain, strict=True)
     )
+    from numpyro_ebm.kernels import parallel_tempering as pt
+
+    betas = pt.geometric_ladder(args.pt_replicas, 0.1)
+    pt_kernel = pt.as_top_level_api(pt.rbm_tempering())
+
+    @jax.jit
+    def pt_steps(key, state, params, betas):
+        def body(state, key):
+            return pt_kernel.step(key, state, params, betas)[0], None
+
+        return jax.lax.scan(body, state, jax.random.split(key, args.sweeps))[0]
+
+    pt_start = jnp.asarray(data[np.arange(args.pt_chains) % len(data)])
+    pt_plain = pt_kernel.init(
+        jnp.broadcast_to(pt_start, (args.pt_replicas,) + pt_start.shape), params, betas
+    )
+    pt_sharded = sharding.put_chains(pt_plain, mesh, dim=sharding.chain_dims(pt_plain))
+    sharded_betas = sharding.put_replicated(betas, mesh)
+
+    def run_pt_plain():
+        return pt_steps(jax.random.key(4), pt_plain, params, betas)
+
+    def run_pt_sharded():
+        return pt_steps(jax.random.key(4), pt_sharded, sharded_params, sharded_betas)
+
+    same = run_pt_plain().replicas.visible, run_pt_sharded().replicas.visible  # compiles both
+    assert np.array_equal(*same)
+    pt_plain_times, pt_sharded_times = [], []
+    for _ in range(args.repeats):  # interleaved
+        pt_plain_times.append(timed(run_pt_plain))
+        pt_sharded_times.append(timed(run_pt_sharded))
+    result["pt_steps_per_s"] = args.sweeps / statistics.median(pt_sharded_times)
+    result["pt_steps_per_s_no_mesh"] = args.sweeps / statistics.median(pt_plain_times)
+    result["pt_overhead_ratio"] = statistics.median(
+        s / p for s, p in zip(pt_sharded_times, pt_plain_times, strict=True)
+    )
     # multiply-adds x 2 = flops: sweep v@W and h@W.T for every chain
     result["gibbs_gflops_per_device"] = (
         4 * args.chains * D * H * result["gibbs_sweeps_per_s"] / n / 1e9
@@ -228,6 +269,8 @@ def main():
     parser.add_argument("--pcd-epochs", type=int, default=3)
     parser.add_argument("--ais-runs", type=int, default=100)
     parser.add_argument("--ais-temperatures", type=int, default=200)
+    parser.add_argument("--pt-replicas", type=int, default=4)
+    parser.add_argument("--pt-chains", type=int, default=100)
     parser.add_argument("--project-devices", type=int, default=8)
     parser.add_argument("--gpu-tflops", type=float, default=10.0)
     parser.add_argument("--link-gbps", type=float, default=100.0)
@@ -261,13 +304,14 @@ def main():
     print(
         f"RBM {args.visible}x{args.hidden}; Gibbs: {args.chains} chains x {args.sweeps} sweeps; "
         f"PCD-1: {args.pcd_chains} chains, minibatch {args.batch}, {args.pcd_batches} steps an "
-        f"epoch; AIS: {args.ais_runs} runs x {args.ais_temperatures} temperatures; medians of "
+        f"epoch; AIS: {args.ais_runs} runs x {args.ais_temperatures} temperatures; PT: "
+        f"{args.pt_replicas} replicas x {args.pt_chains} chains x {args.sweeps} steps; medians of "
         f"{args.repeats} rounds" + ("" if args.real else " (forced host devices, shared cores)")
     )
     base = results[0]
     print(
         "devices | Gibbs sweeps/s (x vs first) | PCD steps/s (x) | AIS temperatures/s (x) | "
-        "overhead vs no mesh: Gibbs, PCD"
+        "PT steps/s (x) | overhead vs no mesh: Gibbs, PCD, PT"
     )
     for r in results:
         print(
@@ -276,13 +320,16 @@ def main():
             f"{r['pcd_steps_per_s']:7.1f} ({r['pcd_steps_per_s'] / base['pcd_steps_per_s']:.2f}) | "
             f"{r['ais_temperatures_per_s']:7.1f} "
             f"({r['ais_temperatures_per_s'] / base['ais_temperatures_per_s']:.2f}) | "
-            f"{r['gibbs_overhead_ratio']:.3f}, {r['pcd_overhead_ratio']:.3f}"
+            f"{r['pt_steps_per_s']:7.1f} ({r['pt_steps_per_s'] / base['pt_steps_per_s']:.2f}) | "
+            f"{r['gibbs_overhead_ratio']:.3f}, {r['pcd_overhead_ratio']:.3f}, "
+            f"{r['pt_overhead_ratio']:.3f}"
         )
     one = next((r for r in results if r["devices"] == 1), None)
     if one is not None:
         print(
             f"sharded path on a one-device mesh / no mesh: Gibbs {one['gibbs_overhead_ratio']:.3f}, "
-            f"PCD epoch {one['pcd_overhead_ratio']:.3f}, AIS {one['ais_overhead_ratio']:.3f} "
+            f"PCD epoch {one['pcd_overhead_ratio']:.3f}, AIS {one['ais_overhead_ratio']:.3f}, "
+            f"PT {one['pt_overhead_ratio']:.3f} "
             "(time ratios, median over interleaved rounds; target < 1.03)"
         )
     print(projection(args, one["gibbs_gflops_per_device"] if one else None))

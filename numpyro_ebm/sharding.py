@@ -27,22 +27,37 @@ both computable shard by shard without communication. Sums over the
 sharded axis (mean gradients, log-mean-exp of AIS weights) are reduced in a
 different order on different device counts and may differ in the last bits.
 
-Composition with tempering. Replicas of parallel tempering are an array axis
-like any other: the tempering kernels stack replicas first, ``(n_replicas,
-n_chains, ...)``; :func:`put_chains` with ``dim=1`` splits the chains and keeps
-each chain's whole temperature ladder on one device, so replica swaps (which
-pair neighbouring temperatures of the same chain) need no communication;
-``dim=0`` over a mesh axis of its own (say ``"replica"``) splits the ladder
-instead, and a swap then exchanges data between devices.
+Which axis is the chain axis. By default the leading one. A state whose
+chains sit on another axis says so with a ``chain_dims`` mapping from its field
+names to the dimension of that field's leaves that indexes the chains (``None``:
+not per chain, replicated), as a class attribute or, when it depends on the
+instance, a property; :func:`chain_dims` reads the declarations of a pytree and
+:func:`put_chains` / :func:`constrain_chains` accept its result as ``dim``. The
+declaration describes the state as its kernel builds it for a batch of chains;
+a batch made with ``jax.vmap`` over chains has the chain axis first on every
+leaf and is placed with ``dim=0`` whatever the declaration
+(:func:`~numpyro_ebm.diagnostics.run_chains` with ``batched=False``).
+
+Composition with tempering. The tempering kernels stack replicas first,
+``(n_replicas, n_chains, ...)``;
+:class:`~numpyro_ebm.kernels.parallel_tempering.PTState` declares its chain axis
+(1 for the replicas' states, 0 for the round trips, none for the step count),
+so ``run_chains``, ``compare_samplers`` and ``fit`` split the chains and keep
+each chain's whole temperature ladder on one device: replica swaps, which pair
+neighbouring temperatures of the same chain, need no communication (the ladder
+itself, a parameter, is replicated). ``put_chains(state, mesh, "replica",
+dim=0)`` over a mesh axis of its own splits the ladder instead, and a swap then
+exchanges data between devices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.tree_util import DictKey, GetAttrKey
 
 try:  # JAX >= 0.7 exports shard_map at the top level
     from jax import shard_map
@@ -66,6 +81,8 @@ __all__ = [
     "replicated",
     "sharding_for",
     "put",
+    "chain_dims",
+    "chain_count",
     "put_chains",
     "constrain_chains",
     "put_replicated",
@@ -199,32 +216,160 @@ def put(x, sharding: NamedSharding):
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
-def _splits(x, dim: int, count: int | None) -> bool:
+_UNSET = object()
+
+
+def _field_name(key):
+    if isinstance(key, GetAttrKey):
+        return key.name
+    if isinstance(key, DictKey):
+        return key.key
+    return None
+
+
+def _declared_dims(node) -> Mapping:
+    """The ``chain_dims`` declaration of a pytree node (``{}`` if none), checked."""
+    declared = getattr(node, "chain_dims", None)
+    if declared is None:
+        return {}
+    name = type(node).__name__
+    if not isinstance(declared, Mapping):
+        raise TypeError(
+            f"{name}.chain_dims must be a mapping from field names to a dimension (int) or None; "
+            f"got {type(declared).__name__}"
+        )
+    fields = getattr(node, "_fields", None) or (node.keys() if isinstance(node, Mapping) else ())
+    for field, dim in declared.items():
+        if field not in fields:
+            raise ValueError(
+                f"{name}.chain_dims names {field!r}, which is not a field of {name} "
+                f"(its fields are {tuple(fields)})"
+            )
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 0):
+            raise TypeError(
+                f"{name}.chain_dims[{field!r}] must be a non-negative int or None; got {dim!r}"
+            )
+    return declared
+
+
+def _collect_dims(node, forced, default, fields, out: list) -> None:
+    count = len(jax.tree.leaves(node))
+    if count == 0:
+        return
+    if forced is not _UNSET:
+        out.extend([forced] * count)
+        return
+    children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
+    if len(children) == 1 and children[0][0] == ():  # node is a leaf
+        out.append(default)
+        return
+    declared = _declared_dims(node)
+    for path, child in children:
+        name = _field_name(path[0])
+        if name in declared:
+            _collect_dims(child, declared[name], default, fields, out)
+        else:
+            _collect_dims(child, _UNSET, 0 if name in fields else default, fields, out)
+
+
+def chain_dims(tree, default: int | None = 0, *, fields: Sequence[str] = ()):
+    """The chain dimension of every leaf of ``tree``, from the nodes' ``chain_dims`` declarations.
+
+    A pytree node (a NamedTuple state, say) may carry ``chain_dims``, a mapping
+    from some of its field names to the dimension that indexes the chains in
+    every leaf below that field, or ``None`` for leaves that are not per chain
+    (a step size, a temperature ladder): they are replicated. A declaration
+    covers everything below the field it names, and an outer declaration takes
+    precedence over inner ones; fields it does not name are searched further.
+    Leaves no declaration covers get ``default``, or ``0`` below a field whose
+    name is in ``fields`` (the naming convention of the learning rules,
+    :data:`numpyro_ebm.learning.layout.CHAIN_FIELDS`).
+
+    Returns
+    -------
+    A pytree of ``tree``'s structure whose leaves are ints or ``None``, to pass as
+    ``dim`` to :func:`put_chains` and :func:`constrain_chains`.
+
+    Examples
+    --------
+    >>> class Ladder(NamedTuple):  # doctest: +SKIP
+    ...     position: jax.Array  # (n_replicas, n_chains, D)
+    ...     betas: jax.Array  # (n_replicas,)
+    ...     chain_dims = {"position": 1, "betas": None}
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    out: list = []
+    _collect_dims(tree, _UNSET, default, tuple(fields), out)
+    assert len(out) == len(leaves)
+    return treedef.unflatten(out)
+
+
+def _leaf_dims(tree, dim) -> tuple[list, object, list]:
+    """Leaves, treedef and one dimension (int or None) per leaf: ``dim`` an int or a pytree."""
+    leaves, treedef = jax.tree.flatten(tree)
+    if dim is None or isinstance(dim, int):
+        return leaves, treedef, [dim] * len(leaves)
+    return leaves, treedef, list(treedef.flatten_up_to(dim))
+
+
+def chain_count(tree, dim=None) -> int | None:
+    """The number of chains along the chain dimensions (``dim``, default :func:`chain_dims` with
+    ``default=None``) of ``tree``'s leaves; ``None`` if no leaf has one.
+
+    Raises
+    ------
+    ValueError
+        If the leaves disagree (the message lists the lengths found).
+    """
+    dim = chain_dims(tree, default=None) if dim is None else dim
+    leaves, _, dims = _leaf_dims(tree, dim)
+    counts = {int(np.shape(x)[d]) for x, d in zip(leaves, dims, strict=True) if _splits(x, d, None)}
+    if len(counts) > 1:
+        raise ValueError(
+            "the leaves of the state disagree on the number of chains along their declared chain "
+            f"dimensions: {sorted(counts)}; check the state's chain_dims"
+        )
+    return counts.pop() if counts else None
+
+
+def _splits(x, dim, count: int | None) -> bool:
     shape = np.shape(x)
-    return len(shape) > dim and (count is None or shape[dim] == count)
+    return dim is not None and len(shape) > dim and (count is None or shape[dim] == count)
 
 
-def put_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim: int = 0, count=None):
+def put_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim=0, count=None):
     """Place every leaf of ``tree`` with dimension ``dim`` (the chain axis) split over ``axis``.
 
-    Leaves without that dimension (a shared step size), or, when ``count`` is
+    ``dim`` is one dimension for every leaf, or a pytree of them (ints or
+    ``None``), e.g. :func:`chain_dims` of ``tree``. Leaves without that
+    dimension (a shared step size), with ``dim`` ``None``, or, when ``count`` is
     given, whose dimension ``dim`` is not ``count`` long, are replicated.
     """
-    split = chain_sharding(mesh, axis, dim)
     whole = replicated(mesh)
-    return jax.tree.map(lambda x: put(x, split if _splits(x, dim, count) else whole), tree)
+    leaves, treedef, dims = _leaf_dims(tree, dim)
+    return treedef.unflatten(
+        [
+            put(x, chain_sharding(mesh, axis, d) if _splits(x, d, count) else whole)
+            for x, d in zip(leaves, dims, strict=True)
+        ]
+    )
 
 
-def constrain_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim: int = 0, count=None):
+def constrain_chains(tree, mesh: Mesh, axis: str | None = CHAIN_AXIS, dim=0, count=None):
     """Inside ``jit``: ask that leaves with dimension ``dim`` (of length ``count``) stay split.
 
     :func:`jax.lax.with_sharding_constraint` on the leaves :func:`put_chains`
-    would split; other leaves are left to XLA's sharding propagation.
+    would split (``dim`` as there); other leaves are left to XLA's sharding
+    propagation.
     """
-    split = chain_sharding(mesh, axis, dim)
-    return jax.tree.map(
-        lambda x: jax.lax.with_sharding_constraint(x, split) if _splits(x, dim, count) else x,
-        tree,
+    leaves, treedef, dims = _leaf_dims(tree, dim)
+    return treedef.unflatten(
+        [
+            jax.lax.with_sharding_constraint(x, chain_sharding(mesh, axis, d))
+            if _splits(x, d, count)
+            else x
+            for x, d in zip(leaves, dims, strict=True)
+        ]
     )
 
 

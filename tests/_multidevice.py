@@ -20,8 +20,10 @@ os.environ["XLA_FLAGS"] = (
 )
 
 import json  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+from typing import Any, NamedTuple  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -34,7 +36,10 @@ from numpyro_ebm import diagnostics, sharding  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm  # noqa: E402
 from numpyro_ebm.evaluation import ais, annealing, deep  # noqa: E402
 from numpyro_ebm.kernels import binary_gibbs, mala, rbm_gibbs  # noqa: E402
+from numpyro_ebm.kernels import parallel_tempering as pt  # noqa: E402
+from numpyro_ebm.learning import layout as training_layout  # noqa: E402
 from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
+from numpyro_ebm.learning import tempered  # noqa: E402
 from numpyro_ebm.learning.fit import fit  # noqa: E402
 
 DEVICE_COUNTS = (1, 2, 4)
@@ -329,20 +334,185 @@ def bad_meshes():
 
 @check
 def docs_example():
-    """The example of docs/scaling.md, run here on 4 devices; returns what it printed."""
+    """The examples of docs/scaling.md, run here on 4 devices; returns what they printed."""
     import contextlib
     import io
-    import re
     from pathlib import Path
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
     text = doc.read_text()
-    section = re.search(r"<!-- example:start -->(.*?)<!-- example:end -->", text, re.S).group(1)
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    sections = re.findall(r"<!-- example:start -->(.*?)<!-- example:end -->", text, re.S)
+    namespace = {"__name__": "__doc_example__"}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, str(doc), "exec"), {"__name__": "__doc_example__"})
+        for section in sections:  # in order, in one namespace
+            code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+            exec(compile(code, str(doc), "exec"), namespace)
     return printed.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Parallel tempering composed with sharding (issue 12): the chains are split, not the
+# ladder, so the swaps stay on one device
+# --------------------------------------------------------------------------------------
+
+PT_LADDER = (4, 0.1)  # geometric_ladder(n_replicas, min_inverse_temperature)
+COLLECTIVE = re.compile(
+    r"\b(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)(?:-start)?\("
+)
+
+
+def collectives(compiled) -> dict:
+    """How many of each cross-device collective the compiled (partitioned) HLO contains."""
+    counts: dict = {}
+    for name in COLLECTIVE.findall(compiled.as_text()):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _specs(tree) -> Any:
+    return jax.tree.map(lambda x: str(x.sharding.spec), tree)
+
+
+class _PTView(NamedTuple):
+    """A PT state with its target replica's position in front (as bench/sampler_shootout.py)."""
+
+    position: jax.Array
+    pt: pt.PTState
+
+
+def _pt_spec(betas):
+    algorithm = pt.as_top_level_api(pt.rbm_tempering())
+    n_replicas = betas.shape[0]
+
+    def init(position, params):
+        stacked = jnp.broadcast_to(position, (n_replicas,) + position.shape)
+        return _PTView(position, algorithm.init(stacked, params, betas))
+
+    def step(key, state, params):
+        new, info = algorithm.step(key, state.pt, params, betas)
+        return _PTView(new.replicas.visible[-1], new), {"round_trips": info.round_trips}
+
+    from blackjax.base import SamplingAlgorithm
+
+    return diagnostics.SamplerSpec(SamplingAlgorithm(init, step), batched=True)
+
+
+@check
+def pt_chains():
+    """PT over RBM block Gibbs (K=4 replicas x 8 chains) in run_chains and compare_samplers.
+
+    Numbers on 1, 2, 4 devices against no mesh; the layouts of the draws and of a
+    placed state; the collectives in the compiled PT step with the chains split (none
+    expected) and, for contrast, with the ladder split over the devices.
+    """
+    params = _rbm()
+    betas = pt.geometric_ladder(*PT_LADDER)
+    n_replicas, n_chains = betas.shape[0], 8
+    start = _binary(30, (n_chains, 12))
+    positions = jnp.broadcast_to(start, (n_replicas, n_chains, 12))
+    algorithm = pt.as_top_level_api(pt.rbm_tempering())
+    tempered_params = pt.TemperedParams(params, betas)
+    energy = jax.jit(bernoulli_rbm.free_energy)
+    specs = {}
+
+    def run(mesh):
+        states, infos = diagnostics.run_chains(
+            jax.random.key(31), algorithm, positions, tempered_params, 12, batched=True, mesh=mesh
+        )
+        _, idata = diagnostics.compare_samplers(
+            jax.random.key(32),
+            {"pt": _pt_spec(betas)},
+            start,
+            params,
+            n_steps=8,
+            energy_fn=energy,
+            return_inference_data=True,
+            mesh=mesh,
+        )
+        if mesh is not None:
+            specs[str(mesh.size)] = {
+                "draws_visible": str(states.replicas.visible.sharding.spec),
+                "draws_replica_index": str(states.replica_index.sharding.spec),
+                "draws_round_trips": str(states.round_trips.sharding.spec),
+                "info_swap_acceptance": str(infos.swap_acceptance.sharding.spec),
+                "info_hidden_probs": str(infos.replica_info.hidden_probs.sharding.spec),
+            }
+        compared = {k: v.values for k, v in idata["pt"].posterior.data_vars.items()}
+        compared["round_trips"] = idata["pt"].sample_stats["round_trips"].values
+        return states, infos, compared
+
+    out = {"compare": over_device_counts(run), "draw_specs": specs}
+    four = sharding.make_mesh(4)
+    state = algorithm.init(positions, params, betas)
+    placed = sharding.put_chains(state, four, dim=sharding.chain_dims(state))
+    out["state_specs"] = _specs(placed)._asdict()
+    out["state_specs"]["replicas"] = out["state_specs"]["replicas"]._asdict()
+    view = _pt_spec(betas).algorithm.init(start, params)
+    from numpyro_ebm.diagnostics.comparison import _placement
+
+    placed_view, _ = _placement(four, "chain", n_chains)(view, params, True)
+    out["compare_samplers_state_visible"] = str(placed_view.pt.replicas.visible.sharding.spec)
+    key = jax.random.key(33)
+    whole = sharding.put_replicated(tempered_params, four)
+    step = jax.jit(algorithm.step)
+    out["step_collectives"] = collectives(step.lower(key, placed, whole).compile())
+    ladder_split = sharding.put_chains(state, four, dim=0, count=n_replicas)
+    out["ladder_split_collectives"] = collectives(step.lower(key, ladder_split, whole).compile())
+    # the split step computes the same numbers as the unsplit one
+    out["step_vs_one_device"] = compare(step(key, state, tempered_params), step(key, placed, whole))
+    return out
+
+
+def _train_tempered(mesh, rule, epochs=3):
+    data = _binary(20, (64, 12))
+    return fit(
+        jax.random.key(34),
+        _rbm(),
+        data,
+        rule,
+        optax.sgd(0.05),
+        epochs=epochs,
+        batch_size=16,
+        progress=False,
+        mesh=mesh,
+    )
+
+
+@check
+def pt_fit():
+    """fit with the closed-form PT-PCD on 1, 2, 4 devices, the generic pt_pcd on 4, against no
+    mesh; the layout of the trained rule state; the collectives of the compiled rule step."""
+    betas = pt.geometric_ladder(*PT_LADDER)
+    fast = tempered.bernoulli_rbm_pt_pcd(8, betas)
+    generic = tempered.pt_pcd(bernoulli_rbm.free_energy, pt.rbm_tempering(), 8, betas)
+    reference = _train_tempered(None, fast)
+    out = {"rbm_pt_pcd": {}}
+    for n in DEVICE_COUNTS:
+        result = _train_tempered(sharding.make_mesh(n), fast)
+        out["rbm_pt_pcd"][str(n)] = _fit_comparison(reference, result)
+    chains = result.rule_state.chains  # on 4 devices
+    out["specs"] = {
+        "visible": str(chains.replicas.visible.sharding.spec),
+        "replica_index": str(chains.replica_index.sharding.spec),
+        "round_trips": str(chains.round_trips.sharding.spec),
+        "step_count": str(chains.step_count.sharding.spec),
+        "inverse_temperatures": str(result.rule_state.inverse_temperatures.sharding.spec),
+    }
+    out["history_keys"] = sorted(result.history)
+    out["pt_pcd"] = _fit_comparison(
+        _train_tempered(None, generic, 2), _train_tempered(sharding.make_mesh(4), generic, 2)
+    )
+    # the rule step as fit places it: only the gradient's mean over chains crosses devices
+    four = sharding.make_mesh(4)
+    params = _rbm()
+    data = _binary(20, (64, 12))
+    state = fast.init(jax.random.key(35), params, data)
+    placed = sharding.put_chains(state, four, dim=training_layout.chain_leaf_dims(state))
+    whole = sharding.put_replicated((params, data[:16]), four)
+    step = jax.jit(fast.step).lower(jax.random.key(36), placed, *whole).compile()
+    out["rule_step_collectives"] = collectives(step)
+    return out
 
 
 def main(names):

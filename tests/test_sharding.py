@@ -227,3 +227,66 @@ def test_two_processes_train_the_same_rbm_as_one(tmp_path):
             np.testing.assert_allclose(first[name], single[name], rtol=0, atol=PARAMS_TOLERANCE)
     assert (tmp_path / "history.txt").read_text() == "True"
     assert (tmp_path / "checkpoint" / "checkpoint.npz").exists()  # written by process 0
+
+
+# --- parallel tempering composed with sharding (pt-shard branch; checks in _multidevice.py) ---
+
+
+def test_parallel_tempering_splits_its_chains_not_its_ladder(results):
+    """PT over RBM block Gibbs: bit-identical draws on 1, 2, 4 devices, the chain axis split
+    (dimension 1 of the replica-first states), and a compiled step with no collective."""
+    tempering = results["pt_chains"]
+    _identical_on_every_device_count(tempering["compare"])
+    for n in ("2", "4"):
+        assert tempering["draw_specs"][n] == {
+            "draws_visible": "P(None, None, 'chain')",  # (draw, replica, chain, visible)
+            "draws_replica_index": "P(None, None, 'chain')",
+            "draws_round_trips": "P(None, 'chain')",
+            "info_swap_acceptance": "P(None, 'chain')",  # info: (draw, chain, pair)
+            "info_hidden_probs": "P(None, None, 'chain')",
+        }, n
+    assert tempering["state_specs"] == {
+        "replicas": {"visible": "P(None, 'chain')", "hidden": "P(None, 'chain')"},
+        "replica_index": "P(None, 'chain')",
+        "direction": "P(None, 'chain')",
+        "round_trips": "P('chain',)",
+        "step_count": "P()",
+    }
+    assert tempering["compare_samplers_state_visible"] == "P(None, 'chain')"
+    # split over chains the swaps are device-local; split over the ladder they communicate
+    assert tempering["step_collectives"] == {}
+    assert tempering["ladder_split_collectives"], tempering
+    assert tempering["step_vs_one_device"]["identical"]
+
+
+def test_tempered_fit_does_not_depend_on_the_device_count(results):
+    fitted = results["pt_fit"]
+    assert set(fitted["rbm_pt_pcd"]) == {"1", "2", "4"}
+    for n, comparison in fitted["rbm_pt_pcd"].items():
+        _close_to_the_unsharded_run(comparison, f"bernoulli_rbm_pt_pcd, {n} devices")
+    assert fitted["rbm_pt_pcd"]["4"]["chains"]["split"]
+    _close_to_the_unsharded_run(fitted["pt_pcd"], "generic pt_pcd, 4 devices")
+    assert fitted["specs"] == {
+        "visible": "P(None, 'chain')",
+        "replica_index": "P(None, 'chain')",
+        "round_trips": "P('chain',)",
+        "step_count": "P()",
+        "inverse_temperatures": "P()",
+    }
+    assert {"swap_rate", "round_trips"} <= set(fitted["history_keys"])
+    # the rule step as fit places it: no exchange between devices along the ladder (swaps);
+    # the gradient's statistics over the chains cross devices (XLA chose all-gathers of the
+    # small negative statistics and one all-reduce, measured: 6 and 1)
+    collectives = fitted["rule_step_collectives"]
+    assert "collective-permute" not in collectives and "all-to-all" not in collectives, fitted
+    assert set(collectives) <= {"all-reduce", "all-gather"}, fitted
+
+
+def test_scaling_doc_tempering_example_runs_on_four_devices(results):
+    out = results["docs_example"]
+    assert "PT draws (draw, replica, chain, visible) split as P(None, None, 'chain')" in out
+    assert "same PT draws as on one device: True" in out
+    assert "own state split as P(None, 'chain') P()" in out
+
+
+# --- end parallel tempering composed with sharding ---

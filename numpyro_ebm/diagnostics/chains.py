@@ -42,6 +42,15 @@ def _init_chains(sampler: SamplingAlgorithm, initial_positions, params, batched:
     return jax.vmap(sampler.init, in_axes=(0, None))(initial_positions, params)
 
 
+def _state_shapes(sampler: SamplingAlgorithm, initial_positions, params):
+    """Shapes of a batched kernel's initial state (traced, not run); None if its init needs
+    concrete values (it is then run for real, which raises any error it has)."""
+    try:
+        return jax.eval_shape(lambda x, p: sampler.init(x, p), initial_positions, params)
+    except Exception:  # the real init, run next, reports the problem
+        return None
+
+
 def _multi_chain_step(sampler: SamplingAlgorithm, batched: bool, n_chains: int) -> Callable:
     """``step(states, key, params)`` moving all chains: one key for a batched kernel,
     ``vmap`` over split keys otherwise."""
@@ -107,7 +116,11 @@ def run_chains(
         its size) and ``params`` replicated; the draws come back split the same
         way along their chain axis. The draws do not depend on the number of
         devices (see :mod:`numpyro_ebm.sharding`). Without a mesh, everything
-        runs on the default device.
+        runs on the default device. With ``batched=True`` a state that declares
+        its chain axis (``chain_dims``, e.g. parallel tempering's
+        :class:`~numpyro_ebm.kernels.parallel_tempering.PTState`, whose positions
+        are ``(n_replicas, n_chains, ...)``) is split along it, and the chain
+        count is read there.
 
     Returns
     -------
@@ -132,15 +145,27 @@ def run_chains(
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin})")
     n_draws = n_steps // thin
     n_chains = _check_initial_positions(initial_positions)
+    declared = None  # the chain dimensions a batched kernel's state declares, if any
     if mesh is not None:
+        if batched:
+            init_shapes = _state_shapes(sampler, initial_positions, params)
+            count = None if init_shapes is None else sharding.chain_count(init_shapes)
+            if count is not None:  # None: nothing declared, chains first
+                # e.g. parallel tempering: positions and states (n_replicas, n_chains, ...)
+                declared, n_chains = sharding.chain_dims(init_shapes), count
         mesh, chain_axis = sharding.validate_chain_mesh(
             mesh, chain_axis, n_chains, "the number of chains"
         )
-        initial_positions = sharding.put_chains(initial_positions, mesh, chain_axis)
+        if declared is None:
+            initial_positions = sharding.put_chains(initial_positions, mesh, chain_axis)
+        else:  # the positions' chain axis is the kernel's business: split after init
+            initial_positions = sharding.put_replicated(initial_positions, mesh)
         params = sharding.put_replicated(params, mesh)
     states = _init_chains(sampler, initial_positions, params, batched)
     if mesh is not None:
-        states = sharding.put_chains(states, mesh, chain_axis, count=n_chains)
+        states = sharding.put_chains(
+            states, mesh, chain_axis, dim=0 if declared is None else declared, count=n_chains
+        )
 
     step = _multi_chain_step(sampler, batched, n_chains)
 
@@ -177,7 +202,11 @@ def run_chains(
         steps = jnp.arange(total, dtype=jnp.int32)
         draws = jax.lax.scan(body, (states, buffer), (steps, keys))[0][1]
         if mesh is not None:
-            draws = sharding.constrain_chains(draws, mesh, chain_axis, dim=1, count=n_chains)
+            dims = 1
+            if declared is not None and record is None:
+                # (states, infos) as declared by their types, after the draw axis
+                dims = jax.tree.map(lambda d: d + 1, sharding.chain_dims(shapes))
+            draws = sharding.constrain_chains(draws, mesh, chain_axis, dim=dims, count=n_chains)
         return draws
 
     return jax.jit(run)(rng_key, states, params)

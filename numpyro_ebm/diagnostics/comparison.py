@@ -256,13 +256,17 @@ def _total(value, n_chains: int):
 
 
 def _placement(mesh, chain_axis, n_chains: int) -> Callable:
-    """``place(states, params)``: chains split over the mesh, params replicated (or as they are)."""
+    """``place(states, params, batched)``: chains split over the mesh, params replicated (or
+    as they are). A batched kernel's state is split along the chain axis it declares
+    (``chain_dims``, e.g. a parallel-tempering state inside a spec's state); vmapped
+    states have the chain axis first."""
     if mesh is None:
-        return lambda states, params: (states, params)
+        return lambda states, params, batched=False: (states, params)
 
-    def place(states, params):
+    def place(states, params, batched=False):
+        dims = sharding.chain_dims(states) if batched else 0
         return (
-            sharding.put_chains(states, mesh, chain_axis, count=n_chains),
+            sharding.put_chains(states, mesh, chain_axis, dim=dims, count=n_chains),
             sharding.put_replicated(params, mesh),
         )
 
@@ -274,7 +278,7 @@ def _run_spec(
 ) -> _Run:
     n_chains = _check_initial_positions(initial_positions)
     states = _init_chains(spec.algorithm, initial_positions, params, spec.batched)
-    states, params = place(states, params)
+    states, params = place(states, params, spec.batched)
     step = _multi_chain_step(spec.algorithm, spec.batched, n_chains)
     count = spec.evaluations_per_step
     if count is None:

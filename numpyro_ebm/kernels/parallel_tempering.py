@@ -69,7 +69,11 @@ per-pair and per-replica arrays put the chain axes first and the ladder axis
 last, ``(*chains, K-1)`` and ``(*chains, K)``, so that stacked over steps they
 reach ArviZ ``sample_stats`` through
 :func:`numpyro_ebm.diagnostics.to_inference_data` with dimensions ``ladder_pair``
-and ``replica`` (see :attr:`PTInfo.sample_stat_dims`).
+and ``replica`` (see :attr:`PTInfo.sample_stat_dims`). :class:`PTState` and
+:class:`PTInfo` declare where their chain axis is (``chain_dims``), so that
+``run_chains``, ``compare_samplers`` and ``fit`` with a device mesh split the
+chains, not the ladder: every chain's replicas share a device and the swaps
+need no communication (:mod:`numpyro_ebm.sharding`).
 
 References
 ----------
@@ -464,6 +468,27 @@ class PTState(NamedTuple):
     round_trips: Int[Array, "*chains"]
     step_count: Int[Array, ""]
 
+    @property
+    def chain_dims(self) -> dict:
+        """Which dimension of each field indexes the chains (read by :func:`numpyro_ebm.sharding.chain_dims`).
+
+        Dimension 1 of the replicas' states and of the per-slot labels (the ladder
+        is dimension 0), 0 of the round trips, none for the step count: a device
+        mesh then splits the chains and keeps every chain's ladder on one device,
+        so swaps need no communication. A stack of states made with ``jax.vmap``
+        over chains (``step_count`` then has the chain axis) has the chain axis
+        first everywhere.
+        """
+        if len(np.shape(self.step_count)) == 0:
+            return {
+                "replicas": 1,
+                "replica_index": 1,
+                "direction": 1,
+                "round_trips": 0,
+                "step_count": None,
+            }
+        return dict.fromkeys(self._fields, 0)
+
 
 class PTInfo(NamedTuple):
     """What one step of parallel tempering did.
@@ -500,6 +525,10 @@ class PTInfo(NamedTuple):
     round_trips: Int[Array, "*chains"]
     local_barrier: Float[Array, "*chains pairs"]
     barrier: Float[Array, "*chains"]
+
+    chain_dims = {"replica_info": 1}
+    """The base kernel's infos are ladder-first, ``(K, *chains, ...)``; the other fields
+    put the chains first (read by :func:`numpyro_ebm.sharding.chain_dims`)."""
 
     sample_stat_dims = (
         ("swap_acceptance", ("ladder_pair",)),

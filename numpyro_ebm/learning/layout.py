@@ -6,8 +6,14 @@ r"""Where the training state lives on a device mesh: :class:`TrainingLayout` for
   ``chains``, as in :class:`~numpyro_ebm.learning.contrastive_divergence.PCDState`,
   ``FPCDState``, the closed-form RBM rules, ``dbm_pcd`` and ``copies_rbm_pcd``,
   also inside the centered and sparsity wrappers; and the replay buffer, field
-  ``buffer``) split along their leading chain dimension over the mesh axis
-  ``chain``;
+  ``buffer``) split along their chain dimension over the mesh axis ``chain``:
+  the leading one, unless a state declares another (``chain_dims``, see
+  :func:`numpyro_ebm.sharding.chain_dims`). Parallel-tempering states
+  (:mod:`~numpyro_ebm.learning.tempered`) are ``(n_replicas, n_chains, ...)``
+  and declare dimension 1, so each chain's ladder stays on one device and
+  the swaps do not communicate; a rule state of your own can declare which of
+  its fields hold chains and along which dimension, with no field named
+  ``chains``;
 - each **minibatch** split along its examples over the mesh axis ``data``; the
   gradient is a mean over the batch (and over the chains), so XLA reduces it
   across both axes with an all-reduce;
@@ -29,22 +35,30 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-from jax.tree_util import GetAttrKey
 
 from numpyro_ebm import sharding
 
-__all__ = ["CHAIN_FIELDS", "TrainingLayout", "chain_leaf_mask"]
+__all__ = ["CHAIN_FIELDS", "TrainingLayout", "chain_leaf_dims", "chain_leaf_mask"]
 
 CHAIN_FIELDS = ("chains", "buffer")
 """Rule-state fields whose leaves have a leading chain dimension split over the ``chain`` axis."""
 
 
+def chain_leaf_dims(tree):
+    """The chain dimension of every leaf (an int, or None for leaves that are not chains).
+
+    Leaves below a field named in :data:`CHAIN_FIELDS` have dimension 0 unless a
+    state declares otherwise; any state may declare chain dimensions for its
+    fields (:func:`numpyro_ebm.sharding.chain_dims`).
+    """
+    return sharding.chain_dims(tree, default=None, fields=CHAIN_FIELDS)
+
+
 def chain_leaf_mask(tree):
-    """A pytree of booleans: True for leaves below a field named in :data:`CHAIN_FIELDS`."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: any(isinstance(k, GetAttrKey) and k.name in CHAIN_FIELDS for k in path),
-        tree,
-    )
+    """A pytree of booleans: True for the leaves :func:`chain_leaf_dims` gives a dimension."""
+    treedef = jax.tree.structure(tree)
+    dims = treedef.flatten_up_to(chain_leaf_dims(tree))
+    return treedef.unflatten([d is not None for d in dims])
 
 
 class TrainingLayout(NamedTuple):
@@ -71,13 +85,12 @@ class TrainingLayout(NamedTuple):
                 "and/or data_axis=..."
             )
         sharding.check_divisible(batch_size, mesh, data, "batch_size")
-        mask = chain_leaf_mask(state_shapes)
+        leaves, treedef = jax.tree.flatten(state_shapes)
+        dims = treedef.flatten_up_to(chain_leaf_dims(state_shapes))
         counts = {
-            int(leaf.shape[0])
-            for leaf, is_chain in zip(
-                jax.tree.leaves(state_shapes), jax.tree.leaves(mask), strict=True
-            )
-            if is_chain and len(leaf.shape) > 0
+            int(leaf.shape[dim])
+            for leaf, dim in zip(leaves, dims, strict=True)
+            if dim is not None and len(leaf.shape) > dim
         }
         for count in sorted(counts):
             sharding.check_divisible(count, mesh, chain, "the number of persistent chains")
@@ -89,13 +102,13 @@ class TrainingLayout(NamedTuple):
 
     def place_state(self, state):
         """Chains split over the chain axis (when there is one), everything else replicated or kept."""
-        mask = chain_leaf_mask(state)
-        split = sharding.chain_sharding(self.mesh, self.chain_axis)
+        leaves, treedef = jax.tree.flatten(state)
+        dims = treedef.flatten_up_to(chain_leaf_dims(state))
         whole = sharding.replicated(self.mesh)
 
-        def place(x, is_chain):
-            if is_chain and self.chain_axis is not None and np.ndim(x) > 0:
-                return sharding.put(x, split)
+        def place(x, dim):
+            if dim is not None and self.chain_axis is not None and np.ndim(x) > dim:
+                return sharding.put(x, sharding.chain_sharding(self.mesh, self.chain_axis, dim))
             current = getattr(x, "sharding", None)
             if isinstance(current, sharding.NamedSharding) and sharding.same_devices(
                 current.mesh, self.mesh
@@ -103,7 +116,7 @@ class TrainingLayout(NamedTuple):
                 return sharding.put(x, sharding.NamedSharding(self.mesh, current.spec))
             return sharding.put(x, whole)
 
-        return jax.tree.map(place, state, mask)
+        return treedef.unflatten([place(x, d) for x, d in zip(leaves, dims, strict=True)])
 
     def place_data(self, data):
         """The training data, replicated on every device."""

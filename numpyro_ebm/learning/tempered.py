@@ -80,10 +80,16 @@ class PTPCDState(NamedTuple):
         ``vmap_chains``, one per chain, stacked on a leading axis).
     inverse_temperatures
         The ladder, shape ``(K,)``; replace it to retune (no recompilation).
+
+    With ``fit(..., mesh=)`` the chains are split along their chain axis (the
+    ``PTState`` declares it), never along the ladder, and the ladder is
+    replicated (``chain_dims``; see :func:`numpyro_ebm.sharding.chain_dims`).
     """
 
     chains: Any
     inverse_temperatures: Float[Array, " ladder"]
+
+    chain_dims = {"inverse_temperatures": None}
 
 
 class PTFPCDState(NamedTuple):
@@ -92,6 +98,8 @@ class PTFPCDState(NamedTuple):
     chains: Any
     inverse_temperatures: Float[Array, " ladder"]
     fast_params: Any
+
+    chain_dims = {"inverse_temperatures": None, "fast_params": None}
 
 
 def _check_ladder(inverse_temperatures):

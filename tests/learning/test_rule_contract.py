@@ -144,6 +144,14 @@ SPECS = [
         _rbm_params,
         _binary_data,
     ),
+    # --- generic PT-FPCD (issue 11; pt-shard branch) ---
+    RuleSpec(
+        "pt_fpcd",
+        lambda: tempered.pt_fpcd(RBM_F, pt.rbm_tempering(), 8, LADDER, k=2),
+        _rbm_params,
+        _binary_data,
+    ),
+    # --- end generic PT-FPCD ---
     RuleSpec(
         "rbm_pt_pcd",
         lambda: tempered.bernoulli_rbm_pt_pcd(8, LADDER, base_visible_bias=jnp.zeros(D)),

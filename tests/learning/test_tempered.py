@@ -69,3 +69,24 @@ def test_fit_records_swap_rate_and_round_trips_and_learns():
     before = exact.log_likelihood_bernoulli_rbm(params, data).mean()
     after = exact.log_likelihood_bernoulli_rbm(result.params, data).mean()
     assert after > before + 0.5
+
+
+def test_fit_history_of_the_generic_pt_fpcd_has_swap_rate_and_round_trips():
+    data = _data(40)
+    params = bernoulli_rbm.init_params(jax.random.key(5), D, K, data=data, weight_scale=0.1)
+    rule = tempered.pt_fpcd(bernoulli_rbm.free_energy, pt.rbm_tempering(), 8, LADDER)
+    result = fit(
+        jax.random.key(6),
+        params,
+        data,
+        rule,
+        optax.sgd(0.1),
+        epochs=2,
+        batch_size=10,
+        progress=False,
+    )
+    history = result.history
+    assert len(history["swap_rate"]) == 2 and all(0.0 <= r <= 1.0 for r in history["swap_rate"])
+    # round trips so far, summed over the chains: the final state's count
+    assert len(history["round_trips"]) == 2
+    assert history["round_trips"][-1] == int(result.rule_state.chains.round_trips.sum())
