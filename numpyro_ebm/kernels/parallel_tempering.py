@@ -672,10 +672,16 @@ def _gather_ladder(leaf, source):
         raise ValueError(
             f"a state leaf of shape {leaf.shape} lacks the ladder and chain axes {source.shape}"
         )
-    n_rows = math.prod(source.shape[1:])
-    rows = source * n_rows + jnp.arange(n_rows, dtype=source.dtype).reshape(source.shape[1:])
-    flat = leaf.reshape((source.size,) + leaf.shape[source.ndim :])
-    return jnp.take(flat, rows.reshape(-1), axis=0, mode="clip").reshape(leaf.shape)
+
+    # one row gather per chain, vmapped over the chain axes (not a gather from the
+    # flattened ladder x chains array): the chain axes stay batch axes of the gather, so
+    # with the chains split over devices XLA keeps every swap on its device
+    def take_rows(chain_leaf, chain_source):
+        return jnp.take(chain_leaf, chain_source, axis=0, mode="clip")
+
+    for _ in range(source.ndim - 1):
+        take_rows = jax.vmap(take_rows, in_axes=(1, 1), out_axes=1)
+    return take_rows(leaf, source)
 
 
 def apply_swaps(tree, is_swapped):
