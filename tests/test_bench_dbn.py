@@ -29,7 +29,9 @@ import mnist_dbn  # noqa: E402
 @pytest.mark.parametrize(
     "bottom",
     [
-        "loaded",  # ~10 s of CPU, most of it compilation
+        # ~10-30 s of CPU, most of it compilation; the library code it drives
+        # (greedy_layerwise, DBN AIS and bound) has its own fast tests: slow
+        pytest.param("loaded", marks=pytest.mark.slow),
         pytest.param("trained", marks=pytest.mark.slow),  # also the bottom's fit and AIS
     ],
 )

@@ -58,6 +58,11 @@ def run_script(script: Path, *args: str, env: dict | None = None, timeout: float
     return completed.stdout
 
 
+# one worker runs every test here, so the module-scoped 4-device subprocess (the costliest
+# fixture of the suite) runs once a session, not once in each xdist worker
+pytestmark = pytest.mark.xdist_group("multidevice_subprocess")
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     """The checks' output, computed once per test session even with several xdist workers.

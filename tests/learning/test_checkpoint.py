@@ -64,7 +64,6 @@ def test_the_previous_checkpoint_is_kept(two_checkpoints):
     assert not list(directory.glob("*.tmp"))
 
 
-
 @pytest.mark.parametrize("where", ["before the archive", "inside an archive member"])
 def test_ctrl_c_while_saving_is_delivered_after_the_checkpoint_is_in_place(
     tmp_path, monkeypatch, where
@@ -106,6 +105,7 @@ def test_ctrl_c_while_saving_is_delivered_after_the_checkpoint_is_in_place(
     assert load_checkpoint(tmp_path / PREVIOUS_CHECKPOINT_NAME)[1]["epoch"] == 1
     assert not list(tmp_path.glob("*.tmp"))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
 
 @pytest.mark.parametrize(
     ("damage", "problem"),
