@@ -185,6 +185,12 @@ def test_csv_columns_by_index_range_and_name(tmp_path):
 # --------------------------------------------------------------------------------------
 
 
+_INTERRUPTIBLE = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from numpyro_ebm.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def _command(*args) -> list[str]:
     return [sys.executable, "-m", "numpyro_ebm.cli", *map(str, args)]
 
@@ -211,7 +217,9 @@ def test_train_interrupt_resume_evaluate_sample(tmp_path):
 
     # Ctrl-C during training keeps the last completed epoch's checkpoint and says how to resume
     process = subprocess.Popen(
-        _command(*train, "--epochs", 100_000),
+        # Ctrl-C as in a terminal, even when pytest itself runs with SIGINT ignored (a
+        # background job of a shell without job control inherits it ignored)
+        [sys.executable, "-c", _INTERRUPTIBLE, *_command(*train, "--epochs", 100_000)[3:]],
         cwd=tmp_path,
         env=_ENV,
         stdout=subprocess.PIPE,

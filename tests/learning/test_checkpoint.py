@@ -75,6 +75,8 @@ def test_ctrl_c_while_saving_is_delivered_after_the_checkpoint_is_in_place(
     """
     from numpyro_ebm.learning import checkpoint
 
+    # a run started in the background by a shell without job control inherits SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     state = checkpoint.TrainState(
         params={"W": np.ones((3, 2), np.float32)},
         opt_state=(),
@@ -105,6 +107,7 @@ def test_ctrl_c_while_saving_is_delivered_after_the_checkpoint_is_in_place(
     assert load_checkpoint(tmp_path / PREVIOUS_CHECKPOINT_NAME)[1]["epoch"] == 1
     assert not list(tmp_path.glob("*.tmp"))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize(
