@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from numpyro_ebm import _checks
+from numpyro_ebm.kernels import parallel_tempering as pt
 
 __all__ = [
     "check_steps",
@@ -25,6 +26,9 @@ __all__ = [
     "advance_chains",
     "sweeps",
     "data_validator",
+    "check_fast_weights",
+    "check_ladder",
+    "tempered_steps",
 ]
 
 
@@ -110,3 +114,54 @@ def sweeps(kernel, rng_key, chains, params, k: int):
     before_last = chains
     chains, info = kernel(keys[-1], chains, params)
     return before_last, chains, info
+
+
+def check_fast_weights(fast_learning_rate, fast_decay) -> None:
+    """Raise unless FPCD's fast weights have a decay in ``[0, 1)`` and a non-negative rate."""
+    if not 0.0 <= fast_decay < 1.0:
+        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
+    if not fast_learning_rate >= 0.0:
+        raise ValueError(f"fast_learning_rate must be non-negative; got {fast_learning_rate}")
+
+
+def check_ladder(inverse_temperatures):
+    """The tempered rules' ladder as an array, checked to be a vector of at least 2 entries."""
+    betas = _checks.check_array(inverse_temperatures, "inverse_temperatures", ndim_min=1)
+    if betas.ndim != 1 or betas.shape[0] < 2:
+        raise ValueError(
+            "inverse_temperatures must be a vector of at least 2 inverse temperatures; got "
+            f"shape {tuple(betas.shape)}"
+        )
+    return betas
+
+
+def tempered_steps(tempering: pt.Tempering, swap: str, vmap_chains: bool):
+    """Parallel tempering as persistent chains: ``(init, run)``.
+
+    ``init(replicas, params, betas)`` is the PT algorithm's; ``run(rng_key, chains,
+    params, betas, k) -> (before_last, chains, info)`` makes ``k`` PT steps and, as
+    :func:`sweeps`, returns the state at the start of the last one with the last
+    step's info. With ``vmap_chains`` the PT state holds one PT run per chain
+    (``vmap``-ed, for kernels that take a single position).
+    """
+    algorithm = pt.as_top_level_api(tempering, swap)
+    if vmap_chains:
+        init = jax.vmap(algorithm.init, in_axes=(0, None, None))
+        step = jax.vmap(algorithm.step, in_axes=(0, 0, None, None))
+    else:
+        init, step = algorithm.init, algorithm.step
+
+    def run(rng_key, chains, params, betas, k: int):
+        def one(chains, key):
+            if vmap_chains:
+                key = jax.random.split(key, chains.step_count.shape[0])
+            return step(key, chains, params, betas)
+
+        keys = jax.random.split(rng_key, k)
+        if k > 1:
+            chains, _ = jax.lax.scan(lambda c, key: (one(c, key)[0], None), chains, keys[:-1])
+        before = chains
+        chains, info = one(chains, keys[-1])
+        return before, chains, info
+
+    return init, run

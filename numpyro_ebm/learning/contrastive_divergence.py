@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
 from numpyro_ebm.learning.chains import (
     advance_chains,
+    check_fast_weights,
     check_steps,
     data_validator,
     init_chains,
@@ -237,8 +238,7 @@ def fast_persistent_contrastive_divergence(
     """
     check_steps(k)
     validate_data = data_validator(sampler, validate_data)
-    if not 0.0 <= fast_decay < 1.0:
-        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
+    check_fast_weights(fast_learning_rate, fast_decay)
 
     def init(rng_key, params, data):
         positions = initial_positions(rng_key, data, n_chains)

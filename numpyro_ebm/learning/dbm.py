@@ -72,7 +72,13 @@ from numpyro_ebm.learning._stacking import (
 )
 from numpyro_ebm.learning._stacking import hidden_activities as layer_activities
 from numpyro_ebm.learning.base import LearningRule
-from numpyro_ebm.learning.chains import check_steps, sweeps
+from numpyro_ebm.learning.chains import (
+    check_fast_weights,
+    check_ladder,
+    check_steps,
+    sweeps,
+    tempered_steps,
+)
 from numpyro_ebm.learning.contrastive_divergence import FPCDState, PCDState
 from numpyro_ebm.learning.dbn import copies_rbm_pcd
 from numpyro_ebm.learning.fit import fit
@@ -190,13 +196,6 @@ def _check_rule_arguments(n_chains, mean_field_iterations, tolerance, damping):
         raise ValueError(f"mean_field_damping must lie in [0, 1); got {damping}")
 
 
-def _check_fast(fast_learning_rate, fast_decay):
-    if not 0.0 <= fast_decay < 1.0:
-        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
-    if not fast_learning_rate >= 0.0:
-        raise ValueError(f"fast_learning_rate must be non-negative; got {fast_learning_rate}")
-
-
 def _start_positions(rng_key, params, data, n_chains: int) -> dbm_gibbs.DBMGibbsState:
     """Random training rows with hidden layers drawn from the bottom-up probabilities."""
     if data is None:
@@ -242,38 +241,20 @@ def _gibbs_phase(n_chains: int, k: int) -> _NegativePhase:
     return _NegativePhase(init, run, state, 1)
 
 
-def _check_ladder(inverse_temperatures):
-    betas = _checks.check_array(inverse_temperatures, "inverse_temperatures", ndim_min=1)
-    if betas.ndim != 1 or betas.shape[0] < 2:
-        raise ValueError(
-            "inverse_temperatures must be a vector of at least 2 inverse temperatures; got "
-            f"shape {tuple(betas.shape)}"
-        )
-    return betas
-
-
 def _tempered_phase(n_chains: int, k: int, inverse_temperatures, swap: str) -> _NegativePhase:
     pt._check_swap(swap)
-    ladder = _check_ladder(inverse_temperatures)
-    algorithm = pt.as_top_level_api(pt.dbm_tempering(), swap)
+    ladder = check_ladder(inverse_temperatures)
+    init_pt, run_pt = tempered_steps(pt.dbm_tempering(), swap, vmap_chains=False)
 
     def init(rng_key, params, data):
         start = _start_positions(rng_key, params, data, n_chains)
         betas = ladder.astype(start.visible.dtype)
         replicas = jax.tree.map(lambda x: jnp.stack([x] * ladder.shape[0]), start)
-        return algorithm.init(replicas, params, betas), betas
+        return init_pt(replicas, params, betas), betas
 
     def run(rng_key, fields, chain_params):
         chains, betas = fields
-        keys = jax.random.split(rng_key, k)
-        if k > 1:
-            chains, _ = jax.lax.scan(
-                lambda c, key: (algorithm.step(key, c, chain_params, betas)[0], None),
-                chains,
-                keys[:-1],
-            )
-        before = chains
-        chains, info = algorithm.step(keys[-1], chains, chain_params, betas)
+        before, chains, info = run_pt(rng_key, chains, chain_params, betas, k)
         # a step swaps, then sweeps: the beta = 1 sweep started from the swapped state
         start = pt.target_replica(pt.apply_swaps(before.replicas, info.is_swapped))
         sweep = pt.target_replica(info.replica_info)
@@ -429,20 +410,12 @@ def dbm_fpcd(
         As for :func:`dbm_pcd`.
     fast_learning_rate, fast_decay
         The fast weights' step size and their decay per step, in ``[0, 1)``.
-    mean_field_iterations
-        Mean-field iterations for the batch's posterior (the maximum when
-        ``mean_field_tolerance`` > 0), started from the bottom-up pass
-        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
-    mean_field_tolerance
-        Stop the iterations once no mean moves by more than this
-        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
-        runs all ``mean_field_iterations``.
-    mean_field_damping
-        Weight of the old means in each update, in ``[0, 1)`` (default 0).
+    mean_field_iterations, mean_field_tolerance, mean_field_damping
+        As for :func:`dbm_pcd`.
     """
     check_steps(k)
     _check_rule_arguments(n_chains, mean_field_iterations, mean_field_tolerance, mean_field_damping)
-    _check_fast(fast_learning_rate, fast_decay)
+    check_fast_weights(fast_learning_rate, fast_decay)
     return _dbm_rule(
         _gibbs_phase(n_chains, k),
         mean_field_iterations,
@@ -487,16 +460,8 @@ def dbm_pt_pcd(
         PT steps (swaps, then a sweep of every replica) per update.
     swap
         ``"deo"`` (default), ``"seo"`` or ``"random_pair"``.
-    mean_field_iterations
-        Mean-field iterations for the batch's posterior (the maximum when
-        ``mean_field_tolerance`` > 0), started from the bottom-up pass
-        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
-    mean_field_tolerance
-        Stop the iterations once no mean moves by more than this
-        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
-        runs all ``mean_field_iterations``.
-    mean_field_damping
-        Weight of the old means in each update, in ``[0, 1)`` (default 0).
+    mean_field_iterations, mean_field_tolerance, mean_field_damping
+        As for :func:`dbm_pcd`.
     """
     check_steps(k)
     _check_rule_arguments(n_chains, mean_field_iterations, mean_field_tolerance, mean_field_damping)
@@ -531,20 +496,12 @@ def dbm_pt_fpcd(
         As for :func:`dbm_pt_pcd`.
     fast_learning_rate, fast_decay
         As for :func:`dbm_fpcd`.
-    mean_field_iterations
-        Mean-field iterations for the batch's posterior (the maximum when
-        ``mean_field_tolerance`` > 0), started from the bottom-up pass
-        :func:`~numpyro_ebm.energies.dbm.mean_field_init`.
-    mean_field_tolerance
-        Stop the iterations once no mean moves by more than this
-        (:func:`~numpyro_ebm.energies.dbm.mean_field_fixed_point`); 0 (default)
-        runs all ``mean_field_iterations``.
-    mean_field_damping
-        Weight of the old means in each update, in ``[0, 1)`` (default 0).
+    mean_field_iterations, mean_field_tolerance, mean_field_damping
+        As for :func:`dbm_pcd`.
     """
     check_steps(k)
     _check_rule_arguments(n_chains, mean_field_iterations, mean_field_tolerance, mean_field_damping)
-    _check_fast(fast_learning_rate, fast_decay)
+    check_fast_weights(fast_learning_rate, fast_decay)
     return _dbm_rule(
         _tempered_phase(n_chains, k, inverse_temperatures, swap),
         mean_field_iterations,

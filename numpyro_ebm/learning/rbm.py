@@ -36,7 +36,12 @@ from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps, initial_positions, sweeps
+from numpyro_ebm.learning.chains import (
+    check_fast_weights,
+    check_steps,
+    initial_positions,
+    sweeps,
+)
 from numpyro_ebm.learning.contrastive_divergence import (
     CDState,
     FPCDState,
@@ -156,10 +161,7 @@ def bernoulli_rbm_fpcd(
     check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
-    if not 0.0 <= fast_decay < 1.0:
-        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
-    if not fast_learning_rate >= 0.0:
-        raise ValueError(f"fast_learning_rate must be non-negative; got {fast_learning_rate}")
+    check_fast_weights(fast_learning_rate, fast_decay)
     kernel = rbm_gibbs.build_kernel("bernoulli")
 
     def init(rng_key, params, data):

@@ -51,11 +51,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import parallel_tempering as pt
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps, initial_positions
+from numpyro_ebm.learning.chains import (
+    check_fast_weights,
+    check_ladder,
+    check_steps,
+    initial_positions,
+    tempered_steps,
+)
 from numpyro_ebm.learning.contrastive_divergence import (
     _contrastive_gradient,
     default_get_position,
@@ -102,53 +107,10 @@ class PTFPCDState(NamedTuple):
     chain_dims = {"inverse_temperatures": None, "fast_params": None}
 
 
-def _check_ladder(inverse_temperatures):
-    betas = _checks.check_array(inverse_temperatures, "inverse_temperatures", ndim_min=1)
-    if betas.ndim != 1 or betas.shape[0] < 2:
-        raise ValueError(
-            "inverse_temperatures must be a vector of at least 2 inverse temperatures; got "
-            f"shape {tuple(betas.shape)}"
-        )
-    return betas
-
-
-def _check_fast(fast_learning_rate, fast_decay):
-    if not 0.0 <= fast_decay < 1.0:
-        raise ValueError(f"fast_decay must lie in [0, 1); got {fast_decay}")
-    if not fast_learning_rate >= 0.0:
-        raise ValueError(f"fast_learning_rate must be non-negative; got {fast_learning_rate}")
-
-
 def _replicated(positions, n_replicas: int, vmap_chains: bool):
     """Chains' positions ``(C, ...)`` copied to every replica: ``(K, C, ...)`` or ``(C, K, ...)``."""
     axis = 1 if vmap_chains else 0
     return jax.tree.map(lambda x: jnp.stack([x] * n_replicas, axis=axis), positions)
-
-
-def _make_pt(tempering: pt.Tempering, swap: str, vmap_chains: bool):
-    algorithm = pt.as_top_level_api(tempering, swap)
-    if vmap_chains:
-        init = jax.vmap(algorithm.init, in_axes=(0, None, None))
-        step = jax.vmap(algorithm.step, in_axes=(0, 0, None, None))
-    else:
-        init, step = algorithm.init, algorithm.step
-
-    def run(rng_key, chains, params, betas, k: int):
-        """``k`` PT steps; the target replica's positions before the last one, chains, info."""
-
-        def one(chains, key):
-            if vmap_chains:
-                key = jax.random.split(key, chains.step_count.shape[0])
-            return step(key, chains, params, betas)
-
-        keys = jax.random.split(rng_key, k)
-        if k > 1:
-            chains, _ = jax.lax.scan(lambda c, key: (one(c, key)[0], None), chains, keys[:-1])
-        before = chains
-        chains, info = one(chains, keys[-1])
-        return before, chains, info
-
-    return init, run
 
 
 def _target(chains, vmap_chains: bool):
@@ -191,32 +153,10 @@ def pt_pcd(
     get_position, energy_penalty
         As for :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`.
     """
-    check_steps(k)
-    if n_chains < 1:
-        raise ValueError(f"n_chains must be positive; got {n_chains}")
-    pt._check_swap(swap)
-    ladder = _check_ladder(inverse_temperatures)
-    init_pt, run = _make_pt(tempering, swap, vmap_chains)
-
-    def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
-        betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
-        chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
-        return PTPCDState(chains, betas)
-
-    def step(rng_key, state: PTPCDState, params, batch):
-        _, chains, info = run(rng_key, state.chains, params, state.inverse_temperatures, k)
-        negatives = get_position(_target(chains, vmap_chains))
-        grads, positive, negative, energies = _contrastive_gradient(
-            energy_fn, params, batch, negatives, energy_penalty
-        )
-        return (
-            grads,
-            PTPCDState(chains, state.inverse_temperatures),
-            ContrastiveInfo(positive, negative, info, energies),
-        )
-
-    return LearningRule(init, step)
+    return _pt_rule(
+        energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains,
+        get_position, energy_penalty, fast=None,
+    )  # fmt: skip
 
 
 def pt_fpcd(
@@ -240,37 +180,48 @@ def pt_fpcd(
     ``fast <- fast_decay * fast - fast_learning_rate * grads``. Other arguments as
     for :func:`pt_pcd`.
     """
+    check_fast_weights(fast_learning_rate, fast_decay)
+    return _pt_rule(
+        energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains,
+        get_position, energy_penalty, fast=(fast_learning_rate, fast_decay),
+    )  # fmt: skip
+
+
+def _pt_rule(
+    energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains, get_position,
+    energy_penalty, fast,
+) -> LearningRule:  # fmt: skip
+    """:func:`pt_pcd`, or :func:`pt_fpcd` when ``fast = (rate, decay)``."""
     check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
-    _check_fast(fast_learning_rate, fast_decay)
     pt._check_swap(swap)
-    ladder = _check_ladder(inverse_temperatures)
-    init_pt, run = _make_pt(tempering, swap, vmap_chains)
+    ladder = check_ladder(inverse_temperatures)
+    init_pt, run = tempered_steps(tempering, swap, vmap_chains)
 
     def init(rng_key, params, data):
         positions = initial_positions(rng_key, data, n_chains)
         betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
         chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
+        if fast is None:
+            return PTPCDState(chains, betas)
         return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
 
-    def step(rng_key, state: PTFPCDState, params, batch):
-        chain_params = jax.tree.map(jnp.add, params, state.fast_params)
+    def step(rng_key, state, params, batch):
+        chain_params = params if fast is None else jax.tree.map(jnp.add, params, state.fast_params)
         _, chains, info = run(rng_key, state.chains, chain_params, state.inverse_temperatures, k)
         negatives = get_position(_target(chains, vmap_chains))
         grads, positive, negative, energies = _contrastive_gradient(
             energy_fn, params, batch, negatives, energy_penalty
         )
-        fast = jax.tree.map(
-            lambda f, g: (fast_decay * f - fast_learning_rate * g).astype(f.dtype),
-            state.fast_params,
-            grads,
+        info = ContrastiveInfo(positive, negative, info, energies)
+        if fast is None:
+            return grads, PTPCDState(chains, state.inverse_temperatures), info
+        rate, decay = fast
+        fast_params = jax.tree.map(
+            lambda f, g: (decay * f - rate * g).astype(f.dtype), state.fast_params, grads
         )
-        return (
-            grads,
-            PTFPCDState(chains, state.inverse_temperatures, fast),
-            ContrastiveInfo(positive, negative, info, energies),
-        )
+        return grads, PTFPCDState(chains, state.inverse_temperatures, fast_params), info
 
     return LearningRule(init, step)
 
@@ -306,35 +257,7 @@ def bernoulli_rbm_pt_pcd(
     :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`; ``info.negative_energies``
     are those states' free energies (from the sweep's hidden pre-activations).
     """
-    check_steps(k)
-    if n_chains < 1:
-        raise ValueError(f"n_chains must be positive; got {n_chains}")
-    pt._check_swap(swap)
-    ladder = _check_ladder(inverse_temperatures)
-    init_pt, run = _make_pt(pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False)
-
-    def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
-        betas = ladder.astype(positions.dtype)
-        return PTPCDState(
-            init_pt(_replicated(positions, ladder.shape[0], False), params, betas), betas
-        )
-
-    def step(rng_key, state: PTPCDState, params, batch):
-        negatives, chains, info, negative_hidden, negative_logits = _rbm_negative_phase(
-            run, rng_key, state.chains, params, state.inverse_temperatures, k
-        )
-        positive_logits = bernoulli_rbm.hidden_logits(params, batch)
-        positive_hidden = jax.nn.sigmoid(positive_logits)
-        grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_hidden)
-        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
-        negative_energies = _free_energy_from_hidden_logits(params, negatives, negative_logits)
-        info = ContrastiveInfo(
-            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
-        )
-        return grads, PTPCDState(chains, state.inverse_temperatures), info
-
-    return LearningRule(init, step)
+    return _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, None)
 
 
 def bernoulli_rbm_pt_fpcd(
@@ -353,39 +276,51 @@ def bernoulli_rbm_pt_fpcd(
     the tempered :math:`\\theta + \\theta_{\\text{fast}}` and the negative
     statistics of the :math:`\\beta = 1` replica under those parameters.
     """
+    check_fast_weights(fast_learning_rate, fast_decay)
+    fast = (fast_learning_rate, fast_decay)
+    return _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, fast)
+
+
+def _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, fast):
+    """:func:`bernoulli_rbm_pt_pcd`, or :func:`bernoulli_rbm_pt_fpcd` when ``fast = (rate, decay)``."""
     check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
-    _check_fast(fast_learning_rate, fast_decay)
     pt._check_swap(swap)
-    ladder = _check_ladder(inverse_temperatures)
-    init_pt, run = _make_pt(pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False)
+    ladder = check_ladder(inverse_temperatures)
+    init_pt, run = tempered_steps(
+        pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False
+    )
 
     def init(rng_key, params, data):
         positions = initial_positions(rng_key, data, n_chains)
         betas = ladder.astype(positions.dtype)
         chains = init_pt(_replicated(positions, ladder.shape[0], False), params, betas)
+        if fast is None:
+            return PTPCDState(chains, betas)
         return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
 
-    def step(rng_key, state: PTFPCDState, params, batch):
-        chain_params = jax.tree.map(jnp.add, params, state.fast_params)
+    def step(rng_key, state, params, batch):
+        chain_params = params if fast is None else jax.tree.map(jnp.add, params, state.fast_params)
         negatives, chains, info, negative_hidden, negative_logits = _rbm_negative_phase(
             run, rng_key, state.chains, chain_params, state.inverse_temperatures, k
         )
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
         positive_hidden = jax.nn.sigmoid(positive_logits)
         grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_hidden)
-        dtype = params.W.dtype
-        decay = jnp.asarray(fast_decay, dtype)
-        rate = jnp.asarray(fast_learning_rate, dtype)
-        fast = jax.tree.map(lambda f, g: decay * f - rate * g, state.fast_params, grads)
         positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
+        # the chains' free energies under the parameters they sample
         negative_energies = _free_energy_from_hidden_logits(
             chain_params, negatives, negative_logits
         )
         info = ContrastiveInfo(
             positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
         )
-        return grads, PTFPCDState(chains, state.inverse_temperatures, fast), info
+        if fast is None:
+            return grads, PTPCDState(chains, state.inverse_temperatures), info
+        dtype = params.W.dtype
+        rate, decay = (jnp.asarray(x, dtype) for x in fast)
+        fast_params = jax.tree.map(lambda f, g: decay * f - rate * g, state.fast_params, grads)
+        return grads, PTFPCDState(chains, state.inverse_temperatures, fast_params), info
 
     return LearningRule(init, step)

@@ -95,14 +95,31 @@ def _exact_model_expectations(params):
     )
 
 
-def test_rule_gradient_matches_enumeration():
-    params = _model(scale=1.0)
+def _pcd(n_chains):
+    return dbm_rules.dbm_pcd(n_chains, k=50, mean_field_iterations=30)
+
+
+def _pt_pcd(n_chains):  # the tempered negative phase: the beta = 1 replicas are the chains
+    ladder = jnp.array([0.25, 0.6, 1.0])
+    return dbm_rules.dbm_pt_pcd(n_chains, ladder, k=50, mean_field_iterations=30)
+
+
+@pytest.mark.parametrize(
+    "make_rule, keys",
+    [
+        pytest.param(_pcd, (0, 6, 7, 8), id="pcd"),
+        pytest.param(_pt_pcd, (21, 22, 23, 24), id="pt_pcd", marks=pytest.mark.slow),
+    ],
+)
+def test_rule_gradient_matches_enumeration(make_rule, keys):
+    model_key, data_key, init_key, step_key = keys
+    params = _model(model_key, scale=1.0)
     n_chains = 20_000
-    rule = dbm_rules.dbm_pcd(n_chains=n_chains, k=50, mean_field_iterations=30)
-    data = _binary(6, (100, D), 0.4)
-    state = rule.init(jax.random.key(7), params, data)
+    rule = make_rule(n_chains)
+    data = _binary(data_key, (100, D), 0.4)
+    state = rule.init(jax.random.key(init_key), params, data)
     batch = data[:25]
-    grads, _, info = jax.jit(rule.step)(jax.random.key(8), state, params, batch)
+    grads, _, info = jax.jit(rule.step)(jax.random.key(step_key), state, params, batch)
 
     q = dbm.mean_field(params, batch, 30)
     positive = dbm.DBMParams(
@@ -121,6 +138,8 @@ def test_rule_gradient_matches_enumeration():
         expected = np.asarray(mod) - np.asarray(pos)
         assert np.max(np.abs(np.asarray(g) - expected)) < z * max_standard_error, name
     assert np.isfinite(info.positive_energy) and np.isfinite(info.negative_energy)
+    if make_rule is _pt_pcd:
+        assert 0.0 < float(np.mean(info.sampler_info.swap_acceptance)) <= 1.0
 
 
 def test_rule_reports_each_chains_free_energy_and_fit_its_rhat():
