@@ -97,6 +97,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from numpyro_ebm import _executable_cache
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation import annealing, exact, metrics
@@ -1038,9 +1039,10 @@ default="stochastic_pseudo_likelihood"
                 raise ValueError("resume=True needs checkpoint_dir")
             state, start, history = resume_from(directory, state, fingerprint)
         begin = time.time()
+        epoch_program = None
         for epoch in range(start, int(self.n_iter)):
             started = time.perf_counter()
-            params, opt_state, hidden = _sklearn_epoch(
+            arguments = (
                 seed,
                 np.int32(epoch),
                 self._learning_rate(),
@@ -1050,8 +1052,13 @@ default="stochastic_pseudo_likelihood"
                 data,
                 index,
                 mask,
-                **self._sklearn_static(),
             )
+            if epoch_program is None:
+                # the compiled epoch, kept on disk for the next process's first fit
+                epoch_program = _executable_cache.compiled(
+                    _sklearn_epoch, *arguments, **self._sklearn_static()
+                )
+            params, opt_state, hidden = epoch_program(*arguments)
             state = state._replace(
                 params=params, opt_state=opt_state, rule_state=SklearnChains(hidden)
             )

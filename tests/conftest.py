@@ -30,6 +30,10 @@ _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 def pytest_configure(config):
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has set it up
         return
+    # the estimators' on-disk executables (numpyro_ebm._executable_cache) go to this
+    # run's temporary directory, never to the user's ~/.cache
+    executables = config._tmp_path_factory.getbasetemp() / "numpyro-ebm-cache"
+    os.environ.setdefault("NUMPYRO_EBM_CACHE_DIR", str(executables))
     if os.environ.get("NUMPYRO_EBM_TEST_COMPILATION_CACHE") == "off":
         return
     directory = config._tmp_path_factory.getbasetemp() / "jax-compilation-cache"

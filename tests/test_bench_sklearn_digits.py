@@ -29,6 +29,10 @@ def test_sklearn_digits_runs_and_writes_json(tmp_path):
         assert 0.0 <= row["accuracy_mean"] <= 1.0
         assert math.isfinite(row["rbm_fit_s_median"]) and math.isfinite(row["rbm_fit_cpu_s_median"])
         assert math.isfinite(summary["fresh"][name]["first_fit_s_median"])
-    # one compiled epoch: the first fit of a fresh process compiles once
+    # one compiled epoch: the first fit of a fresh process compiles once, and a later
+    # process loads the executable the first one stored instead of compiling
     compiles = summary["fresh"]["numpyro_ebm"]["runs"][0]["compile_events"]
     assert compiles["backend_compile_duration"]["count"] == 1
+    stored = summary["fresh"]["numpyro_ebm, stored executable"]["runs"][0]["compile_events"]
+    assert "backend_compile_duration" not in stored
+    assert math.isfinite(summary["speedup"]["first_fit_stored_wall"])
