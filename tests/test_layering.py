@@ -16,6 +16,7 @@ RANK = {
     "_checks": 0,
     "_arviz": 0,  # the one module that knows which ArviZ line is installed
     "_mixing": 0,  # ArviZ mixing statistics used by learning.fit and diagnostics alike
+    "_executable_cache": 0,  # compiled programs on disk (the estimators' epochs)
     "datasets": 0,
     "data": 0,
     "sharding": 0,
