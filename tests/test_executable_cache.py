@@ -113,6 +113,7 @@ def test_an_unwritable_directory_still_compiles(tmp_path, monkeypatch):
 def test_estimator_fits_the_same_with_a_loaded_epoch(cache, monkeypatch):
     pytest.importorskip("sklearn")  # the estimators need the [sklearn] extra
     from numpyro_ebm import sklearn as sklearn_module
+
     data = (np.random.default_rng(0).random((60, 9)) < 0.4).astype(np.float64)
 
     def fit():
