@@ -165,6 +165,8 @@ def fresh_process(implementation, args, cache_directory=None):
     (``numpyro_ebm._executable_cache``): empty, it compiles; filled by an earlier process,
     it loads."""
     environment = dict(os.environ)
+    # a user's default: no JAX persistent compilation cache (the test suite sets one)
+    environment.pop("JAX_COMPILATION_CACHE_DIR", None)
     if cache_directory is not None:
         environment["NUMPYRO_EBM_CACHE_DIR"] = str(cache_directory)
     command = [
@@ -178,10 +180,10 @@ def fresh_process(implementation, args, cache_directory=None):
     command += ["--n-components", str(args.n_components)]
     if args.max_train is not None:
         command += ["--max-train", str(args.max_train)]
-    output = subprocess.run(
-        command, check=True, capture_output=True, text=True, env=environment
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment)
+    if completed.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def mean_and_error(values):
@@ -213,12 +215,21 @@ def main(argv=None):
         print(json.dumps(result))
         return result
 
+    # the in-process fits keep their executable in a directory of this run only
+    with tempfile.TemporaryDirectory() as scratch:
+        previous = os.environ.setdefault("NUMPYRO_EBM_CACHE_DIR", scratch)
+        try:
+            return compare(args)
+        finally:
+            if previous == scratch:
+                del os.environ["NUMPYRO_EBM_CACHE_DIR"]
+
+
+def compare(args):
+    """The seeds, the fresh processes and the tables (``main`` without its arguments)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import machine_description
 
-    # the in-process fits keep their executable in a directory of this run only
-    scratch = tempfile.TemporaryDirectory()
-    os.environ.setdefault("NUMPYRO_EBM_CACHE_DIR", scratch.name)
     data = digits_data(args.max_train)
     print(machine_description())
     load_before = os.getloadavg()[0]

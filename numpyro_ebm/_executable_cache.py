@@ -16,7 +16,9 @@ everything that makes an executable incompatible: the jax and jaxlib versions,
 the backend and its version, the devices, ``XLA_FLAGS`` and the host CPU's
 feature flags. Anything that goes wrong with the cache (unwritable directory,
 a truncated or foreign file, an executable that will not load) falls back to
-compiling, and a bad file is replaced. As with JAX's own persistent cache,
+compiling, and a bad file is replaced. An executable that JAX itself loaded from its
+persistent compilation cache (when the user enabled it) is not stored: it would not
+survive a second serialisation, and JAX's cache already serves it. As with JAX's cache,
 loading an executable runs code from the cache directory: keep it private.
 """
 
@@ -93,6 +95,19 @@ def _signature(args, static) -> tuple:
 # the executables of this process, by abstract signature: lowering again costs ~0.07 s
 _in_process: dict = {}
 
+# JAX's own persistent compilation cache hits, counted: an executable that JAX loaded from
+# its cache serialises without its compiled functions (running the reloaded copy fails
+# with "Function ... not found"), so such an executable is never stored here
+_jax_cache_hits = [0]
+
+
+def _count_jax_cache_hits(event: str, **kwargs) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _jax_cache_hits[0] += 1
+
+
+jax.monitoring.register_event_listener(_count_jax_cache_hits)
+
 
 def compiled(jitted, *args, **static):
     """``jitted``'s executable for these arguments, from this process, the disk, or compiled.
@@ -127,8 +142,9 @@ def compiled(jitted, *args, **static):
         path = directory / f"{digest.hexdigest()}.bin"
         executable = _load(path, lowered)
     if executable is None:
+        hits = _jax_cache_hits[0]
         executable = lowered.compile()
-        if path is not None:
+        if path is not None and _jax_cache_hits[0] == hits:  # compiled here, not loaded by JAX
             _store(path, executable)
     try:
         _in_process[key] = executable

@@ -15,6 +15,8 @@ computation compiled once is loaded, not compiled again, by every other process
 and by every fresh ``jax.jit`` of the same function. It starts empty in every
 run (nothing carries over from an earlier one), so a fresh clone times the same.
 ``NUMPYRO_EBM_TEST_COMPILATION_CACHE=off`` turns it off (to time or debug without it).
+The estimators' own on-disk executables (``numpyro_ebm._executable_cache``) go to the
+same temporary directory (``NUMPYRO_EBM_CACHE_DIR``), never to the user's ``~/.cache``.
 """
 
 import os

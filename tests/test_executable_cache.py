@@ -84,6 +84,21 @@ def test_another_environment_or_program_gets_another_file(cache, monkeypatch):
     assert len(list(cache.glob("*.bin"))) == 3
 
 
+def test_an_executable_jax_loaded_from_its_own_cache_is_not_stored(cache, monkeypatch):
+    """JAX's persistent cache hands back executables that do not survive a second
+    serialisation ("Function ... not found" when the reloaded copy runs): never store one."""
+    real = jax.stages.Lowered.compile
+
+    def loaded_by_jax(self, *args, **kwargs):
+        jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", loaded_by_jax)
+    result = _executable_cache.compiled(_program, *_ARGUMENTS)(*_ARGUMENTS)
+    np.testing.assert_allclose(result[0], _program(*_ARGUMENTS)[0])
+    assert not cache.exists() or not list(cache.glob("*.bin"))
+
+
 @pytest.mark.parametrize("setting", ["off", "0", ""])
 def test_off_writes_nothing(tmp_path, monkeypatch, setting):
     monkeypatch.setenv("NUMPYRO_EBM_CACHE_DIR", setting)
