@@ -11,10 +11,11 @@ unaffected.
 
 Where: ``$NUMPYRO_EBM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/numpyro_ebm``
 (``~/.cache/numpyro_ebm``), in ``executables/``. ``NUMPYRO_EBM_CACHE_DIR=off``
-turns it off. A file is named by a hash of the program's StableHLO text and of
-everything that makes an executable incompatible: the jax and jaxlib versions,
-the backend and its version, the devices, ``XLA_FLAGS`` and the host CPU's
-feature flags. Anything that goes wrong with the cache (unwritable directory,
+turns it off. A file is named by a hash of the traced program (its jaxpr, with the
+arguments' shapes and dtypes) and of everything that decides how it compiles or makes
+an executable incompatible: JAX's configuration, the jax and jaxlib versions, the
+backend and its version, the devices, ``XLA_FLAGS`` and the host CPU's feature flags;
+a warm start then neither lowers nor compiles. Anything that goes wrong with the cache (unwritable directory,
 a truncated or foreign file, an executable that will not load) falls back to
 compiling, and a bad file is replaced. An executable that JAX itself loaded from its
 persistent compilation cache (when the user enabled it) is not stored: it would not
@@ -27,17 +28,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import pickle
 import platform
 import tempfile
 from pathlib import Path
 
 import jax
 import jaxlib
+import numpy as np
 
 __all__ = ["cache_directory", "compiled"]
 
 _ENV = "NUMPYRO_EBM_CACHE_DIR"
-_FORMAT = b"numpyro_ebm-executable-1\n"
+_FORMAT = b"numpyro_ebm-executable-2\n"
 
 
 def cache_directory() -> Path | None:
@@ -131,21 +134,17 @@ def compiled(jitted, *args, **static):
         return _in_process[key]
     except (KeyError, TypeError):  # TypeError: an unhashable static argument
         pass
-    lowered = jitted.lower(*args, **static)
+    traced = jitted.trace(*args, **static)
     directory = cache_directory()
-    executable = None
-    path = None
-    if directory is not None:
-        digest = hashlib.sha256()
-        digest.update(_environment().encode())
-        digest.update(lowered.as_text().encode())
-        path = directory / f"{digest.hexdigest()}.bin"
-        executable = _load(path, lowered)
+    digest = None if directory is None else _program_digest(traced)
+    path = None if digest is None else directory / f"{digest}.bin"
+    executable = None if path is None else _load(path)
     if executable is None:
+        lowered = traced.lower()
         hits = _jax_cache_hits[0]
         executable = lowered.compile()
         if path is not None and _jax_cache_hits[0] == hits:  # compiled here, not loaded by JAX
-            _store(path, executable)
+            _store(path, executable, lowered)
     try:
         _in_process[key] = executable
     except TypeError:
@@ -153,7 +152,35 @@ def compiled(jitted, *args, **static):
     return executable
 
 
-def _load(path: Path, lowered):
+def _program_digest(traced) -> str | None:
+    """A hash of the traced program and of everything that decides how it compiles.
+
+    The jaxpr's text (with the arguments' shapes and dtypes and the static values as
+    literals) stands for the program, so a warm start need not lower it (lowering is
+    most of the work left once the compilation is stored); JAX's whole configuration
+    (the random-number implementation, x64, matmul precision, ...) and the environment
+    stand for how it lowers and compiles. ``None`` (no caching) when the program closes
+    over constants whose values are not at hand.
+    """
+    jaxpr = traced.jaxpr
+    inner = getattr(jaxpr, "jaxpr", jaxpr)
+    consts = getattr(jaxpr, "consts", None)
+    if inner.constvars and consts is None:
+        return None
+    hasher = hashlib.sha256()
+    hasher.update(_FORMAT)
+    hasher.update(_environment().encode())
+    configuration = sorted((name, repr(value)) for name, value in jax.config.values.items())
+    hasher.update(repr(configuration).encode())
+    hasher.update(str(jaxpr).encode())
+    for const in consts or ():
+        array = np.asarray(const)
+        hasher.update(f"{array.dtype}{array.shape}".encode())
+        hasher.update(array.tobytes())
+    return hasher.hexdigest()
+
+
+def _load(path: Path):
     from jax.experimental import serialize_executable
 
     try:
@@ -163,19 +190,20 @@ def _load(path: Path, lowered):
     if not payload.startswith(_FORMAT):
         return None
     try:
-        return serialize_executable.deserialize_and_load(
-            payload[len(_FORMAT) :], lowered.in_tree, lowered.out_tree
-        )
+        in_tree, out_tree, serialized = pickle.loads(payload[len(_FORMAT) :])
+        return serialize_executable.deserialize_and_load(serialized, in_tree, out_tree)
     except Exception:  # a truncated, foreign or stale file: compile instead (and replace it)
         return None
 
 
-def _store(path: Path, executable) -> None:
+def _store(path: Path, executable, lowered) -> None:
     from jax.experimental import serialize_executable
 
     temporary = None
     try:
-        payload, _, _ = serialize_executable.serialize(executable)
+        serialized, _, _ = serialize_executable.serialize(executable)
+        # the argument and result structures too: a warm start does not lower the program
+        payload = pickle.dumps((lowered.in_tree, lowered.out_tree, serialized))
         path.parent.mkdir(parents=True, exist_ok=True)
         # written beside it and renamed: a reader never sees half a file
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as file:

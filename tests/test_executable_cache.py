@@ -144,3 +144,16 @@ def test_estimator_fits_the_same_with_a_loaded_epoch(cache, monkeypatch):
     monkeypatch.setenv("NUMPYRO_EBM_CACHE_DIR", "off")
     np.testing.assert_array_equal(loaded, compiled)
     np.testing.assert_array_equal(fit(), compiled)
+
+
+def test_programs_that_differ_only_in_a_constant_never_share_an_executable(cache, monkeypatch):
+    x = jnp.arange(3.0)
+
+    def program_adding(constant):
+        return jax.jit(lambda v: v + constant)
+
+    for value in (1.0, 2.0):
+        _executable_cache._in_process.clear()  # a fresh process for each
+        constant = np.full(3, value, np.float32)  # closed over: a constant of the jaxpr
+        result = _executable_cache.compiled(program_adding(constant), x)(x)
+        np.testing.assert_array_equal(result, x + value)
