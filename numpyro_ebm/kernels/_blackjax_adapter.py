@@ -46,6 +46,7 @@ __all__ = [
     "prepare_state",
     "identity_inverse_mass_matrix",
     "in_position_dtype",
+    "check_no_float32_under_x64",
 ]
 
 
@@ -171,3 +172,21 @@ def in_position_dtype(value, position):
         return None
     flat, _ = ravel_pytree(position)
     return jax.tree.map(lambda v: jnp.asarray(v).astype(flat.dtype), value)
+
+
+def check_no_float32_under_x64(position, sampler: str, upstream: str) -> None:
+    """Raise a clear TypeError for a float32 chain under ``jax_enable_x64`` in a sampler
+    whose BlackJAX kernel cannot run one (``upstream`` names the float64 inside it).
+
+    The dtype is static, so this costs nothing at run time; without it, BlackJAX fails
+    deep inside a ``lax.cond`` ("cond branches must have equal output types").
+    """
+    if not jax.config.jax_enable_x64:
+        return
+    flat, _ = ravel_pytree(position)
+    if flat.dtype == jnp.float32:
+        raise TypeError(
+            f"{sampler} cannot run a float32 position while jax_enable_x64 is on: BlackJAX "
+            f"makes part of its state float64 ({upstream}), and its kernel then fails. Pass "
+            "a float64 position, or run with x64 disabled."
+        )

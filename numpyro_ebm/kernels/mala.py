@@ -69,6 +69,9 @@ def build_kernel(energy_fn: Callable, *, refresh: bool = True):
     def kernel(
         rng_key: PRNGKeyArray, state: MALAState, params, step_size
     ) -> tuple[MALAState, MALAInfo]:
+        adapter.check_no_float32_under_x64(
+            state.position, "MALA", "the proposal noise of blackjax.util.generate_gaussian_noise"
+        )
         logdensity_fn, state = adapter.prepare_state(
             bj_mala.init, state, params, energy_fn, refresh
         )

@@ -87,6 +87,9 @@ def build_kernel(
         inverse_mass_matrix=None,
         max_num_doublings: int = 10,
     ) -> tuple[HMCState, NUTSInfo]:
+        adapter.check_no_float32_under_x64(
+            state.position, "NUTS", "the U-turn checkpoints of blackjax/mcmc/termination.py"
+        )
         logdensity_fn, state = adapter.prepare_state(bj_hmc.init, state, params, energy_fn, refresh)
         if inverse_mass_matrix is None:
             inverse_mass_matrix = adapter.identity_inverse_mass_matrix(state.position)

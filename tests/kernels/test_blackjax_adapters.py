@@ -476,38 +476,48 @@ def test_bad_initial_input(name):
 # BlackJAX draws noise and momenta in the result dtype of its scale and the position.
 # The adapters cast the step size and inverse mass matrix to the position's dtype
 # (_blackjax_adapter.in_position_dtype), which keeps HMC and random-walk chains float32.
-# Three upstream float64 leaks remain, which the adapters cannot reach without
-# reimplementing BlackJAX: MALA's and ULA's noise comes from
-# blackjax.util.generate_gaussian_noise with its default sigma=1.0 (float64 under x64),
-# and NUTS's U-turn checkpoints are jnp.zeros(...) of the default dtype
-# (blackjax/mcmc/termination.py). Strict xfails: the day BlackJAX fixes one, this fails
-# and the case moves to the passing list.
-_UPSTREAM_FLOAT64 = {
-    "nuts": "blackjax/mcmc/termination.py: U-turn checkpoints are default-dtype zeros",
-    "mala": "blackjax.util.generate_gaussian_noise: default sigma=1.0 is float64 under x64",
-    "langevin": "blackjax.util.generate_gaussian_noise: default sigma=1.0 is float64 under x64",
-}
+# Three upstream float64s remain, which the adapters cannot reach without reimplementing
+# BlackJAX: MALA's and ULA's noise comes from blackjax.util.generate_gaussian_noise with
+# its default sigma=1.0 (float64 under x64), and NUTS's U-turn checkpoints are
+# jnp.zeros(...) of the default dtype (blackjax/mcmc/termination.py). In NUTS and MALA
+# they break a lax.cond, so the adapters refuse such a chain with a clear error; ULA's
+# chain turns float64 (under standard promotion; strict promotion refuses the mix). Each case asserts exactly that: the day BlackJAX fixes one, its
+# case fails and moves to FLOAT32_KEPT.
+FLOAT32_KEPT = ("hmc", "random_walk")
+REFUSED = {"nuts": "U-turn checkpoints", "mala": "generate_gaussian_noise"}
+LEAKS_FLOAT64 = ("langevin",)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=_UPSTREAM_FLOAT64[name], strict=True))
-        if name in _UPSTREAM_FLOAT64
-        else name
-        for name in ALL
-    ],
-)
-def test_float32_chain_stays_float32_with_x64_enabled(name):
+def _one_step_under_x64(name):
     module, sampler_parameters = ALL[name]
     with jax.enable_x64(True):
         params = _banana(*TARGET)
         algorithm = module.as_top_level_api(banana_energy, **sampler_parameters)
         state = algorithm.init(jnp.array([0.7, 0.4], jnp.float32), params)
         new_state, _ = algorithm.step(jax.random.key(0), state, params)
-    floats = {
+    return {
         str(leaf.dtype)
         for leaf in jax.tree.leaves(new_state)
         if jnp.issubdtype(leaf.dtype, jnp.floating)
     }
-    assert floats == {"float32"}
+
+
+def test_every_adapter_has_a_float32_under_x64_case():
+    assert set(FLOAT32_KEPT) | set(REFUSED) | set(LEAKS_FLOAT64) == set(ALL)
+
+
+@pytest.mark.parametrize("name", FLOAT32_KEPT)
+def test_float32_chain_stays_float32_with_x64_enabled(name):
+    assert _one_step_under_x64(name) == {"float32"}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_float32_chain_under_x64_is_refused_with_a_clear_error(name):
+    with pytest.raises(TypeError, match=rf"float32 position while jax_enable_x64.*{REFUSED[name]}"):
+        _one_step_under_x64(name)
+
+
+@pytest.mark.standard_promotion  # the float32 chain meets BlackJAX's float64 noise
+@pytest.mark.parametrize("name", LEAKS_FLOAT64)
+def test_ula_chain_turns_float64_under_x64_upstream(name):
+    assert _one_step_under_x64(name) == {"float64"}
