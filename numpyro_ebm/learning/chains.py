@@ -152,16 +152,11 @@ def tempered_steps(tempering: pt.Tempering, swap: str, vmap_chains: bool):
         init, step = algorithm.init, algorithm.step
 
     def run(rng_key, chains, params, betas, k: int):
-        def one(chains, key):
+        def pt_step(key, chains, params):
             if vmap_chains:
                 key = jax.random.split(key, chains.step_count.shape[0])
             return step(key, chains, params, betas)
 
-        keys = jax.random.split(rng_key, k)
-        if k > 1:
-            chains, _ = jax.lax.scan(lambda c, key: (one(c, key)[0], None), chains, keys[:-1])
-        before = chains
-        chains, info = one(chains, keys[-1])
-        return before, chains, info
+        return sweeps(pt_step, rng_key, chains, params, k)
 
     return init, run
