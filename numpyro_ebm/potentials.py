@@ -26,6 +26,13 @@ emit a :class:`DoublyIntractableWarning`:
   ``jnp.exp(log_sigma)``, closures inside ``energy_fn``) are only caught by
   :func:`check_model`.
 
+Under NumPyro's SVI the mistake is not only biased but unbounded (the ELBO's
+:math:`-E_\theta(x)` falls without limit while :math:`\log Z(\theta)` is ignored), and
+NumPyro's loops swallow warnings, so an energy whose parameters are ``numpyro.param``
+sites, traced by an ELBO, raises :class:`LearnableEnergyError` naming the site instead.
+An engine that accounts for :math:`\log Z(\theta)` itself runs its models inside
+:func:`allow_learnable_energies`.
+
 References
 ----------
 Murray, I., Ghahramani, Z. & MacKay, D. J. C. (2006). MCMC for doubly-intractable
@@ -37,10 +44,11 @@ constants. *Biometrika* 93(2).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +57,8 @@ import numpyro
 from numpyro import handlers
 from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.distribution import Unit
+from numpyro.infer import elbo as numpyro_elbo
+from numpyro.infer import svi as numpyro_svi
 from numpyro.infer.initialization import init_to_sample
 from numpyro.ops.provenance import eval_provenance
 from numpyro.primitives import _PYRO_STACK, Messenger
@@ -62,6 +72,8 @@ __all__ = [
     "UnnormalizedEnergy",
     "UnnormalizedSampleError",
     "DoublyIntractableWarning",
+    "LearnableEnergyError",
+    "allow_learnable_energies",
     "check_model",
     "ENERGY_FACTOR_MARK",
 ]
@@ -102,8 +114,71 @@ class DoublyIntractableWarning(UserWarning):
     """An energy's parameters are inferred although its :math:`\\log Z(\\theta)` is dropped."""
 
 
+class LearnableEnergyError(ValueError):
+    """An energy whose parameters are ``numpyro.param`` sites is traced by NumPyro's ELBO.
+
+    SVI would optimise :math:`-E_\\theta(x)` without :math:`-\\log Z(\\theta)`: the loss
+    falls without bound while the model gets worse. Learn :math:`\\theta` with
+    ``numpyro_ebm.infer.ContrastiveDivergence`` or :func:`numpyro_ebm.learning.fit`.
+    """
+
+
 _WARNED: set = set()  # keys already warned about by the automatic check (once per site)
 _SUPPRESS_AUTO_CHECK = [0]  # > 0 while check_model traces a model (it reports by itself)
+_ALLOW_LEARNABLE = [0]  # > 0 inside allow_learnable_energies()
+_ELBO_FILES = frozenset(os.path.abspath(m.__file__) for m in (numpyro_elbo, numpyro_svi))
+
+
+@contextlib.contextmanager
+def allow_learnable_energies() -> Iterator[None]:
+    """Run models whose energies have inferred or learned parameters, by design.
+
+    Inside this context the automatic guard is off: no :class:`LearnableEnergyError`
+    when an ELBO traces an energy whose parameters are ``numpyro.param`` sites, and no
+    automatic :class:`DoublyIntractableWarning`. It is for engines that account for
+    :math:`\\log Z(\\theta)` themselves (``numpyro_ebm.infer`` wraps its tracing of a
+    model in it); :func:`check_model` still reports when called. Nests, and is
+    restored on exit even when the body raises.
+
+    Examples
+    --------
+    >>> from numpyro_ebm.potentials import allow_learnable_energies
+    >>> with allow_learnable_energies():
+    ...     pass  # trace the model here, e.g. jax.grad of a contrastive objective
+    """
+    _ALLOW_LEARNABLE[0] += 1
+    try:
+        yield
+    finally:
+        _ALLOW_LEARNABLE[0] -= 1
+
+
+def _under_elbo() -> bool:
+    """Whether the running code was called by NumPyro's SVI or an ELBO (any subclass)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if os.path.abspath(frame.f_code.co_filename) in _ELBO_FILES:
+            return True
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, numpyro_elbo.ELBO | numpyro_svi.SVI):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _learnable_energy_error(what: str, learnable) -> LearnableEnergyError:
+    return LearnableEnergyError(
+        f"{what} has parameters that are {_site_list('numpyro.param', learnable)}, and "
+        "NumPyro's SVI/ELBO is optimising them. The ELBO uses -E(theta, x) without "
+        "-log Z(theta), so the loss falls without bound while the model gets worse "
+        "(an RBM trained this way ends far below independent pixels). Learn theta with "
+        "numpyro_ebm.infer.ContrastiveDivergence (the NumPyro engine for energy models) "
+        "or numpyro_ebm.learning.fit; keep the energy's parameters fixed (concrete "
+        "arrays) to run SVI over other sites. Code that accounts for log Z(theta) itself "
+        "traces the model inside numpyro_ebm.potentials.allow_learnable_energies()."
+    )
+
+
 _INTERNAL_DIRS = tuple(
     os.path.dirname(module.__file__) + os.sep
     for module in (sys.modules[__name__.rpartition(".")[0]], numpyro, jax)
@@ -137,8 +212,10 @@ _GUARD_EXPLANATION = (
     "the log joint is missing -log Z(theta), so the posterior over theta that MCMC samples "
     "(or the objective SVI optimizes) is wrong: this is a doubly-intractable model. Either "
     "fix theta (pass concrete arrays as params), or learn theta with "
-    "numpyro_ebm.learning.contrastive_divergence (CD / persistent CD), whose gradient "
-    "accounts for log Z(theta) with samples from the model. If this is intended (log Z does "
+    "numpyro_ebm.infer.ContrastiveDivergence or numpyro_ebm.learning.fit (CD / persistent "
+    "CD, numpyro_ebm.learning.contrastive_divergence), whose gradient accounts for "
+    "log Z(theta) with samples from the model; for a posterior over theta, use "
+    "numpyro_ebm.infer.Exchange (the exchange algorithm). If this is intended (log Z does "
     "not depend on these sites, or you mean one joint energy over x and theta: then pass "
     "theta inside x, e.g. factor(name, energy_fn, params, (x, theta))), silence it with "
     "warnings.filterwarnings('ignore', category=DoublyIntractableWarning)."
@@ -152,7 +229,7 @@ def _is_array_leaf(leaf) -> bool:
 def _sources_in_running_trace(params) -> tuple[list[str], list[str]]:
     """Latent sample sites and param sites, recorded by active ``trace`` handlers, whose
     value is itself a leaf of ``params`` (identity, not dependency)."""
-    if _SUPPRESS_AUTO_CHECK[0] or not _PYRO_STACK:
+    if _SUPPRESS_AUTO_CHECK[0] or _ALLOW_LEARNABLE[0] or not _PYRO_STACK:
         return [], []
     leaf_ids = {id(leaf) for leaf in jax.tree.leaves(params) if _is_array_leaf(leaf)}
     latent, learnable = [], []
@@ -171,10 +248,14 @@ def _sources_in_running_trace(params) -> tuple[list[str], list[str]]:
     return latent, learnable
 
 
-def _auto_check(what: str, key, params):
+def _auto_check(what: str, key, params) -> tuple[str, ...]:
+    """Warn about latent or param sources of ``params``; return the param sites when an
+    ELBO is tracing (the caller raises :class:`LearnableEnergyError` naming its site)."""
     latent, learnable = _sources_in_running_trace(params)
+    if learnable and _under_elbo():
+        return tuple(learnable)
     if not (latent or learnable):
-        return
+        return ()
     key = (key, tuple(latent), tuple(learnable))
     if key in _WARNED:
         return
@@ -186,6 +267,7 @@ def _auto_check(what: str, key, params):
         + " (Detected automatically; numpyro_ebm.potentials.check_model(model, *args) "
         "also finds parameters derived from latent sites.)"
     )
+    return ()
 
 
 class _EnergyRecorder(Messenger):
@@ -220,9 +302,14 @@ def factor(name: str, energy_fn: Callable, params, x):
 
     Warns with :class:`DoublyIntractableWarning` (once per site name) when a leaf of
     ``params`` is the value of an earlier latent or ``numpyro.param`` site of the
-    running trace; see :func:`check_model` for the complete check.
+    running trace; see :func:`check_model` for the complete check. Raises
+    :class:`LearnableEnergyError` instead when the leaf is a ``numpyro.param`` site and
+    NumPyro's SVI/ELBO is tracing the model (outside :func:`allow_learnable_energies`).
     """
-    _auto_check(f"The energy factor {name!r} ({_fn_name(energy_fn)})", ("factor", name), params)
+    what = f"The energy factor {name!r} ({_fn_name(energy_fn)})"
+    learnable = _auto_check(what, ("factor", name), params)
+    if learnable:
+        raise _learnable_energy_error(what, learnable)
     for handler in _PYRO_STACK:
         if isinstance(handler, _EnergyRecorder):
             handler.factors[name] = (params, x)
@@ -347,11 +434,27 @@ class UnnormalizedEnergy(Distribution):
         super().__init__(
             batch_shape=batch_shape, event_shape=event_shape, validate_args=validate_args
         )
-        _auto_check(
+        learnable = _auto_check(
             f"An UnnormalizedEnergy({_fn_name(energy_fn)})",
             ("UnnormalizedEnergy", _fn_name(energy_fn)),
             params,
         )
+        # The site's name exists only once numpyro.sample has recorded it, so the error
+        # is raised by log_prob, which the ELBO calls once the model trace is complete.
+        self._learnable_under_elbo = (
+            (learnable, [h for h in _PYRO_STACK if isinstance(h, handlers.trace)])
+            if learnable
+            else None
+        )
+
+    def _site_description(self, trace_handlers) -> str:
+        what = f"UnnormalizedEnergy({_fn_name(self.energy_fn)})"
+        for handler in trace_handlers:
+            for name, site in handler.trace.items():
+                if site["type"] == "sample" and _unnormalized_base(site["fn"]) is self:
+                    kind = "observed" if site["is_observed"] else "latent"
+                    return f"The {kind} {what} site {name!r}"
+        return f"An {what}"
 
     def _batch_of(self, value):
         n_event = len(self.event_shape)
@@ -368,6 +471,10 @@ class UnnormalizedEnergy(Distribution):
 
     def log_prob(self, value):
         """:math:`-E(\\text{params}, x)` (no :math:`\\log Z`), shape ``(*sample, *batch)``."""
+        pending = getattr(self, "_learnable_under_elbo", None)  # lost by tree_unflatten
+        if pending is not None:
+            learnable, trace_handlers = pending
+            raise _learnable_energy_error(self._site_description(trace_handlers), learnable)
         value = value if isinstance(value, jax.Array) else jnp.asarray(value)
         batch = self._batch_of(value)
         if not jnp.issubdtype(value.dtype, jnp.floating):

@@ -17,7 +17,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
-from numpyro.infer import MCMC, NUTS, DiscreteHMCGibbs
+from numpyro.infer import MCMC, NUTS, SVI, DiscreteHMCGibbs, Trace_ELBO
 from numpyro.infer.util import initialize_model
 from scipy import stats
 
@@ -26,8 +26,10 @@ from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.potentials import (
     DoublyIntractableWarning,
+    LearnableEnergyError,
     UnnormalizedEnergy,
     UnnormalizedSampleError,
+    allow_learnable_energies,
     check_model,
 )
 from tests._stats import chisquare_counts, configuration_index
@@ -373,6 +375,9 @@ def test_check_model_flags_sampled_parameters(model, site):
     assert report == {site: ("W",)}
     message = str(rec[0].message)
     assert "log Z(theta)" in message and "contrastive_divergence" in message
+    # the two tools: Bayesian inference over theta, and learning theta
+    assert "numpyro_ebm.infer.Exchange" in message
+    assert "numpyro_ebm.infer.ContrastiveDivergence" in message
     assert rec[0].filename == __file__  # points at the caller
 
 
@@ -452,6 +457,86 @@ def test_guard_has_no_false_alarms():
         assert check_model(joint) == {}
         initialize_model(jax.random.key(0), data_dependent, model_args=(DATA,))
         initialize_model(jax.random.key(0), conditioned)
+
+
+# --------------------------------------------------------------------------------------
+# SVI on an energy with numpyro.param parameters: an error, not a warning
+# --------------------------------------------------------------------------------------
+
+
+def learnable_rbm_site(data):
+    """The issue's case: an RBM written as a NumPyro model, parameters as numpyro.param."""
+    params = bernoulli_rbm.BernoulliRBMParams(
+        W=numpyro.param("W", RBM.W), b=numpyro.param("b", RBM.b), c=numpyro.param("c", RBM.c)
+    )
+    energy = UnnormalizedEnergy(bernoulli_rbm.free_energy, params, (4,), "binary")
+    with numpyro.plate("data", data.shape[0]):
+        numpyro.sample("v", energy, obs=data)
+
+
+def learnable_rbm_factor(data):
+    W = numpyro.param("W", RBM.W)
+    potentials.factor("data_energy", bernoulli_rbm.free_energy, RBM._replace(W=W), data)
+
+
+def _empty_guide(data):
+    pass
+
+
+def _run_svi(model, guide=_empty_guide, steps=3):
+    svi = SVI(model, guide, numpyro.optim.Adam(1e-2), Trace_ELBO())
+    return svi.run(jax.random.key(0), steps, DATA, progress_bar=False)
+
+
+@pytest.mark.parametrize(
+    "model, site",
+    [
+        (learnable_rbm_site, "observed UnnormalizedEnergy(free_energy) site 'v'"),
+        (learnable_rbm_factor, "energy factor 'data_energy'"),
+    ],
+)
+def test_svi_on_an_energy_with_param_sites_raises_naming_the_site(model, site):
+    # Before: a DoublyIntractableWarning (swallowed by NumPyro's loops), then SVI trained
+    # a model whose loss falls without bound (the issue's RBM ended at -614.5 nats).
+    with pytest.raises(LearnableEnergyError) as raised, _standard_promotion():
+        _run_svi(model)
+    message = str(raised.value)
+    assert site in message and "numpyro.param site" in message and "'W'" in message
+    assert "numpyro_ebm.infer.ContrastiveDivergence" in message
+    assert "numpyro_ebm.learning.fit" in message
+    assert "allow_learnable_energies" in message
+
+
+def test_allow_learnable_energies_lets_an_engine_trace_the_model():
+    with allow_learnable_energies(), _standard_promotion():
+        result = _run_svi(learnable_rbm_site)  # no error, and no warning (errors here)
+    assert np.all(np.isfinite(np.asarray(result.losses)))
+    assert potentials._ALLOW_LEARNABLE == [0]
+    with pytest.raises(LearnableEnergyError), _standard_promotion():  # restored on exit
+        _run_svi(learnable_rbm_factor)
+
+
+def test_learnable_energy_error_is_only_for_param_sites_under_an_elbo():
+    # MCMC over x with fixed (concrete) parameters: nothing fires
+    def fixed_latent():
+        numpyro.sample("x", UnnormalizedEnergy(gaussian_energy, GAUSS, (2,)))
+
+    with _standard_promotion():
+        initialize_model(jax.random.key(0), fixed_latent)
+    # numpyro.param parameters outside an ELBO (here MCMC initialisation) stay constant:
+    # the warning of the automatic guard, never the error
+    with pytest.warns(DoublyIntractableWarning, match="numpyro.param site 'W'"):
+        with _standard_promotion():
+            initialize_model(jax.random.key(0), learnable_rbm_factor, model_args=(DATA,))
+
+    # a latent theta under SVI: the warning stands (the exchange algorithm is the tool)
+    def latent_theta_guide():
+        loc = numpyro.param("W_loc", RBM.W)
+        numpyro.sample("W", dist.Normal(loc, 0.1).to_event(2))
+
+    with pytest.warns(DoublyIntractableWarning, match="latent sample site 'W'"):
+        with _standard_promotion():
+            _run_svi(lambda data: bayesian_rbm_factor(), lambda data: latent_theta_guide(), 1)
 
 
 # --------------------------------------------------------------------------------------
