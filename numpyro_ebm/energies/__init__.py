@@ -10,7 +10,10 @@ conditionals). Every function broadcasts over leading batch dimensions.
 - :mod:`~numpyro_ebm.energies.poe`: products of uni-gauss and Student-t experts;
 - :mod:`~numpyro_ebm.energies.mlp`: a neural energy with deterministic hidden units;
 - :mod:`~numpyro_ebm.energies.dbm`: two-hidden-layer deep Boltzmann machine;
-- :mod:`~numpyro_ebm.energies.dbn`: deep belief networks (the stack of RBMs) and tied-copies RBMs.
+- :mod:`~numpyro_ebm.energies.dbn`: deep belief networks (the stack of RBMs) and tied-copies RBMs;
+- :mod:`~numpyro_ebm.energies.potts_rbm`, :mod:`~numpyro_ebm.energies.potts`: categorical
+  (q-state) sites: the Potts RBM and the pairwise Potts (DCA) model;
+- :mod:`~numpyro_ebm.energies.spins`: exact maps between {0,1} units and ±1 spins.
 """
 
 from numpyro_ebm.energies import (
@@ -22,6 +25,9 @@ from numpyro_ebm.energies import (
     lattice_ising,
     mlp,
     poe,
+    potts,
+    potts_rbm,
+    spins,
 )
 
 __all__ = [
@@ -33,4 +39,7 @@ __all__ = [
     "mlp",
     "dbm",
     "dbn",
+    "potts_rbm",
+    "potts",
+    "spins",
 ]
