@@ -144,6 +144,40 @@ def test_bad_files_give_one_line_and_exit_1(tmp_path, capsys):
         cli.main(["train", "--debug", "--data", str(grey), "--output", str(tmp_path / "o")])
 
 
+def test_held_out_must_differ_from_the_training_data(tmp_path, capsys):
+    # issue 26: --held-out mnist.npz reused x_train, and the free-energy gap was exactly 0
+    rng = np.random.default_rng(0)
+    data = (rng.random((20, 4)) < 0.5).astype(np.float32)
+    archive = tmp_path / "data.npz"
+    np.savez(archive, x_train=data, x_test=data[:10], x_copy=data)
+    common = ["train", "--data", str(archive), "--key", "x_train", "--output", str(tmp_path)]
+    for extra, message in [
+        (["--held-out", str(archive)], "names the training array itself (x_train); pick the"),
+        (["--held-out", str(archive), "--held-out-key", "x_copy"], "are identical to the training"),
+    ]:
+        assert cli.main([*common, *extra]) == 1
+        assert message in capsys.readouterr().err
+    assert "--held-out-key needs --held-out" in _usage_error(
+        [*common, "--held-out-key", "x_test"], capsys
+    )
+
+
+def test_gaussian_data_far_from_unit_scale_warn_with_numbers():
+    from numpyro_ebm.cli._common import apply_standardization, scale_warning, standardize
+
+    rng = np.random.default_rng(0)
+    pixels = np.floor(rng.random((50, 6)) * 256).astype(np.float32)  # raw 0-255 values
+    message = scale_warning(pixels)
+    assert "--standardize" in message and "values from 0 to 255" in message
+    assert f"standard deviation {np.std(pixels):.4g}" in message
+    assert scale_warning(pixels / 255.0) is None
+    scaled, stats = standardize(pixels)
+    np.testing.assert_allclose(scaled.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(scaled.std(0), 1.0, atol=1e-5)
+    assert scale_warning(scaled) is None
+    np.testing.assert_array_equal(apply_standardization(pixels, stats), scaled)
+
+
 def _fake_checkpoint(directory, config):
     """A checkpoint in ``fit``'s format (parameters only), without training anything."""
     directory.mkdir(parents=True)
@@ -213,6 +247,7 @@ def test_train_interrupt_resume_evaluate_sample(tmp_path):
     train = [
         "train", "--data", "data.npz", "--key", "x_train", "--hidden", "3", "--chains", "10",
         "--batch-size", "10", "--output", "run", "--no-progress", "--no-plots",
+        "--held-out", "data.npz", "--held-out-key", "x_test",
     ]  # fmt: skip
 
     # Ctrl-C during training keeps the last completed epoch's checkpoint and says how to resume
@@ -255,6 +290,9 @@ def test_train_interrupt_resume_evaluate_sample(tmp_path):
     assert meta["epoch"] == stopped + 2 and meta["config"]["hidden"] == [3]
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 1 + stopped + 2
+    # --held-out-key: the held-out rows are x_test, not x_train again (a gap of exactly 0)
+    gap = history[0].split(",").index("free_energy_gap")
+    assert all(float(row.split(",")[gap]) != 0.0 for row in history[1:])
 
     # AIS agrees with the exact log-likelihood on this 9-3 RBM
     _run(
@@ -310,6 +348,18 @@ def test_gaussian_rbm_and_dbm_through_every_command(tmp_path, capsys):
     gb, dbm = str(tmp_path / "gb"), str(tmp_path / "dbm")
     assert cli.main(["train", "--data", data, "--key", "real", "--model", "gaussian-rbm",
                      "--hidden", "2", "--rule", "cd", "--output", gb, *common]) == 0  # fmt: skip
+    # raw 0-255 values: a warning with the numbers; --standardize trains at unit scale and
+    # evaluate applies the training data's shift and scale
+    np.save(tmp_path / "pixels.npy", np.floor(rng.random((60, 3)) * 256).astype(np.float32))
+    raw = ["train", "--data", str(tmp_path / "pixels.npy"), "--model", "gaussian-rbm",
+           "--hidden", "2", "--rule", "cd", *common]  # fmt: skip
+    assert cli.main([*raw, "--output", str(tmp_path / "raw")]) == 0
+    assert "warning: the data have mean" in capsys.readouterr().err
+    assert cli.main([*raw, "--standardize", "--output", str(tmp_path / "std")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path / "std" / "checkpoint"), "--data",
+                     str(tmp_path / "pixels.npy")]) == 0  # fmt: skip
+    assert "standardized as in training" in capsys.readouterr().out
     assert cli.main(["sample", f"{gb}/checkpoint", "--kernel", "hmc", "--step-size", "0.1",
                      "--sweeps", "20", "--output", f"{gb}/s"]) == 0  # fmt: skip
     assert cli.main(["evaluate", f"{gb}/checkpoint", "--data", data, "--key", "real",

@@ -25,6 +25,10 @@ __all__ = [
     "init_params",
     "energy_module",
     "params_from_checkpoint",
+    "standardize",
+    "apply_standardization",
+    "scale_warning",
+    "warn",
     "image_shape",
     "write_json",
 ]
@@ -203,9 +207,23 @@ def load_data(args, *, binary: bool, seed: int = 0):
         train = load_array(args.data, key=args.key, columns=args.columns)
         held_out = None
         if getattr(args, "held_out", None):
+            held_out_key = getattr(args, "held_out_key", None) or args.key
+            if _same_file(args.held_out, args.data) and held_out_key == args.key:
+                raise CommandError(
+                    f"--held-out {args.held_out} names the training array itself"
+                    + (f" ({args.key})" if args.key else "")
+                    + "; pick the held-out array with --held-out-key"
+                )
             held_out = load_array(
-                args.held_out, key=args.key, columns=args.columns, what="held-out data"
+                args.held_out, key=held_out_key, columns=args.columns, what="held-out data"
             )
+            if held_out.shape == train.shape and np.array_equal(held_out, train):
+                raise CommandError(
+                    f"the held-out data ({args.held_out}"
+                    + (f"[{held_out_key}]" if held_out_key else "")
+                    + ") are identical to the training data: held-out metrics would measure "
+                    "nothing; pass other rows (--held-out, --held-out-key)"
+                )
         description = str(args.data) + (f"[{args.key}]" if args.key else "")
     threshold = getattr(args, "binarize", None)
     if threshold is not None:
@@ -219,6 +237,70 @@ def load_data(args, *, binary: bool, seed: int = 0):
             f"{train.shape[1]}"
         )
     return np.asarray(train, np.float32), held_out, description
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
+    except OSError:
+        return False
+
+
+def warn(command: str, message: str) -> None:
+    """One line on stderr: ``numpyro-ebm COMMAND: warning: MESSAGE``."""
+    import sys
+
+    print(f"numpyro-ebm {command}: warning: {message}", file=sys.stderr)
+
+
+def standardize(train):
+    """``(standardized train, {"mean": [...], "std": [...]})``: every column to mean 0 and
+    standard deviation 1 (a constant column is only centred)."""
+    import numpy as np
+
+    mean = train.mean(axis=0, dtype=np.float64)
+    std = train.std(axis=0, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)
+    stats = {"mean": mean.tolist(), "std": std.tolist()}
+    return apply_standardization(train, stats), stats
+
+
+def apply_standardization(data, stats: dict | None):
+    """``(data - mean) / std`` with the training data's ``stats`` (``None``: unchanged)."""
+    import numpy as np
+
+    if stats is None or data is None:
+        return data
+    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    if data.shape[-1] != mean.shape[0]:
+        raise CommandError(
+            f"the data have {data.shape[-1]} columns but the standardization was fitted "
+            f"on {mean.shape[0]}"
+        )
+    return ((data - mean) / std).astype(np.float32)
+
+
+SCALE_LIMITS = (0.05, 20.0)
+"""A Gaussian model starts at unit scale: data whose overall standard deviation lies
+outside these bounds (or whose mean is more than the upper bound away from 0) are
+"far from the model's scale" and get :func:`scale_warning`."""
+
+
+def scale_warning(train) -> str | None:
+    """A warning with the numbers when ``train`` is far from unit scale, else None."""
+    import numpy as np
+
+    mean, std = float(np.mean(train)), float(np.std(train))
+    low, high = SCALE_LIMITS
+    if low <= std <= high and abs(mean) <= high:
+        return None
+    return (
+        f"the data have mean {mean:.4g} and standard deviation {std:.4g} (values from "
+        f"{float(np.min(train)):.4g} to {float(np.max(train)):.4g}), far from the unit "
+        "scale a Gaussian model learns on: energies will be dominated by the scale. "
+        "Pass --standardize (each column to mean 0 and standard deviation 1), or rescale "
+        "the file"
+    )
 
 
 def normalise_model(name: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from numpyro_ebm.cli._common import (
     DIGITS,
     CommandError,
+    apply_standardization,
     check_input_file,
     check_positive,
     energy_module,
@@ -220,6 +221,10 @@ def run(args) -> int:
     args.held_out = None
     train, test, description = load_data(args, binary=model != "gaussian-rbm")
     data = train if args.data != DIGITS or args.split == "train" else test
+    standardization = (meta.get("config") or {}).get("standardize")
+    if standardization is not None:  # trained with --standardize: the same shift and scale
+        data = apply_standardization(data, standardization)
+        description += ", standardized as in training"
     data = energy_module(model).validate_visible(params, data, "data")
     if data.ndim != 2:
         raise CommandError(f"data must have shape (n, {data.shape[-1]}); got {data.shape}")

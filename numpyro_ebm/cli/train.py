@@ -21,6 +21,7 @@ from numpyro_ebm.cli._common import (
     DIGITS,
     MODELS,
     CommandError,
+    apply_standardization,
     check_finite_positive,
     check_input_file,
     check_positive,
@@ -29,6 +30,9 @@ from numpyro_ebm.cli._common import (
     init_params,
     load_data,
     normalise_model,
+    scale_warning,
+    standardize,
+    warn,
     write_json,
 )
 
@@ -42,7 +46,9 @@ DEFAULTS = {
     "key": None,
     "columns": None,
     "held_out": None,
+    "held_out_key": None,
     "binarize": None,
+    "standardize": False,
     "model": "bernoulli-rbm",
     "hidden": [16],
     "rule": "pcd",
@@ -111,9 +117,24 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
         "--columns",
         help="columns to use: indices, ranges or CSV header names, e.g. 0:64 or 1,3,5:9",
     )
-    data.add_argument("--held-out", help="held-out data (same format) for the per-epoch metrics")
+    data.add_argument(
+        "--held-out",
+        help="held-out data (same format) for the per-epoch metrics; refused when identical "
+        "to the training data",
+    )
+    data.add_argument(
+        "--held-out-key",
+        help="the array of the --held-out .npz archive, e.g. x_test (default: --key)",
+    )
     data.add_argument(
         "--binarize", type=float, help="make binary data: 1 where a value is >= this threshold"
+    )
+    data.add_argument(
+        "--standardize",
+        action="store_true",
+        default=None,
+        help="gaussian-rbm: shift and scale each column to mean 0 and standard deviation 1 "
+        "(the training data's; kept in the checkpoint, so evaluate applies them too)",
     )
     model = p.add_argument_group("model")
     model.add_argument("--model", choices=MODELS, help="model type (default: bernoulli-rbm)")
@@ -228,6 +249,8 @@ def validate(args, parser) -> None:
         parser.error("--key applies to .npz files, not to the embedded digits")
     if args.held_out is not None and args.data == DIGITS:
         parser.error("the embedded digits come with their own held-out split; drop --held-out")
+    if args.held_out_key is not None and args.held_out is None:
+        parser.error("--held-out-key needs --held-out (the file that holds that array)")
     n_layers = 2 if args.model == "dbm" else 1
     if len(args.hidden) != n_layers:
         parser.error(
@@ -251,6 +274,8 @@ def validate(args, parser) -> None:
         parser.error(f"--binarize must be a finite threshold; got {args.binarize}")
     if args.binarize is not None and args.model == "gaussian-rbm":
         parser.error("--binarize makes binary data; the gaussian-rbm models real values")
+    if args.standardize and args.model != "gaussian-rbm":
+        parser.error(f"--standardize is for the gaussian-rbm; the {args.model} models binary data")
     if args.model == "dbm" and args.rule != "pcd":
         parser.error(f"the dbm trains with pcd (mean-field positive phase); got --rule {args.rule}")
     if args.centered and args.model != "bernoulli-rbm":
@@ -268,7 +293,7 @@ def validate(args, parser) -> None:
         )
 
 
-def _config(args, n_visible: int, description: str) -> dict:
+def _config(args, n_visible: int, description: str, standardization) -> dict:
     """What the checkpoint records: enough to rebuild the model, and to refuse a resume that
     would silently change it."""
     return {
@@ -288,10 +313,21 @@ def _config(args, n_visible: int, description: str) -> dict:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "data": description,
+        "standardize": standardization,
     }
 
 
-_MUST_MATCH = ("model", "n_visible", "hidden", "rule", "k", "chains", "centered", "optimizer")
+_MUST_MATCH = (
+    "model",
+    "n_visible",
+    "hidden",
+    "rule",
+    "k",
+    "chains",
+    "centered",
+    "optimizer",
+    "standardize",
+)
 
 
 def _check_resume(checkpoint_dir: Path, config: dict) -> int | None:
@@ -441,11 +477,18 @@ def run(args) -> int:
     started = time.perf_counter()
     binary = args.model != "gaussian-rbm"
     train, held_out, description = load_data(args, binary=binary, seed=args.seed)
+    standardization = None
+    if args.standardize:
+        train, standardization = standardize(train)
+        held_out = apply_standardization(held_out, standardization)
+        description += ", standardized"
+    elif not binary and (message := scale_warning(train)) is not None:
+        warn("train", message)
     module = energy_module(args.model)
     n_visible = train.shape[1]
     output = Path(args.output)
     checkpoint_dir = Path(args.checkpoint_dir)
-    config = _config(args, n_visible, description)
+    config = _config(args, n_visible, description, standardization)
     resumed_from = _check_resume(checkpoint_dir, config) if args.resume else None
     if args.resume and resumed_from is None:
         print(f"no checkpoint in {checkpoint_dir} yet: starting from scratch")
