@@ -23,6 +23,7 @@ from numpyro_ebm.cli._common import (
     energy_module,
     load_data,
     params_from_checkpoint,
+    warn,
     write_json,
 )
 
@@ -86,8 +87,8 @@ def validate(args, parser) -> None:
     if not Path(args.checkpoint).exists():
         parser.error(f"no such checkpoint: {args.checkpoint}")
     check_positive(parser, args.ais_runs, "--ais-runs")
-    if args.ais_temperatures < 2:
-        parser.error(f"--ais-temperatures must be at least 2; got {args.ais_temperatures}")
+    if args.ais_temperatures < 3:
+        parser.error(f"--ais-temperatures must be at least 3; got {args.ais_temperatures}")
     check_positive(parser, args.seed, "--seed", allow_zero=True)
     if args.binarize is not None and not math.isfinite(args.binarize):
         parser.error(f"--binarize must be a finite threshold; got {args.binarize}")
@@ -143,6 +144,7 @@ def evaluate_checkpoint(
             estimate = ais.ais_bernoulli_rbm(
                 key_ais, params, n_runs=ais_runs, schedule=schedule, base_data=x, progress=progress
             )
+            _warn_if_unreliable(estimate)
             ll = ais.log_likelihood_bernoulli_rbm(params, x, estimate)
             values["log_partition_function"] = float(estimate.log_z)
             intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
@@ -179,6 +181,7 @@ def evaluate_checkpoint(
             estimate = deep.ais_dbm(
                 key_ais, params, n_runs=ais_runs, schedule=schedule, base_data=x, progress=progress
             )
+            _warn_if_unreliable(estimate)
             values["log_partition_function"] = float(estimate.log_z)
             intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
         estimate_for_bound = values["log_partition_function"] if method == "exact" else estimate
@@ -191,6 +194,15 @@ def evaluate_checkpoint(
         values["reconstruction_error"] = float(jnp.mean(jnp.sum((recon - x) ** 2, axis=-1)))
     values["method"] = method  # type: ignore[assignment]
     return values, intervals
+
+
+def _warn_if_unreliable(estimate) -> None:
+    """An interval unbounded below or a tiny ESS is not a result: say so, with the flags."""
+    from numpyro_ebm.evaluation import ais
+
+    problem = ais.reliability_problem(estimate)
+    if problem is not None:
+        warn("evaluate", f"{problem}: raise --ais-runs or --ais-temperatures")
 
 
 def _sizes(model: str, params) -> str:

@@ -65,6 +65,8 @@ __all__ = [
     "default_schedule",
     "check_schedule",
     "summarize_log_weights",
+    "MIN_ESS_FRACTION",
+    "reliability_problem",
     "base_rate_visible_bias",
     "ais_bernoulli_rbm",
     "ais_bernoulli_rbm_family",
@@ -173,7 +175,8 @@ def default_schedule(
         [
             np.linspace(0.0, 0.5, first, endpoint=False),
             np.linspace(0.5, 0.9, second, endpoint=False),
-            np.linspace(0.9, 1.0, third),
+            # one temperature left (n_temperatures = 3): the target itself, not 0.9
+            np.linspace(0.9, 1.0, third) if third > 1 else np.ones(1),
         ]
     )
     return jnp.asarray(betas, dtype=dtype)
@@ -217,6 +220,50 @@ def summarize_log_weights(log_weights, log_z_base, n_temperatures: int, samples=
     ess = jnp.sum(ratios) ** 2 / jnp.sum(ratios**2)
     return AISResult(
         log_z, (lower, upper), log_weights, jnp.asarray(log_z_base), ess, n_temperatures, samples
+    )
+
+
+MIN_ESS_FRACTION = 0.1
+"""Below this fraction of the runs, the effective sample size makes an AIS estimate
+untrustworthy (:func:`reliability_problem`)."""
+
+
+def reliability_problem(result: AISResult) -> str | None:
+    r"""Why ``result`` should not be reported as it stands, with the fix; None when fine.
+
+    Two symptoms of too few runs or too coarse a schedule: an interval unbounded below
+    (:math:`3\hat\sigma \ge \hat Z`: the weights are dominated by a few runs) and an
+    effective sample size under :data:`MIN_ESS_FRACTION` of the runs. Neither proves the
+    estimate wrong, but both say its interval means little. For a batched result
+    (:func:`ais_bernoulli_rbm_family`) any member counts.
+
+    Parameters
+    ----------
+    result
+        An :class:`AISResult` (concrete values, not traced).
+
+    Returns
+    -------
+    str or None
+        A one-sentence explanation naming the numbers and the fix (more runs, more
+        temperatures).
+    """
+    n_runs = int(np.shape(result.log_weights)[-1])
+    lower = np.asarray(result.interval[0])
+    ess = np.asarray(result.effective_sample_size)
+    problems = []
+    if np.any(np.isneginf(lower)):
+        problems.append("its interval is unbounded below (3 standard errors exceed the estimate)")
+    if np.any(ess < MIN_ESS_FRACTION * n_runs):
+        problems.append(
+            f"its effective sample size {float(np.min(ess)):.3g} is under "
+            f"{MIN_ESS_FRACTION:.0%} of the {n_runs} runs"
+        )
+    if not problems:
+        return None
+    return (
+        f"the AIS estimate is unreliable: {' and '.join(problems)}; run more AIS runs "
+        f"or more temperatures (here {n_runs} runs and {result.n_temperatures} temperatures)"
     )
 
 
