@@ -62,7 +62,10 @@ def _usage_error(argv, capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
     assert exit_info.value.code == 2
-    return capsys.readouterr().err
+    err = capsys.readouterr().err
+    # issue 26: one line, not the whole usage block, and where to find more
+    assert len(err.strip().splitlines()) == 1 and "--help' for more" in err, err
+    return err
 
 
 @pytest.mark.parametrize(
@@ -122,6 +125,28 @@ def test_every_command_has_help_with_examples(command, capsys):
     assert "examples:" in out and f"numpyro-ebm {command}" in out.split("examples:")[1]
 
 
+def test_help_is_plain_text_with_help_and_default_for_every_option(capsys):
+    import argparse
+
+    from numpyro_ebm.cli import train
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        text = command.format_help()
+        for markup in ("``", ":func:", ":mod:", ":class:", ".. "):
+            assert markup not in text, (name, markup)
+        formatter = command._get_formatter()
+        for action in command._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            shown = formatter._get_help_string(action)
+            assert action.help, (name, action.option_strings)
+            default = train.DEFAULTS.get(action.dest) if name == "train" else action.default
+            if default is not None and default is not False:
+                assert "default" in shown, (name, action.option_strings, shown)
+
+
 def test_bad_files_give_one_line_and_exit_1(tmp_path, capsys):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip archive")
@@ -134,7 +159,7 @@ def test_bad_files_give_one_line_and_exit_1(tmp_path, capsys):
         (["train", "--data", str(two)], "holds 2 arrays (a, b); pick the data with --key"),
         (["train", "--data", str(two), "--key", "c"], "has no array 'c'"),
         (["train", "--data", str(grey), "--output", str(tmp_path / "o")], "binary"),
-        (["evaluate", str(garbage), "--data", "digits"], "cannot read the checkpoint"),
+        (["evaluate", str(garbage), "--data", "digits"], "is unreadable (truncated or corrupted)"),
     ]:
         assert cli.main(argv) == 1, argv
         err = capsys.readouterr().err

@@ -17,7 +17,13 @@ import argparse
 import sys
 
 from numpyro_ebm.cli import compare, demo, evaluate, sample, train
-from numpyro_ebm.cli._common import CommandError, common_parent
+from numpyro_ebm.cli._common import (
+    CommandError,
+    CommandParser,
+    HelpFormatter,
+    common_parent,
+    plain_text,
+)
 from numpyro_ebm.cli.demo import run_demo
 
 __all__ = ["main", "build_parser", "run_demo", "CommandError"]
@@ -43,16 +49,21 @@ EXAMPLES = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``numpyro-ebm`` parser with one sub-parser a command."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="numpyro-ebm",
         description="Energy-based models and RBMs: train, evaluate, sample and compare samplers.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
+    )
     parents = [common_parent()]
     for module in COMMANDS.values():
         command_parser = module.add_parser(subparsers, parents)
+        # the module docstrings are reST (for the API pages); --help shows plain text
+        command_parser.description = plain_text(command_parser.description)
+        command_parser.formatter_class = HelpFormatter
         # each command reports bad usage with its own parser (its usage line, exit 2)
         command_parser.set_defaults(command_parser=command_parser)
     return parser

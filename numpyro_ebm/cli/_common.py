@@ -15,6 +15,9 @@ __all__ = [
     "MODELS",
     "DIGITS",
     "common_parent",
+    "CommandParser",
+    "HelpFormatter",
+    "plain_text",
     "check_positive",
     "check_finite_positive",
     "check_input_file",
@@ -24,7 +27,6 @@ __all__ = [
     "normalise_model",
     "init_params",
     "energy_module",
-    "params_from_checkpoint",
     "standardize",
     "apply_standardization",
     "scale_warning",
@@ -33,7 +35,7 @@ __all__ = [
     "write_json",
 ]
 
-MODELS = ("bernoulli-rbm", "gaussian-rbm", "dbm")
+MODELS = ("bernoulli-rbm", "gaussian-rbm", "dbm")  # numpyro_ebm.learning.checkpoint.MODEL_MODULES
 """Model types, as given to ``--model`` (underscores are accepted too)."""
 
 DIGITS = "digits"
@@ -44,6 +46,38 @@ _ARRAY_SUFFIXES = (".npz", ".npy", ".csv", ".txt")
 
 class CommandError(Exception):
     """A failed run with a message for the user (printed on one line, exit status 1)."""
+
+
+def plain_text(text: str | None) -> str | None:
+    """A docstring as terminal text: reST roles and inline literals without their markup
+    (``:func:`numpyro_ebm.learning.fit``` -> numpyro_ebm.learning.fit)."""
+    import re
+
+    if text is None:
+        return None
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (paragraphs and lists kept); every option's help ends
+    with its default unless the help already names it."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default is argparse.SUPPRESS)
+        if shown and "default" not in help_text and action.option_strings:
+            help_text += f" (default: {default})"
+        return help_text
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr (exit status 2), not the whole usage block."""
+
+    def error(self, message: str):
+
+        self.exit(2, f"{self.prog}: error: {message} ('{self.prog} --help' for more)\n")
 
 
 def common_parent() -> argparse.ArgumentParser:
@@ -313,60 +347,17 @@ def normalise_model(name: str) -> str:
 
 def energy_module(model: str):
     """The module of :mod:`numpyro_ebm.energies` that defines ``model``."""
-    from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm
+    import importlib
 
-    return {"bernoulli-rbm": bernoulli_rbm, "gaussian-rbm": gaussian_rbm, "dbm": dbm}[model]
+    from numpyro_ebm.learning.checkpoint import MODEL_MODULES
+
+    return importlib.import_module(MODEL_MODULES[model])
 
 
 def init_params(model: str, rng_key, n_visible: int, hidden: list[int], data=None):
     """Initial parameters of ``model`` with ``n_visible`` units and the ``hidden`` layer sizes."""
     module = energy_module(model)
     return module.init_params(rng_key, n_visible, *hidden, data=data)
-
-
-def params_from_checkpoint(path: str | Path):
-    """``(model, params, meta)`` from a checkpoint written by ``numpyro-ebm train`` or ``demo``.
-
-    The parameters are the first leaves of the checkpoint (``fit`` stores
-    ``(params, opt_state, rule_state, learning_rate_scale)``); the model type and
-    sizes come from the run's ``config``.
-    """
-    import zipfile
-
-    import jax
-    import jax.numpy as jnp
-
-    from numpyro_ebm.learning import load_checkpoint
-
-    path = Path(path)
-    try:
-        leaves, meta = load_checkpoint(path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise CommandError(f"cannot read the checkpoint {path}: {exc}") from None
-    config = meta.get("config") or {}
-    if "model" not in config or "n_visible" not in config:
-        raise CommandError(
-            f"the checkpoint {path} does not say which model it holds (no 'model' and "
-            "'n_visible' in its config); it was not written by numpyro-ebm train or demo"
-        )
-    model = normalise_model(config["model"])
-    hidden = config.get("hidden", [config.get("n_hidden")])
-    if not hidden or any(not isinstance(h, int) for h in hidden):
-        raise CommandError(f"the checkpoint {path} has no hidden layer sizes in its config")
-    template = init_params(model, jax.random.key(0), int(config["n_visible"]), list(hidden))
-    expected = jax.tree.leaves(template)
-    if len(leaves) < len(expected):
-        raise CommandError(f"the checkpoint {path} has too few arrays for a {model}")
-    for saved, wanted in zip(leaves, expected, strict=False):
-        if saved.shape != wanted.shape:
-            raise CommandError(
-                f"the checkpoint {path} holds an array of shape {saved.shape} where a "
-                f"{model} with {config['n_visible']} visible and {hidden} hidden units has "
-                f"{wanted.shape}"
-            )
-    restored = [jnp.asarray(s, w.dtype) for s, w in zip(leaves, expected, strict=False)]
-    params = jax.tree.unflatten(jax.tree.structure(template), restored)
-    return model, params, meta
 
 
 def image_shape(spec: str | None, n_visible: int) -> tuple[int, int] | None:

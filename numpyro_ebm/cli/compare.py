@@ -27,7 +27,6 @@ from numpyro_ebm.cli._common import (
     CommandError,
     check_finite_positive,
     check_positive,
-    params_from_checkpoint,
     write_json,
 )
 
@@ -76,8 +75,8 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
         help="HMC step size for a gaussian-rbm (MALA, RWMH and ULA scale from it); default 0.3",
     )
     p.add_argument("--output", default="compare_output", help="directory for the table and PNG")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="every random choice derives from it")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
     return p
 
 
@@ -173,10 +172,11 @@ def run(args) -> int:
     import pandas as pd
 
     from numpyro_ebm import diagnostics
+    from numpyro_ebm.learning.checkpoint import load_model
 
     key = jax.random.key(args.seed)
     if args.checkpoint is not None:
-        model, params, _ = params_from_checkpoint(args.checkpoint)
+        model, params, _ = load_model(args.checkpoint)
         name = f"{model} from {args.checkpoint}"
     else:
         model, params = _builtin(args.target, jax.random.fold_in(key, 0))

@@ -188,19 +188,21 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
     demo.add_argument(
         "--output", default="demo_output", help="directory for the checkpoint, plots and summary"
     )
-    demo.add_argument("--epochs", type=int, default=40)
+    demo.add_argument("--epochs", type=int, default=40, help="training epochs")
     demo.add_argument(
         "--hidden",
         type=int,
         default=16,
         help=f"hidden units (at most {MAX_DEMO_HIDDEN}: the exact likelihood enumerates 2^hidden states)",
     )
-    demo.add_argument("--batch-size", type=int, default=20)
-    demo.add_argument("--learning-rate", type=float, default=3e-3)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--sample-sweeps", type=int, default=1000)
-    demo.add_argument("--no-progress", action="store_true")
-    demo.add_argument("--no-plots", action="store_true")
+    demo.add_argument("--batch-size", type=int, default=20, help="images per minibatch")
+    demo.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's step size")
+    demo.add_argument("--seed", type=int, default=0, help="every random choice derives from it")
+    demo.add_argument(
+        "--sample-sweeps", type=int, default=1000, help="Gibbs sweeps for the sample figure"
+    )
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--no-plots", action="store_true", help="write no PNG figures")
     return demo
 
 

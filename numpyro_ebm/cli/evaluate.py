@@ -22,7 +22,6 @@ from numpyro_ebm.cli._common import (
     check_positive,
     energy_module,
     load_data,
-    params_from_checkpoint,
     warn,
     write_json,
 )
@@ -76,9 +75,9 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
         help="AIS and RAISE temperatures (default: 14500)",
     )
     p.add_argument("--no-raise", action="store_true", help="skip the RAISE estimate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="every random choice derives from it")
     p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -229,7 +228,9 @@ def format_table(values: dict, intervals: dict) -> str:
 def run(args) -> int:
     import jax
 
-    model, params, meta = params_from_checkpoint(args.checkpoint)
+    from numpyro_ebm.learning.checkpoint import load_model
+
+    model, params, meta = load_model(args.checkpoint)
     args.held_out = None
     train, test, description = load_data(args, binary=model != "gaussian-rbm")
     data = train if args.data != DIGITS or args.split == "train" else test

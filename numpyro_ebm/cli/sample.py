@@ -25,7 +25,6 @@ from numpyro_ebm.cli._common import (
     check_positive,
     image_shape,
     load_array,
-    params_from_checkpoint,
     write_json,
 )
 
@@ -60,7 +59,12 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", help="checkpoint directory or .npz file (from train or demo)")
     p.add_argument("--output", default="samples_output", help="directory for samples.npz and PNG")
-    p.add_argument("--kernel", choices=tuple(KERNELS), default="gibbs")
+    p.add_argument(
+        "--kernel",
+        choices=tuple(KERNELS),
+        default="gibbs",
+        help="gibbs (every model), single-site (bernoulli-rbm), hmc or mala (gaussian-rbm)",
+    )
     p.add_argument("--n-samples", type=int, default=64, help="chains (one sample each)")
     p.add_argument("--sweeps", type=int, default=1000, help="kernel steps per chain")
     p.add_argument("--step-size", type=float, help="step size of hmc and mala")
@@ -68,8 +72,8 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
     p.add_argument("--clamp-key", help="the array of a .npz clamp file")
     p.add_argument("--chains-per-row", type=int, default=10, help="chains per clamped row")
     p.add_argument("--image-shape", help="HxW for the PNG grid (default: square if possible)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="every random choice derives from it")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
     return p
 
 
@@ -187,7 +191,9 @@ def run(args) -> int:
     import jax
     import numpy as np
 
-    model, params, meta = params_from_checkpoint(args.checkpoint)
+    from numpyro_ebm.learning.checkpoint import load_model
+
+    model, params, meta = load_model(args.checkpoint)
     allowed = KERNELS[args.kernel]
     if model not in allowed:
         raise CommandError(

@@ -165,13 +165,17 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
     opt.add_argument(
         "--optimizer", choices=OPTIMIZERS, help="sgd, momentum or adam (default: adam)"
     )
-    opt.add_argument("--learning-rate", type=float, help="default: 0.003")
+    opt.add_argument("--learning-rate", type=float, help="the optimiser's step size")
     opt.add_argument("--momentum", type=float, help="for --optimizer momentum (default: 0.9)")
-    opt.add_argument("--epochs", type=int, help="epochs in total, including resumed ones (10)")
+    opt.add_argument(
+        "--epochs", type=int, help="epochs in total, including resumed ones (default: 10)"
+    )
     opt.add_argument("--batch-size", type=int, help="examples per minibatch (default: 20)")
     opt.add_argument("--seed", type=int, help="every random choice derives from it (default: 0)")
     out = p.add_argument_group("output")
-    out.add_argument("--output", help="directory for history, plots and summary (train_output)")
+    out.add_argument(
+        "--output", help="directory for history, plots and summary (default: train_output)"
+    )
     out.add_argument("--checkpoint-dir", help="default: OUTPUT/checkpoint")
     out.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     out.add_argument(
@@ -179,8 +183,14 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
     )
     out.add_argument("--history", help="history file, .csv or .json (default: OUTPUT/history.csv)")
     out.add_argument("--image-shape", help="HxW of image data for the filter plot, e.g. 28x28")
-    out.add_argument("--no-plots", action="store_true")
-    out.add_argument("--no-progress", action="store_true")
+    out.add_argument("--no-plots", action="store_true", help="write no PNG figures")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # the defaults live in DEFAULTS (a config file sits between them and the flags)
+    for action in p._actions:
+        default = DEFAULTS.get(action.dest)
+        if not (default is None or default is False) and "default" not in (action.help or ""):
+            shown = " ".join(map(str, default)) if isinstance(default, list) else default
+            action.help = f"{action.help or ''} (default: {shown})".lstrip()
     return p
 
 

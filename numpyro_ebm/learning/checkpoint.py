@@ -50,6 +50,10 @@ __all__ = [
     "run_fingerprint",
     "save_checkpoint",
     "load_checkpoint",
+    "load_params",
+    "load_model",
+    "SavedModel",
+    "MODEL_MODULES",
     "resume_from",
 ]
 
@@ -148,6 +152,9 @@ def _write_in_place(directory: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to a temporary file, then move it to ``checkpoint.npz``."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TEMPORARY_PREFIX, suffix=_TEMPORARY_SUFFIX)
     try:
+        # mkstemp makes the file private (0600); a checkpoint is an ordinary output file
+        with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
+            os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as f:
             _write_archive(f, arrays)
             f.flush()
@@ -160,6 +167,12 @@ def _write_in_place(directory: Path, arrays: dict[str, np.ndarray]) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _read(path: Path):
@@ -257,6 +270,132 @@ def load_checkpoint(path, template=None):
         for s, t in zip(leaves, template_leaves, strict=True)
     ]
     return jax.tree.unflatten(treedef, restored), meta
+
+
+MODEL_MODULES = {
+    "bernoulli-rbm": "numpyro_ebm.energies.bernoulli_rbm",
+    "gaussian-rbm": "numpyro_ebm.energies.gaussian_rbm",
+    "dbm": "numpyro_ebm.energies.dbm",
+}
+"""The models a checkpoint's ``config["model"]`` may name, and the energy module of each
+(``bernoulli_rbm`` spelt with an underscore is accepted too)."""
+
+
+class SavedModel(NamedTuple):
+    """What :func:`load_model` reads from a checkpoint.
+
+    Attributes
+    ----------
+    model
+        The model's name, a key of :data:`MODEL_MODULES` (e.g. ``"bernoulli-rbm"``).
+    params
+        Its parameters as the model's own NamedTuple (e.g.
+        :class:`~numpyro_ebm.energies.bernoulli_rbm.BernoulliRBMParams`, with ``W``,
+        ``b``, ``c``), float arrays of the dtypes the model initialises with.
+    meta
+        The checkpoint's record: ``epoch``, ``history``, ``config`` (the training
+        settings) and ``fingerprint``.
+    """
+
+    model: str
+    params: Any
+    meta: dict
+
+
+def _model_name(name, path) -> str:
+    model = str(name).replace("_", "-").lower()
+    if model not in MODEL_MODULES:
+        raise CheckpointError(
+            f"checkpoint {path} holds an unknown model {name!r}; known: {', '.join(MODEL_MODULES)}"
+        )
+    return model
+
+
+def load_model(checkpoint) -> SavedModel:
+    """The model's name, its named parameters and the record of a checkpoint.
+
+    Reads a checkpoint written by ``numpyro-ebm train`` or ``demo`` (or by
+    :func:`~numpyro_ebm.learning.fit.fit` with a ``config`` that holds ``model``,
+    ``n_visible`` and ``hidden``): the parameters are the first leaves of the saved
+    state ``(params, opt_state, rule_state, learning_rate_scale)``, put back into the
+    model's parameter NamedTuple.
+
+    Parameters
+    ----------
+    checkpoint
+        The checkpoint directory or its ``checkpoint.npz``.
+
+    Returns
+    -------
+    SavedModel
+        ``(model, params, meta)``.
+
+    Raises
+    ------
+    CheckpointError
+        (a ``ValueError``) when the file is missing or damaged, when its config does not
+        say which model it holds, or when its arrays do not fit that model.
+    """
+    import importlib
+
+    path = Path(checkpoint)
+    leaves, meta = load_checkpoint(path)
+    config = meta.get("config") or {}
+    if "model" not in config or "n_visible" not in config:
+        raise CheckpointError(
+            f"the checkpoint {path} does not say which model it holds (no 'model' and "
+            "'n_visible' in its config); it was not written by numpyro-ebm train or demo"
+        )
+    model = _model_name(config["model"], path)
+    hidden = config.get("hidden", [config.get("n_hidden")])
+    if not hidden or any(not isinstance(h, int) for h in hidden):
+        raise CheckpointError(f"the checkpoint {path} has no hidden layer sizes in its config")
+    module = importlib.import_module(MODEL_MODULES[model])
+    template = jax.eval_shape(
+        lambda: module.init_params(jax.random.key(0), int(config["n_visible"]), *hidden)
+    )
+    expected = jax.tree.leaves(template)
+    if len(leaves) < len(expected):
+        raise CheckpointError(f"the checkpoint {path} has too few arrays for a {model}")
+    for saved, wanted in zip(leaves, expected, strict=False):
+        if saved.shape != wanted.shape:
+            raise CheckpointError(
+                f"the checkpoint {path} holds an array of shape {saved.shape} where a "
+                f"{model} with {config['n_visible']} visible and {hidden} hidden units has "
+                f"{wanted.shape}"
+            )
+    restored = [jnp.asarray(s, w.dtype) for s, w in zip(leaves, expected, strict=False)]
+    return SavedModel(model, jax.tree.unflatten(jax.tree.structure(template), restored), meta)
+
+
+def load_params(checkpoint):
+    """The model's named parameters from a checkpoint of ``numpyro-ebm train`` or ``demo``.
+
+    ``load_params("run1/checkpoint")`` is, e.g., a
+    :class:`~numpyro_ebm.energies.bernoulli_rbm.BernoulliRBMParams` with ``W``, ``b``
+    and ``c``, ready for :func:`numpyro_ebm.energies.bernoulli_rbm.free_energy`, the
+    kernels and the evaluation functions (not the flat list of every saved array that
+    :func:`load_checkpoint` returns). :func:`load_model` also gives the model's name
+    and the training record.
+
+    Parameters
+    ----------
+    checkpoint
+        The checkpoint directory or its ``checkpoint.npz``.
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_model`.
+
+    Examples
+    --------
+    >>> from numpyro_ebm.learning import load_params  # doctest: +SKIP
+    >>> params = load_params("run1/checkpoint")  # doctest: +SKIP
+    >>> params.W.shape  # doctest: +SKIP
+    (64, 16)
+    """
+    return load_model(checkpoint).params
 
 
 def _key_data(rng_key) -> list[int]:
