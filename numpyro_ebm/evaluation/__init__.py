@@ -8,8 +8,10 @@
 - :mod:`deep`: AIS and variational bounds for deep belief nets and deep Boltzmann
   machines (Salakhutdinov & Murray 2008; Salakhutdinov & Hinton 2009).
 - :mod:`metrics`: pseudo-likelihood, reconstruction error, anomaly scores, AUROC.
+- :mod:`potts`: exact log Z of Potts RBMs (hidden layer enumerated), the independent-site
+  model, and its base for AIS/RAISE of categorical models.
 """
 
-from numpyro_ebm.evaluation import ais, annealing, deep, exact, metrics
+from numpyro_ebm.evaluation import ais, annealing, deep, exact, metrics, potts
 
-__all__ = ["ais", "annealing", "deep", "exact", "metrics"]
+__all__ = ["ais", "annealing", "deep", "exact", "metrics", "potts"]

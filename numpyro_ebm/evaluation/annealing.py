@@ -223,7 +223,8 @@ def _validate_base(base):
             "with sample(rng_key, n) and a normalised log_prob(x)); got "
             f"{type(base).__name__}"
         )
-    out = jax.eval_shape(base.sample, jax.random.key(0), 1)
+    # n stays a Python int (eval_shape would trace it, and a base may use it as a shape)
+    out = jax.eval_shape(lambda key: base.sample(key, 1), jax.random.key(0))
     if len(out.shape) != 2 or out.shape[0] != 1:
         raise ValueError(f"base.sample(rng_key, 1) must have shape (1, D); got {out.shape}")
     return base, out.shape[1], out.dtype

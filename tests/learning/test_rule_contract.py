@@ -28,12 +28,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm
+from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm, potts, potts_rbm
 from numpyro_ebm.kernels import mala, rbm_gibbs
 from numpyro_ebm.kernels import parallel_tempering as pt
 from numpyro_ebm.learning import contrastive_divergence as cdlib
 from numpyro_ebm.learning import dbm as dbm_rules
 from numpyro_ebm.learning import dbn as dbn_rules
+from numpyro_ebm.learning import potts as potts_rules
 from numpyro_ebm.learning import rbm as rbm_rules
 from numpyro_ebm.learning import replay, score_matching, tempered
 
@@ -202,7 +203,47 @@ SPECS += [
         _binary_data,
     ),
 ]
+
+
 # ---- end of the DBM rules ----
+# ---- categorical (Potts) rules of learning.potts (issue 28) ----
+def _potts_codes(dtype):
+    return jnp.asarray(np.random.default_rng(0).integers(0, 3, (N, D)), dtype)
+
+
+def _potts_weighted_codes(dtype):
+    weights = np.random.default_rng(1).uniform(0.2, 1.0, N)
+    return jnp.concatenate([_potts_codes(dtype), jnp.asarray(weights, dtype)[:, None]], axis=1)
+
+
+def _potts_rbm_params(dtype, variant):
+    return potts_rbm.init_params(jax.random.key(variant), D, 3, K, weight_scale=0.5, dtype=dtype)
+
+
+def _potts_params(dtype, variant):
+    return potts.init_params(jax.random.key(variant), D, 3, scale=0.5, dtype=dtype)
+
+
+def _potts_specs():
+    return [
+        RuleSpec(
+            "potts_rbm_pcd_weighted",
+            lambda: potts_rules.potts_rbm_pcd(8, 3, k=2, weighted=True),
+            _potts_rbm_params,
+            _potts_weighted_codes,
+        ),
+        RuleSpec(
+            "potts_pseudo_likelihood",
+            lambda: potts_rules.pseudo_likelihood(3),
+            _potts_params,
+            _potts_codes,
+        ),
+    ]
+
+
+SPECS += _potts_specs()
+# ---- end of the Potts rules ----
+
 IDS = [spec.name for spec in SPECS]
 # the closed-form Bernoulli-RBM rules (and the tied-copies rule with one visible copy) give
 # p(h | batch) in their info, so that centered need not recompute it
