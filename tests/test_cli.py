@@ -291,7 +291,7 @@ def _run(*args, cwd):
 _ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-def test_train_interrupt_resume_evaluate_sample(tmp_path):
+def test_train_interrupt_resume_evaluate_sample(tmp_path, capsys):
     rng = np.random.default_rng(0)
     data = (rng.random((60, 9)) < 0.4).astype(np.float32)
     np.savez(tmp_path / "data.npz", x_train=data[:40], x_test=data[40:])
@@ -325,25 +325,32 @@ def test_train_interrupt_resume_evaluate_sample(tmp_path):
     stopped = meta["epoch"]
     assert 1 <= stopped < 100_000
 
-    # --resume continues to the new total (settings from a config file, flags override it)
+    # --resume continues to the new total with the checkpoint's settings (the data, model,
+    # rule and batch size are not retyped); a config file and flags override them
     (tmp_path / "run.toml").write_text('[training]\nrule = "pcd"\nepochs = 1\n')
-    _run(
-        *train,
-        "--config",
-        "run.toml",
-        "--epochs",
-        stopped + 2,
-        "--resume",
-        "--no-plots",
-        cwd=tmp_path,
-    )
+    resume = ["train", "--output", "run", "--resume", "--config", "run.toml", "--no-plots",
+              "--no-progress", "--epochs", stopped + 2]  # fmt: skip
+    printed = _run(*resume, cwd=tmp_path)
+    shown = printed.splitlines()[0]
+    assert shown.startswith("settings from the checkpoint: ")
+    for flag in ("--hidden 3", "--chains 10", "--batch-size 10", "--key x_train",
+                 "--held-out-key x_test", f"--data {tmp_path.resolve() / 'data.npz'}"):  # fmt: skip
+        assert flag in shown, (flag, shown)
+    assert f"trained 2 epochs (epochs {stopped + 1}-{stopped + 2})" in printed
     _, meta = load_checkpoint(checkpoint)
     assert meta["epoch"] == stopped + 2 and meta["config"]["hidden"] == [3]
+    assert meta["config"]["batch_size"] == 10 and meta["config"]["chains"] == 10
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 1 + stopped + 2
     # --held-out-key: the held-out rows are x_test, not x_train again (a gap of exactly 0)
     gap = history[0].split(",").index("free_energy_gap")
     assert all(float(row.split(",")[gap]) != 0.0 for row in history[1:])
+
+    # nothing left to do: said so, and nothing is trained or rewritten
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert cli.main([*map(str, resume)]) == 0
+    assert "nothing to train" in capsys.readouterr().out
 
     # AIS agrees with the exact log-likelihood on this 9-3 RBM
     _run(

@@ -31,6 +31,7 @@ __all__ = [
     "apply_standardization",
     "scale_warning",
     "warn",
+    "plural",
     "image_shape",
     "write_json",
 ]
@@ -278,6 +279,11 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
         return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
     except OSError:
         return False
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def warn(command: str, message: str) -> None:

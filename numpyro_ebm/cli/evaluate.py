@@ -22,6 +22,7 @@ from numpyro_ebm.cli._common import (
     check_positive,
     energy_module,
     load_data,
+    plural,
     warn,
     write_json,
 )
@@ -253,7 +254,7 @@ def run(args) -> int:
         progress=not args.no_progress,
     )
     print(
-        f"{model} {_sizes(model, params)} after {meta['epoch']} epochs, on {len(data)} rows of {description}"
+        f"{model} {_sizes(model, params)} after {plural(meta['epoch'], 'epoch')}, on {len(data)} rows of {description}"
         f"{' (' + args.split + ' split)' if args.data == DIGITS else ''}; "
         f"log-likelihood by {values['method']} (nats per row)"
     )

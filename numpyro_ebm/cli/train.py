@@ -30,6 +30,7 @@ from numpyro_ebm.cli._common import (
     init_params,
     load_data,
     normalise_model,
+    plural,
     scale_warning,
     standardize,
     warn,
@@ -177,7 +178,13 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
         "--output", help="directory for history, plots and summary (default: train_output)"
     )
     out.add_argument("--checkpoint-dir", help="default: OUTPUT/checkpoint")
-    out.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint, with the settings it was trained with; flags "
+        "(and --config) change what may change, e.g. --epochs, --learning-rate, the data "
+        "and the outputs, and a change of the model, rule or optimiser is refused",
+    )
     out.add_argument(
         "--overwrite", action="store_true", help="start afresh over an existing checkpoint"
     )
@@ -239,12 +246,43 @@ def _has_type(value, default) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+RECORDED = ("data", "key", "columns", "held_out", "held_out_key", "binarize", "standardize")
+"""Settings recorded in the checkpoint's config under ``settings`` (the others are in the
+config itself), so ``--resume`` can read them back."""
+
+
+def _checkpoint_settings(checkpoint: Path) -> dict:
+    """The settings a checkpoint was trained with ({} when it cannot tell)."""
+    from numpyro_ebm.learning import load_checkpoint
+
+    try:
+        _, meta = load_checkpoint(checkpoint)
+    except ValueError:  # damaged: run() reports it with the resume check
+        return {}
+    config = meta.get("config") or {}
+    settings = {k: config[k] for k in DEFAULTS if k in config and k not in RECORDED}
+    settings.update(config.get("settings") or {})
+    return {k: v for k, v in settings.items() if k in DEFAULTS and _has_type(v, DEFAULTS[k])}
+
+
 def validate(args, parser) -> None:
-    """Merge the config file and the defaults into ``args`` and check every setting."""
+    """Merge the flags, the config file, a resumed checkpoint's settings and the defaults
+    into ``args`` (in that order of precedence), and check every setting."""
     settings = _read_config(parser, args.config) if args.config else {}
+    explicit = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
+    given = {**settings, **explicit}
+    output = given.get("output", DEFAULTS["output"])
+    checkpoint = Path(given.get("checkpoint_dir") or Path(output) / "checkpoint") / "checkpoint.npz"
+    saved = _checkpoint_settings(checkpoint) if args.resume and checkpoint.exists() else {}
+    # what the checkpoint sets beyond the defaults, shown as the flags one would have typed
+    args.settings_from_checkpoint = [
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in saved.items()
+        if k not in given and v != DEFAULTS[k] and v is not False
+    ]
     for name, default in DEFAULTS.items():
         if getattr(args, name, None) is None:
-            setattr(args, name, settings.get(name, default))
+            setattr(args, name, given.get(name, saved.get(name, default)))
     try:
         args.model = normalise_model(args.model)
     except CommandError as exc:
@@ -324,7 +362,15 @@ def _config(args, n_visible: int, description: str, standardization) -> dict:
         "seed": args.seed,
         "data": description,
         "standardize": standardization,
+        "settings": {k: _absolute(k, getattr(args, k)) for k in RECORDED},
     }
+
+
+def _absolute(name: str, value):
+    """Data paths as absolute paths, so a resume from another directory finds them."""
+    if name in ("data", "held_out") and value not in (None, DIGITS):
+        return str(Path(value).resolve())
+    return value
 
 
 _MUST_MATCH = (
@@ -475,7 +521,7 @@ def _plots(args, history, params, output: Path) -> list[str]:
 
 def _title(args, history) -> str:
     sizes = "-".join(str(h) for h in args.hidden)
-    return f"{args.model} ({sizes} hidden), {args.rule.upper()}-{args.k}, {len(history.get('epoch', []))} epochs"
+    return f"{args.model} ({sizes} hidden), {args.rule.upper()}-{args.k}, {plural(len(history.get('epoch', [])), 'epoch')}"
 
 
 def run(args) -> int:
@@ -511,6 +557,15 @@ def run(args) -> int:
     train = np.asarray(module.validate_visible(template, train, "data"))
     params = init_params(args.model, key_init, n_visible, list(args.hidden), data=train)
     energy_fn = None if args.model == "dbm" else module.free_energy
+    if resumed_from is not None and resumed_from >= args.epochs:
+        print(
+            f"nothing to train: {checkpoint_dir}/checkpoint.npz already holds "
+            f"{plural(resumed_from, 'epoch')} and --epochs is {args.epochs}; pass a larger "
+            "--epochs (the total, including the resumed epochs) to continue"
+        )
+        return 0
+    if args.settings_from_checkpoint and resumed_from is not None:
+        print(f"settings from the checkpoint: {' '.join(args.settings_from_checkpoint)}")
     print(
         f"{args.model} {n_visible}-{'-'.join(map(str, args.hidden))}, {args.rule}-{args.k}"
         f"{' centered' if args.centered else ''}, {args.optimizer}({args.learning_rate:g}); "
@@ -552,8 +607,12 @@ def run(args) -> int:
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_json(output / "summary.json", summary)
+    new_epochs = result.epochs_completed - (resumed_from or 0)
+    trained = plural(new_epochs, "epoch")
+    if resumed_from:
+        trained += f" (epochs {resumed_from + 1}-{result.epochs_completed})"
     print(
-        f"trained {result.epochs_completed} epochs; wrote {checkpoint_dir}/checkpoint.npz, "
+        f"trained {trained}; wrote {checkpoint_dir}/checkpoint.npz, "
         f"{', '.join(written)} and {output / 'summary.json'} in {summary['seconds']} s"
     )
     return 0
