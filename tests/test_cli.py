@@ -165,6 +165,11 @@ def test_bad_files_give_one_line_and_exit_1(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err, (argv, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    # the advice names flags, not the library's functions
+    cli.main(["train", "--data", str(grey), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "--binarize THRESHOLD" in err and "--model gaussian-rbm" in err
+    assert "binarize_threshold" not in err
     with pytest.raises(ValueError, match="binary"):  # --debug shows the real error
         cli.main(["train", "--debug", "--data", str(grey), "--output", str(tmp_path / "o")])
 
@@ -227,6 +232,23 @@ def test_evaluate_warns_when_the_ais_interval_means_little(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "warning: the AIS estimate is unreliable" in err
     assert "raise --ais-runs or --ais-temperatures" in err
+
+
+def test_warnings_are_one_line_in_the_commands_terms(capsys):
+    import warnings
+
+    from numpyro_ebm.cli._common import warnings_as_lines
+    from numpyro_ebm.learning import MixingWarning
+    from numpyro_ebm.learning.history import mixing_message
+
+    with warnings_as_lines("train"), warnings.catch_warnings():
+        warnings.simplefilter("always", MixingWarning)
+        warnings.warn(MixingWarning(mixing_message(3, 1.52)), stacklevel=1)
+    err = capsys.readouterr().err
+    assert err.startswith("numpyro-ebm train: warning: epoch 3: the persistent chains'")
+    assert len(err.strip().splitlines()) == 1 and "(MixingWarning)" in err
+    assert "(-k)" in err and "(--chains)" in err and "(--rule fpcd)" in err
+    assert "learning.fpcd" not in err and __file__ not in err and "warnings.warn" not in err
 
 
 def _fake_checkpoint(directory, config):

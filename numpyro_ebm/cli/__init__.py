@@ -21,8 +21,10 @@ from numpyro_ebm.cli._common import (
     CommandError,
     CommandParser,
     HelpFormatter,
+    as_flags,
     common_parent,
     plain_text,
+    warnings_as_lines,
 )
 from numpyro_ebm.cli.demo import run_demo
 
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     module = COMMANDS[args.command]
     module.validate(args, args.command_parser)
     try:
-        return module.run(args)
+        with warnings_as_lines(args.command):
+            return module.run(args)
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = as_flags(message)
         if not isinstance(exc, CommandError | ValueError | TypeError | OSError):
             message = f"{type(exc).__name__}: {message}"
         print(

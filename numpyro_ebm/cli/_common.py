@@ -31,6 +31,8 @@ __all__ = [
     "apply_standardization",
     "scale_warning",
     "warn",
+    "as_flags",
+    "warnings_as_lines",
     "plural",
     "image_shape",
     "write_json",
@@ -284,6 +286,47 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
 def plural(n: int, noun: str) -> str:
     """``1 epoch``, ``2 epochs``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+AS_FLAGS = (
+    (
+        "numpyro_ebm.datasets.binarize_threshold or binarize_stochastic",
+        "--binarize THRESHOLD",
+    ),
+    ("a Gaussian-Bernoulli RBM", "--model gaussian-rbm"),
+    ("(FPCD: learning.fpcd or learning.rbm.bernoulli_rbm_fpcd)", "(--rule fpcd)"),
+    ("minibatch (k)", "minibatch (-k)"),
+    ("more chains,", "more chains (--chains),"),
+)
+"""Library advice (function names) and what it means on the command line (flags)."""
+
+
+def as_flags(message: str) -> str:
+    """``message`` with the library's function names replaced by the command's flags."""
+    for library, flag in AS_FLAGS:
+        message = message.replace(library, flag)
+    return message
+
+
+def warnings_as_lines(command: str):
+    """A context in which every warning is one line ``numpyro-ebm COMMAND: warning: ...``
+    in the command's terms (no source path, no source line)."""
+    import warnings
+
+    manager = warnings.catch_warnings()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        warn(command, f"{as_flags(str(message))} ({category.__name__})")
+
+    class _Lines:
+        def __enter__(self):
+            manager.__enter__()
+            warnings.showwarning = show
+
+        def __exit__(self, *exc):
+            return manager.__exit__(*exc)
+
+    return _Lines()
 
 
 def warn(command: str, message: str) -> None:
