@@ -82,7 +82,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray, UInt32
 
-__all__ = ["bernoulli_from_logits"]
+__all__ = ["bernoulli_from_logits", "bernoulli_from_words", "threefry_words"]
 
 # Threefry-2x32 rotation constants (Random123's R_32x2_*), 8-round cycle.
 _ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
@@ -185,6 +185,57 @@ def _draw(word0, word1, logits):
     return (b < q * scale) != (logits > 0)
 
 
+def threefry_words(
+    rng_key: PRNGKeyArray, shape: tuple[int, ...]
+) -> tuple[UInt32[Array, "..."], UInt32[Array, "..."]]:
+    """The two words of the Threefry-2x32-20 block of every position of ``shape``.
+
+    Exactly ``jax.random.bits(rng_key, shape, jnp.uint64)`` split into its high
+    and low halves (threefry keys, ``jax_threefry_partitionable=True``): the bits
+    that :func:`bernoulli_from_logits` draws with. A kernel that redraws every
+    position once per step from logits computed in several stages (checkerboard
+    Gibbs) makes the words once and passes them to :func:`bernoulli_from_words`
+    at each stage, so each block is computed once.
+
+    Parameters
+    ----------
+    rng_key
+        A single PRNG key (typed or legacy).
+    shape
+        The shape of the draws.
+    """
+    return _threefry_words(_single_key(rng_key), tuple(int(n) for n in shape))
+
+
+def bernoulli_from_words(
+    words: tuple[UInt32[Array, "..."], UInt32[Array, "..."]],
+    logits: Float[Array, "..."],
+    dtype=None,
+) -> Float[Array, "..."]:
+    """:func:`bernoulli_from_logits` with the random words given: ``words`` from
+    :func:`threefry_words` of ``logits.shape``.
+
+    ``bernoulli_from_words(threefry_words(key, logits.shape), logits)`` equals
+    ``bernoulli_from_logits(key, logits)`` bit for bit. Each pair of words must be
+    used for one draw only (reusing them for a second draw at the same position
+    correlates the two draws).
+    """
+    logits = jnp.asarray(logits)
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise TypeError(
+            f"logits must have a floating-point dtype; got {logits.dtype}. "
+            "Convert with logits.astype(jnp.float32)."
+        )
+    word0, word1 = words
+    if word0.shape != logits.shape or word1.shape != logits.shape:
+        raise ValueError(
+            f"words must have the shape of logits {logits.shape}; got {word0.shape} and "
+            f"{word1.shape}. Make them with threefry_words(rng_key, logits.shape)."
+        )
+    dtype = logits.dtype if dtype is None else jnp.dtype(dtype)
+    return _draw(word0, word1, _working_precision(logits)).astype(dtype)
+
+
 def bernoulli_from_logits(
     rng_key: PRNGKeyArray, logits: Float[Array, "..."], dtype=None
 ) -> Float[Array, "..."]:
@@ -219,8 +270,12 @@ def bernoulli_from_logits(
     return _bernoulli(_single_key(rng_key), logits, dtype)
 
 
+def _working_precision(logits):
+    """float32 and float64 logits as they are; float16 and bfloat16 in float32."""
+    return logits if logits.dtype in (jnp.float32, jnp.float64) else logits.astype(jnp.float32)
+
+
 @partial(jax.jit, static_argnums=2)
 def _bernoulli(rng_key, logits, dtype):
-    work = logits if logits.dtype in (jnp.float32, jnp.float64) else logits.astype(jnp.float32)
     word0, word1 = _threefry_words(rng_key, logits.shape)
-    return _draw(word0, word1, work).astype(dtype)
+    return _draw(word0, word1, _working_precision(logits)).astype(dtype)

@@ -30,14 +30,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.base import SamplingAlgorithm
+from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from numpyro_ebm.energies import lattice_ising
-from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
+from numpyro_ebm.kernels._bernoulli import bernoulli_from_words, threefry_words
 
 __all__ = [
     "CheckerboardGibbsState",
@@ -81,32 +81,48 @@ def init(
     return CheckerboardGibbsState(position)
 
 
-def _black_mask(shape: tuple[int, ...]) -> np.ndarray:
-    """Boolean mask of the black sites ``(i + j)`` even, broadcast to ``shape``."""
-    H, W = shape[-2:]
-    black = (np.arange(H)[:, None] + np.arange(W)[None, :]) % 2 == 0
-    return np.broadcast_to(black, shape)
+def _black_mask(shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask of the black sites ``(i + j)`` even of an ``(H, W)`` lattice."""
+    H, W = shape
+    return (np.arange(H)[:, None] + np.arange(W)[None, :]) % 2 == 0
 
 
 def build_kernel(spins: bool = True):
-    """Return ``kernel(rng_key, state, params) -> (CheckerboardGibbsState, CheckerboardGibbsInfo)``."""
+    """Return ``kernel(rng_key, state, params) -> (CheckerboardGibbsState, CheckerboardGibbsInfo)``.
 
-    def half_sweep(rng_key, position, params, mask):
-        logits = lattice_ising.conditional_logits(params, position, spins)
-        bits = bernoulli_from_logits(rng_key, logits, position.dtype)
-        new = 2 * bits - 1 if spins else bits
-        return jnp.where(mask, new, position)
+    Every site is redrawn once per sweep, so one Threefry block per site
+    (:func:`~numpyro_ebm.kernels._bernoulli.threefry_words` of ``rng_key``) serves
+    both halves: black sites draw with their block in the first half, white sites
+    with theirs in the second. The draws are those of ``bernoulli_from_logits``
+    with ``rng_key``, computed once per site instead of once per site and half.
+    """
 
     def kernel(
         rng_key: PRNGKeyArray,
         state: CheckerboardGibbsState,
         params: lattice_ising.LatticeIsingParams,
     ) -> tuple[CheckerboardGibbsState, CheckerboardGibbsInfo]:
-        key_black, key_white = jax.random.split(rng_key)
         position = state.position
-        black = _black_mask(position.shape)
-        new = half_sweep(key_black, position, params, black)
-        new = half_sweep(key_white, new, params, ~black)
+        words = threefry_words(rng_key, position.shape)
+        black = _black_mask(position.shape[-2:])
+        colours = jnp.asarray(np.stack([black, ~black]))
+
+        def half_sweep(current, colour):
+            logits = lattice_ising.conditional_logits(params, current, spins)
+            # Why the barrier and the two-step scan: XLA:CPU otherwise fuses the
+            # whole sweep into one loop in which the white half recomputes the black
+            # half's draws at each of its neighbours, behind the boundary branches of
+            # the neighbour shifts, and that loop is not vectorised (measured 14x
+            # slower on jaxlib 0.12, and on 0.10 whenever the couplings are arrays
+            # rather than constants). The scan materialises each half; the barrier
+            # (honoured by jaxlib 0.12, dropped by 0.10) keeps the shifts out of the
+            # draw's loop. BENCHMARKS.md, "Checkerboard Gibbs on JAX 0.12".
+            logits = lax.optimization_barrier(logits)
+            bits = bernoulli_from_words(words, logits, current.dtype)
+            new = 2 * bits - 1 if spins else bits
+            return jnp.where(colour, new, current), None
+
+        new, _ = lax.scan(half_sweep, position, colours)
         n_flipped = jnp.sum(new != position, axis=(-2, -1), dtype=jnp.int32)
         return CheckerboardGibbsState(new.astype(position.dtype)), CheckerboardGibbsInfo(n_flipped)
 

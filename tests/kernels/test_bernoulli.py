@@ -265,3 +265,17 @@ def test_errors():
         bernoulli_from_logits(jax.random.key(0), jnp.zeros((3,), jnp.int32))
     with pytest.raises(ValueError, match="single PRNG key"):
         bernoulli_from_logits(jax.random.split(jax.random.key(0), 2), jnp.zeros((3,), jnp.float32))
+
+
+def test_draws_from_given_words_equal_draws_from_the_key():
+    """``bernoulli_from_words(threefry_words(key, shape), logits)`` is
+    ``bernoulli_from_logits(key, logits)`` bit for bit (float32, float64, float16)."""
+    key = jax.random.key(12)
+    for dtype in (jnp.float32, jnp.float16):
+        logits = jax.random.normal(jax.random.key(13), (4, 33), dtype) * 3
+        words = _bernoulli.threefry_words(key, logits.shape)
+        np.testing.assert_array_equal(
+            _bernoulli.bernoulli_from_words(words, logits), bernoulli_from_logits(key, logits)
+        )
+    with pytest.raises(ValueError, match=r"words must have the shape of logits \(4, 33\)"):
+        _bernoulli.bernoulli_from_words(_bernoulli.threefry_words(key, (4,)), logits)

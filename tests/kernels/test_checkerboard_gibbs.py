@@ -8,6 +8,7 @@ import pytest
 from numpyro_ebm.energies import lattice_ising
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import checkerboard_gibbs
+from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
 from tests.kernels._runners import run_batched, run_vmapped
 from tests.kernels.test_boltzmann_gibbs import (
     ALPHA,
@@ -126,3 +127,22 @@ def test_init_rejects_bad_params_and_positions():
         checkerboard_gibbs.init(
             jnp.ones(SHAPE), params._replace(field=params.field.at[0, 0].set(jnp.inf))
         )
+
+
+@pytest.mark.parametrize("spins", [True, False])
+def test_sweep_draws_each_site_once_from_its_own_threefry_block(spins):
+    """The sweep equals the textbook two halves, each drawn with ``bernoulli_from_logits``
+    of the sweep's key (so every site uses the JAX Threefry block at its position once)."""
+    params = _params(spins)
+    bits = np.random.default_rng(6).integers(0, 2, (5, *SHAPE)).astype(np.float32)
+    position = jnp.asarray(2 * bits - 1 if spins else bits)
+    key = jax.random.key(8)
+    black = (np.arange(SHAPE[0])[:, None] + np.arange(SHAPE[1])) % 2 == 0
+    expected = position
+    for colour in (black, ~black):
+        logits = lattice_ising.conditional_logits(params, expected, spins)
+        draw = bernoulli_from_logits(key, logits)
+        expected = jnp.where(colour, 2 * draw - 1 if spins else draw, expected)
+    kernel = jax.jit(checkerboard_gibbs.build_kernel(spins))
+    new, _ = kernel(key, checkerboard_gibbs.init(position, params, spins), params)
+    np.testing.assert_array_equal(np.asarray(new.position), np.asarray(expected))
