@@ -122,7 +122,7 @@ def test_split_packages_re_export_exactly_their_modules_public_names():
     import importlib
 
     for package, modules in {
-        "datasets": ("toy", "images", "downloads"),
+        "datasets": ("toy", "images", "downloads", "fasta"),
         "diagnostics": ("inference_data", "chains", "comparison", "exact_moments", "mixing"),
     }.items():
         top = importlib.import_module(f"numpyro_ebm.{package}")

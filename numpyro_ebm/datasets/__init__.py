@@ -38,7 +38,13 @@ download-and-cache helper with SHA-256 verification, e.g.
 >>> path = download(MNIST_NPZ_URL, "~/.cache/numpyro_ebm/mnist.npz", MNIST_NPZ_SHA256)  # doctest: +SKIP
 >>> split = load_mnist(path)  # doctest: +SKIP
 
+**Aligned protein sequences.** :func:`load_fasta` reads a FASTA alignment into
+integer codes over :data:`PROTEIN_ALPHABET`, :func:`sequence_weights` gives the DCA
+weights (1 / number of sequences within 80% identity), :func:`write_fasta` writes
+sampled codes back.
+
 Modules: :mod:`~numpyro_ebm.datasets.toy` (toy densities),
+:mod:`~numpyro_ebm.datasets.fasta` (protein alignments),
 :mod:`~numpyro_ebm.datasets.images` (digits, MNIST, binarisation),
 :mod:`~numpyro_ebm.datasets.downloads` (the checksummed download helper).
 Every public name is importable from :mod:`numpyro_ebm.datasets` itself.
@@ -57,8 +63,20 @@ Salakhutdinov, R. & Murray, I. (2008). On the quantitative analysis of deep
 belief networks. *ICML*. (Stochastically binarized MNIST.)
 """
 
-from numpyro_ebm.datasets import downloads, images, toy
+from numpyro_ebm.datasets import downloads, fasta, images, toy
 from numpyro_ebm.datasets.downloads import ChecksumError, download
+from numpyro_ebm.datasets.fasta import (
+    PROTEIN_ALPHABET,
+    PROTEINS_ENV_VAR,
+    FastaData,
+    decode_sequences,
+    encode_sequences,
+    load_fasta,
+    proteins_directory,
+    read_fasta,
+    sequence_weights,
+    write_fasta,
+)
 from numpyro_ebm.datasets.images import (
     MNIST_ENV_VAR,
     MNIST_IDX_FILES,
@@ -126,4 +144,16 @@ __all__ = [
     "toy",
     "images",
     "downloads",
+    # aligned protein sequences
+    "PROTEIN_ALPHABET",
+    "PROTEINS_ENV_VAR",
+    "FastaData",
+    "read_fasta",
+    "encode_sequences",
+    "decode_sequences",
+    "load_fasta",
+    "write_fasta",
+    "sequence_weights",
+    "proteins_directory",
+    "fasta",
 ]

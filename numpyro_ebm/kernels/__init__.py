@@ -14,6 +14,9 @@ recompiling.
   (Grathwohl et al. 2021; binary, spin or one-hot units of any energy differentiable in x).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
+- Categorical (Potts) sites: :mod:`potts_rbm_gibbs` (block Gibbs of a Potts RBM),
+  :mod:`potts_gibbs` (single-site Gibbs of a pairwise Potts model or any energy over
+  codes), their draws :mod:`categorical` (one random word per site).
 - Around any of these: :mod:`parallel_tempering` (replica exchange with
   non-reversible even-odd swaps, tunable ladder, AIS's base-rate path for RBMs).
 - For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
@@ -32,7 +35,10 @@ from numpyro_ebm.kernels import (
     mala,
     numpyro_gibbs,
     nuts,
+    categorical,
     parallel_tempering,
+    potts_gibbs,
+    potts_rbm_gibbs,
     random_walk,
     rbm_gibbs,
     unigauss_gibbs,
@@ -57,4 +63,7 @@ __all__ = [
     "langevin",
     "numpyro_gibbs",
     "parallel_tempering",
+    "categorical",
+    "potts_rbm_gibbs",
+    "potts_gibbs",
 ]
