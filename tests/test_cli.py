@@ -208,6 +208,7 @@ def test_gaussian_data_far_from_unit_scale_warn_with_numbers():
     np.testing.assert_array_equal(apply_standardization(pixels, stats), scaled)
 
 
+@pytest.mark.slow  # AIS, RAISE and the metrics compile ~90 programs (20 s on a shared CPU)
 def test_evaluate_warns_when_the_ais_interval_means_little(tmp_path, capsys):
     # issue 26: an interval of [-inf, 298.01] was printed as a result, without a word.
     # Weights of +-8 and 3 temperatures: the log weights spread by ~27 nats, so one of
@@ -225,13 +226,18 @@ def test_evaluate_warns_when_the_ais_interval_means_little(tmp_path, capsys):
         leaf_00002=np.zeros(3, np.float32),
         meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
     )
-    np.save(tmp_path / "x.npy", (rng.random((10, 16)) < 0.5).astype(np.float32))
+    np.save(tmp_path / "x.npy", (rng.random((40, 16)) < 0.5).astype(np.float32))
     argv = ["evaluate", str(directory), "--data", str(tmp_path / "x.npy"), "--method", "ais",
-            "--ais-runs", "20", "--ais-temperatures", "3", "--no-raise", "--no-progress"]  # fmt: skip
-    assert cli.main(argv) == 0
-    err = capsys.readouterr().err
-    assert "warning: the AIS estimate is unreliable" in err
-    assert "raise --ais-runs or --ais-temperatures" in err
+            "--ais-runs", "20", "--ais-temperatures", "3", "--no-progress"]  # fmt: skip
+    assert cli.main([*argv, "--raise-images", "25", "--json", str(tmp_path / "e.json")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: the AIS estimate is unreliable" in captured.err
+    assert "more AIS runs (--ais-runs) or more temperatures (--ais-temperatures)" in captured.err
+    # RAISE on a random subset, said so (MNIST's 10,000 rows took about 9 minutes)
+    assert "RAISE on a random 25 of the 40 rows (--raise-images all" in captured.out
+    assert json.loads((tmp_path / "e.json").read_text())["raise_images"] == 25
+    assert cli.build_parser().parse_args(argv).raise_images == "500"  # the default
+    assert "--raise-images takes a number" in _usage_error([*argv, "--raise-images", "x"], capsys)
 
 
 def test_warnings_are_one_line_in_the_commands_terms(capsys):

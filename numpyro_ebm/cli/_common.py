@@ -297,6 +297,10 @@ AS_FLAGS = (
     ("(FPCD: learning.fpcd or learning.rbm.bernoulli_rbm_fpcd)", "(--rule fpcd)"),
     ("minibatch (k)", "minibatch (-k)"),
     ("more chains,", "more chains (--chains),"),
+    (
+        "more AIS runs or more temperatures",
+        "more AIS runs (--ais-runs) or more temperatures (--ais-temperatures)",
+    ),
 )
 """Library advice (function names) and what it means on the command line (flags)."""
 
