@@ -14,17 +14,42 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+_AVX512_SHOWN = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16")
 
-def machine_description() -> str:
-    cpu = "unknown CPU"
+
+def cpu_model_and_vector_flags() -> tuple[str, str]:
+    """The CPU model and its widest vector extensions (``/proc/cpuinfo``): e.g.
+    ``("AMD EPYC", "AVX-512 (avx512f avx512bw ...)")`` or ``"no AVX-512; AVX2 FMA"``."""
+    cpu, flags = "unknown CPU", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == "unknown CPU":
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}, {platform.system()}, Python {platform.python_version()}, jax {jax.__version__}"
+    avx512 = [f for f in _AVX512_SHOWN if f in flags]
+    if avx512:
+        vector = "AVX-512 (" + " ".join(avx512) + ")"
+    elif "avx2" in flags:
+        vector = "no AVX-512; AVX2" + (" FMA" if "fma" in flags else "")
+    else:
+        vector = "no AVX-512, no AVX2" if flags else "vector flags unknown"
+    return cpu, vector
+
+
+def machine_description() -> str:
+    """Cores, CPU model, AVX-512 or not, OS, Python, JAX and jaxlib versions, load average."""
+    import jaxlib
+
+    cpu, vector = cpu_model_and_vector_flags()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{os.cpu_count()} cores, {cpu}, {vector}, {platform.system()}, "
+        f"Python {platform.python_version()}, jax {jax.__version__}, jaxlib {jaxlib.__version__}, "
+        f"1-min load average {load:.1f}"
+    )
 
 
 def median_seconds(fn, repeats: int) -> tuple[float, list[float]]:
