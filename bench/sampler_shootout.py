@@ -35,7 +35,9 @@ target's kind; parallel tempering rows are registry entries like any other):
 
 - binary targets: block Gibbs (RBM block Gibbs; checkerboard Gibbs for the lattice),
   PT over block Gibbs, Gibbs with gradients (``D`` single-flip MH proposals a step),
-  PT over Gibbs with gradients, single-site Gibbs (one systematic sweep a step),
+  PT over Gibbs with gradients, DMALA (step size tuned to acceptance 0.55) and DULA
+  (half that step), locally balanced (one exact flip), PAS (paths of 3 flips), Hamming
+  ball (blocks of 10, radius 1), single-site Gibbs (one systematic sweep a step),
   NumPyro's ``DiscreteHMCGibbs`` (one random-order Gibbs sweep a step);
 - continuous targets: HMC, NUTS, MALA, PT over HMC; and for the Gaussian-Bernoulli
   RBM also block Gibbs and PT over block Gibbs.
@@ -99,11 +101,15 @@ from numpyro_ebm.evaluation import exact  # noqa: E402
 from numpyro_ebm.kernels import (  # noqa: E402
     binary_gibbs,
     checkerboard_gibbs,
+    dmala,
     gibbs_with_gradients,
+    hamming_ball,
     hmc,
+    locally_balanced,
     mala,
     nuts,
     parallel_tempering,
+    path_auxiliary,
     rbm_gibbs,
 )
 
@@ -483,6 +489,46 @@ def _pt_gwg(target):
     return SamplerSpec(algorithm, batched=True, evaluations_per_step=K * (D + 2))
 
 
+def tuned_dmala_step_size(target, n_chains: int = 64, n_steps: int = 500) -> float:
+    """DMALA's step size for ``target``, tuned by dual averaging to acceptance 0.55."""
+    start = jnp.asarray(target.initial_positions(np.random.default_rng(0), n_chains))
+    state = dmala.init(start, target.params, target.energy_fn)
+    tune = jax.jit(
+        lambda key, state: dmala.adapt_step_size(
+            key, state, target.params, target.energy_fn, n_steps=n_steps
+        )[1]
+    )
+    return float(tune(jax.random.key(0), state))
+
+
+def _dmala(target):
+    step = tuned_dmala_step_size(target)
+    return SamplerSpec(dmala.as_top_level_api(target.energy_fn, step, refresh=False), batched=True)
+
+
+def _dula(target):
+    # half DMALA's step, the ratio of the paper's Ising settings (0.2 against 0.4)
+    step = 0.5 * tuned_dmala_step_size(target)
+    return SamplerSpec(dmala.dula(target.energy_fn, step, refresh=False), batched=True)
+
+
+def _locally_balanced(target):
+    # one exact flip a step: D + 1 energies, read from info.n_evaluations
+    algorithm = locally_balanced.as_top_level_api(target.energy_fn, refresh=False)
+    return SamplerSpec(algorithm, batched=True)
+
+
+def _pas(target):
+    algorithm = path_auxiliary.as_top_level_api(target.energy_fn, path_length=3, refresh=False)
+    return SamplerSpec(algorithm, batched=True)
+
+
+def _hamming_ball(target):
+    # the DMALA paper's Ising setting: blocks of 10, radius 1 (11 energies a step)
+    algorithm = hamming_ball.as_top_level_api(target.energy_fn, block_size=10, radius=1)
+    return SamplerSpec(algorithm, batched=True)
+
+
 def _single_site(target):
     D = target.dim
     return SamplerSpec(
@@ -532,6 +578,11 @@ SAMPLERS: list[Entry] = [
     Entry("PT over block Gibbs", BINARY + ("gbrbm",), _pt_block_gibbs, pt=True),
     Entry("Gibbs with gradients", BINARY, _gwg),
     Entry("PT over Gibbs with gradients", BINARY, _pt_gwg, pt=True),
+    Entry("DMALA", BINARY, _dmala),
+    Entry("DULA", BINARY, _dula),
+    Entry("locally balanced", BINARY, _locally_balanced),
+    Entry("PAS", BINARY, _pas),
+    Entry("Hamming ball", BINARY, _hamming_ball),
     Entry("single-site Gibbs", BINARY, _single_site),
     Entry("NumPyro DiscreteHMCGibbs", BINARY, _discrete_hmc_gibbs),
     Entry("HMC", ("continuous", "gbrbm"), _hmc),

@@ -71,6 +71,11 @@ class SamplerSpec:
         one sweep, two matrix products, the cost of one free energy and its
         gradient). Single-site :mod:`~numpyro_ebm.kernels.binary_gibbs` evaluates
         the energy ``D + 1`` times per sweep: pass ``evaluations_per_step=D + 1``.
+        The discrete proposals: :mod:`~numpyro_ebm.kernels.dmala` (DMALA, DULA) and
+        :mod:`~numpyro_ebm.kernels.path_auxiliary` spend one value and gradient a
+        step (counted 1); :mod:`~numpyro_ebm.kernels.locally_balanced` and
+        :mod:`~numpyro_ebm.kernels.hamming_ball` report ``info.n_evaluations``
+        (``D + 1`` a flip; the ball size), which the default reads.
     """
 
     algorithm: SamplingAlgorithm
@@ -182,8 +187,13 @@ def discrete_hmc_gibbs_spec(
 
 
 def _default_evaluations(info):
-    count = getattr(info, "num_integration_steps", None)
-    return 1.0 if count is None else count
+    # kernels that know their own cost report it: BlackJAX's HMC/NUTS as integration
+    # steps, the locally balanced and Hamming ball kernels as n_evaluations
+    for field in ("num_integration_steps", "n_evaluations"):
+        count = getattr(info, field, None)
+        if count is not None:
+            return count
+    return 1.0
 
 
 @dataclasses.dataclass

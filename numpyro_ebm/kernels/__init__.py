@@ -11,7 +11,10 @@ recompiling.
   block Gibbs with observed units held fixed: missing inputs), :mod:`dbm_gibbs` (deep
   Boltzmann machines, odd/even layers).
 - Gradient-informed Metropolis-Hastings for discrete energies: :mod:`gibbs_with_gradients`
-  (Grathwohl et al. 2021; binary, spin or one-hot units of any energy differentiable in x).
+  (Grathwohl et al. 2021; binary, spin or one-hot units of any energy differentiable in x),
+  :mod:`dmala` (DMALA and DULA, Zhang, Liu & Liu 2022), :mod:`locally_balanced` (exact
+  locally balanced flips, Zanella 2020), :mod:`path_auxiliary` (PAS, Sun et al. 2022),
+  :mod:`hamming_ball` (Titsias & Yau 2017).
 - BlackJAX's own samplers, adapted to energies: :mod:`hmc`, :mod:`nuts`, :mod:`mala`,
   :mod:`random_walk`, :mod:`langevin` (unadjusted).
 - Categorical (Potts) sites: :mod:`potts_rbm_gibbs` (block Gibbs of a Potts RBM),
@@ -29,16 +32,17 @@ from numpyro_ebm.kernels import (
     checkerboard_gibbs,
     clamped_gibbs,
     dbm_gibbs,
+    dmala,
     gibbs_with_gradients,
+    hamming_ball,
     hmc,
     langevin,
+    locally_balanced,
     mala,
     numpyro_gibbs,
     nuts,
-    categorical,
     parallel_tempering,
-    potts_gibbs,
-    potts_rbm_gibbs,
+    path_auxiliary,
     random_walk,
     rbm_gibbs,
     unigauss_gibbs,
@@ -55,6 +59,10 @@ __all__ = [
     "boltzmann_gibbs",
     "binary_gibbs",
     "gibbs_with_gradients",
+    "dmala",
+    "locally_balanced",
+    "path_auxiliary",
+    "hamming_ball",
     "unigauss_gibbs",
     "hmc",
     "nuts",

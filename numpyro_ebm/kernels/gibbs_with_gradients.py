@@ -97,6 +97,7 @@ from numpyro_ebm import _checks
 __all__ = [
     "GibbsWithGradientsState",
     "GibbsWithGradientsInfo",
+    "MultiFlipInfo",
     "init",
     "build_kernel",
     "as_top_level_api",
@@ -141,11 +142,38 @@ class GibbsWithGradientsInfo(NamedTuple):
     energy: Float[Array, "*chains"]
 
 
+class MultiFlipInfo(NamedTuple):
+    """Diagnostics of one step of a proposal that flips several units in one move
+    (:mod:`~numpyro_ebm.kernels.dmala`, :mod:`~numpyro_ebm.kernels.path_auxiliary`).
+
+    acceptance_rate
+        Metropolis-Hastings acceptance probability of the move (an unadjusted
+        kernel: the one it would have had), shape ``(*chains,)``.
+    is_accepted
+        Whether the move was taken, shape ``(*chains,)``.
+    n_flipped
+        Units that changed, shape ``(*chains,)`` (int32).
+    energy
+        :math:`E(\\theta, x)` of the new position at the ``params`` of the step.
+    """
+
+    acceptance_rate: Float[Array, "*chains"]
+    is_accepted: Bool[Array, "*chains"]
+    n_flipped: Int[Array, "*chains"]
+    energy: Float[Array, "*chains"]
+
+
 def _event_ndim(one_hot: bool) -> int:
     return 2 if one_hot else 1
 
 
-def _value_and_grad(energy_fn: Callable, params, position):
+# ---------------------------------------------------------------------------------------
+# Pieces shared with the other flip proposals (kernels.dmala, kernels.locally_balanced,
+# kernels.path_auxiliary): public so that they are reused rather than copied.
+# ---------------------------------------------------------------------------------------
+
+
+def energy_and_grad(energy_fn: Callable, params, position):
     """Energy per chain and its gradient in the position (chains are independent)."""
 
     def total(x):
@@ -156,7 +184,8 @@ def _value_and_grad(energy_fn: Callable, params, position):
     return energy, grad
 
 
-def _check_energy_output(energy_fn: Callable, params, position, event_ndim: int):
+def check_energy_output(energy_fn: Callable, params, position, event_ndim: int = 1):
+    """Raise unless ``energy_fn(params, position)`` is a float array of shape ``(*chains,)``."""
     out = jax.eval_shape(energy_fn, params, position)
     expected = tuple(position.shape[: position.ndim - event_ndim])
     if not isinstance(out, jax.ShapeDtypeStruct) or tuple(out.shape) != expected:
@@ -171,7 +200,8 @@ def _check_energy_output(energy_fn: Callable, params, position, event_ndim: int)
         raise TypeError(f"energy_fn must return a floating-point energy; got dtype {out.dtype}")
 
 
-def _check_position(position, spins: bool, one_hot: bool):
+def check_position(position, spins: bool = False, one_hot: bool = False):
+    """Validate a binary (``spins``: -1/+1; ``one_hot``: one-hot rows) float position."""
     position = _checks.check_array(position, "position", ndim_min=_event_ndim(one_hot))
     if one_hot:
         if position.shape[-1] < 2:
@@ -193,6 +223,20 @@ def _check_position(position, spins: bool, one_hot: bool):
     return position
 
 
+def check_finite_at_start(**values):
+    """Raise if any concrete ``name=array`` (an energy, a gradient) has a non-finite entry."""
+    for name, value in values.items():
+        if not _checks.is_concrete(value):
+            continue
+        bad = ~np.isfinite(np.asarray(value))
+        if bad.any():
+            raise ValueError(
+                f"the {name.replace('_', ' ')} at the initial position is not finite at "
+                f"{int(bad.sum())} entries; start every chain at a configuration of finite "
+                "energy where energy_fn is differentiable"
+            )
+
+
 def init(
     position: Float[Array, "*shape"],
     params,
@@ -209,33 +253,38 @@ def init(
     """
     if spins and one_hot:
         raise ValueError("spins=True and one_hot=True cannot be combined")
-    position = _check_position(position, spins, one_hot)
-    _check_energy_output(energy_fn, params, position, _event_ndim(one_hot))
-    energy, grad = _value_and_grad(energy_fn, params, position)
-    if _checks.is_concrete(energy) and _checks.is_concrete(grad):
-        for name, value in (("energy", energy), ("gradient of the energy", grad)):
-            bad = ~np.isfinite(np.asarray(value))
-            if bad.any():
-                raise ValueError(
-                    f"the {name} at the initial position is not finite at {int(bad.sum())} "
-                    "entries; start every chain at a configuration of finite energy where "
-                    "energy_fn is differentiable"
-                )
+    position = check_position(position, spins, one_hot)
+    check_energy_output(energy_fn, params, position, _event_ndim(one_hot))
+    energy, grad = energy_and_grad(energy_fn, params, position)
+    check_finite_at_start(energy=energy, gradient_of_the_energy=grad)
     return GibbsWithGradientsState(position, energy, grad)
 
 
-def _flip_logits(position, grad, spins: bool, one_hot: bool):
-    r"""Proposal logits :math:`\tilde d / 2`, flattened over the event: ``(*chains, M)``."""
+def flip_log_ratio_estimates(position, grad, spins: bool = False, one_hot: bool = False):
+    r"""Taylor estimates :math:`\tilde d` of :math:`\log p(x') - \log p(x)` of every single move.
+
+    Flattened over the event: ``(*chains, D)`` for binary units or spins, ``(*chains,
+    D K)`` for one-hot rows (staying put is ``-inf``, not a move).
+    """
     if one_hot:
         current = jnp.sum(grad * position, axis=-1, keepdims=True)
-        logits = 0.5 * (current - grad)
-        logits = jnp.where(position == 1, -jnp.inf, logits)  # staying put is not a move
-        return logits.reshape(position.shape[:-2] + (-1,))
-    change = -2 * position if spins else 1 - 2 * position
-    return -0.5 * grad * change
+        estimates = current - grad
+        estimates = jnp.where(position == 1, -jnp.inf, estimates)  # staying put is not a move
+        return estimates.reshape(position.shape[:-2] + (-1,))
+    return -grad * flip_change(position, spins)
 
 
-def _apply_move(position, move, spins: bool, one_hot: bool):
+def flip_change(position, spins: bool = False):
+    """``x' - x`` of flipping each unit: ``1 - 2x`` for 0/1 units, ``-2s`` for spins."""
+    return -2 * position if spins else 1 - 2 * position
+
+
+def flipped(position, spins: bool = False):
+    """Every unit flipped: ``1 - x`` for 0/1 units, ``-s`` for spins."""
+    return -position if spins else 1 - position
+
+
+def apply_move(position, move, spins: bool = False, one_hot: bool = False):
     """``position`` with the flat move ``move`` (shape ``(*chains,)``) applied."""
     if one_hot:
         n_categories = position.shape[-1]
@@ -244,8 +293,7 @@ def _apply_move(position, move, spins: bool, one_hot: bool):
         mask = jax.nn.one_hot(variable, position.shape[-2], dtype=jnp.bool_)[..., None]
         return jnp.where(mask, row[..., None, :], position)
     mask = jax.nn.one_hot(move, position.shape[-1], dtype=jnp.bool_)
-    flipped = -position if spins else 1 - position
-    return jnp.where(mask, flipped, position)
+    return jnp.where(mask, flipped(position, spins), position)
 
 
 def _reverse_move(position, move, one_hot: bool):
@@ -257,6 +305,100 @@ def _reverse_move(position, move, one_hot: bool):
     categories = jnp.argmax(position, axis=-1)  # (*chains, D)
     old = jnp.take_along_axis(categories, variable[..., None], axis=-1)[..., 0]
     return variable * n_categories + old.astype(move.dtype)
+
+
+def metropolis_hastings(rng_key, log_ratio, proposal, current):
+    """Accept ``proposal`` (a state pytree) per chain with probability ``min(1, e^log_ratio)``.
+
+    Every leaf of the states has the chain axes ``log_ratio.shape`` first. A NaN log
+    ratio (an infinite energy at the proposal minus an infinite one) is a rejection.
+    Returns ``(state, acceptance probability, accepted)``.
+    """
+    log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+    acceptance = jnp.exp(jnp.minimum(log_ratio, 0.0))
+    uniform = jax.random.uniform(rng_key, log_ratio.shape, log_ratio.dtype)
+    accepted = jnp.log(uniform) < log_ratio
+
+    def select(new, old):
+        mask = accepted.reshape(accepted.shape + (1,) * (new.ndim - accepted.ndim))
+        return jnp.where(mask, new, old)
+
+    return jax.tree.map(select, proposal, current), acceptance, accepted
+
+
+def build_single_move_kernel(
+    evaluate: Callable,
+    move_logits: Callable,
+    *,
+    n_flips: int = 1,
+    spins: bool = False,
+    one_hot: bool = False,
+    refresh: bool = True,
+):
+    r"""A kernel of ``n_flips`` single-move Metropolis-Hastings transitions, for any cache.
+
+    The state is a NamedTuple with ``position``, ``energy`` and whatever the
+    proposal needs cached there. ``evaluate(params, position) -> state`` builds it
+    (one cache evaluation), ``move_logits(state) -> (*chains, M)`` are the
+    unnormalised log probabilities of the ``M`` single moves (flip ``i``; one-hot:
+    move variable ``d`` to category ``k``). A transition draws a move, evaluates the
+    proposal and accepts it with the exact ratio
+    :math:`e^{E(x) - E(x')} q(\text{reverse} \mid x') / q(\text{move} \mid x)`.
+    Gibbs with gradients caches the gradient (``move_logits`` its Taylor
+    estimates); the locally balanced proposal of Zanella (2020) caches the exact
+    energy differences of every flip. Returns ``kernel(rng_key, state, params) ->
+    (state, GibbsWithGradientsInfo)``; ``refresh`` re-evaluates the cache at the
+    step's ``params`` first.
+    """
+    if isinstance(n_flips, bool) or not isinstance(n_flips, int | np.integer) or n_flips < 1:
+        raise ValueError(f"n_flips must be a positive integer; got {n_flips!r}")
+    if spins and one_hot:
+        raise ValueError("spins=True and one_hot=True cannot be combined")
+    n_flips, spins, one_hot, refresh = int(n_flips), bool(spins), bool(one_hot), bool(refresh)
+
+    def log_prob(logits, index):
+        chosen = jnp.take_along_axis(logits, index[..., None], axis=-1)[..., 0]
+        return chosen - jax.nn.logsumexp(logits, axis=-1)
+
+    def one_flip(key, state, params):
+        key_move, key_accept = jax.random.split(key)
+        position = state.position
+        forward_logits = move_logits(state)
+        move = jax.random.categorical(key_move, forward_logits, axis=-1)
+        proposal = evaluate(params, apply_move(position, move, spins, one_hot))
+        reverse = _reverse_move(position, move, one_hot)
+        log_ratio = (
+            state.energy
+            - proposal.energy
+            + log_prob(move_logits(proposal), reverse)
+            - log_prob(forward_logits, move)
+        )
+        new, acceptance, accepted = metropolis_hastings(key_accept, log_ratio, proposal, state)
+        return new, (acceptance, accepted)
+
+    def kernel(rng_key: PRNGKeyArray, state, params):
+        if refresh:
+            state = evaluate(params, state.position)
+        if n_flips == 1:
+            state, (acceptance, accepted) = one_flip(rng_key, state, params)
+            acceptance, accepted = acceptance[None], accepted[None]
+        else:
+
+            def body(state, key):
+                return one_flip(key, state, params)
+
+            state, (acceptance, accepted) = jax.lax.scan(
+                body, state, jax.random.split(rng_key, n_flips)
+            )
+        info = GibbsWithGradientsInfo(
+            acceptance_rate=jnp.mean(acceptance, axis=0),
+            is_accepted=jnp.any(accepted, axis=0),
+            n_accepted=jnp.sum(accepted, axis=0, dtype=jnp.int32),
+            energy=state.energy,
+        )
+        return state, info
+
+    return kernel
 
 
 def build_kernel(
@@ -284,71 +426,17 @@ def build_kernel(
         Recompute the cached energy and gradient at ``params`` before the step
         (one more evaluation; needed when ``params`` change between steps).
     """
-    if isinstance(n_flips, bool) or not isinstance(n_flips, int | np.integer) or n_flips < 1:
-        raise ValueError(f"n_flips must be a positive integer; got {n_flips!r}")
-    if spins and one_hot:
-        raise ValueError("spins=True and one_hot=True cannot be combined")
-    n_flips, spins, one_hot, refresh = int(n_flips), bool(spins), bool(one_hot), bool(refresh)
 
-    def one_flip(key, state: GibbsWithGradientsState, params):
-        key_move, key_accept = jax.random.split(key)
-        position = state.position
-        forward_logits = _flip_logits(position, state.energy_grad, spins, one_hot)
-        move = jax.random.categorical(key_move, forward_logits, axis=-1)
-        proposal = _apply_move(position, move, spins, one_hot)
-        energy, grad = _value_and_grad(energy_fn, params, proposal)
-        reverse_logits = _flip_logits(proposal, grad, spins, one_hot)
-        reverse = _reverse_move(position, move, one_hot)
+    def evaluate(params, position):
+        return GibbsWithGradientsState(position, *energy_and_grad(energy_fn, params, position))
 
-        def log_prob(logits, index):
-            chosen = jnp.take_along_axis(logits, index[..., None], axis=-1)[..., 0]
-            return chosen - jax.nn.logsumexp(logits, axis=-1)
+    def move_logits(state):
+        # temperature 2: the locally balanced sqrt(p(x') / p(x)) of Zanella (2020)
+        return 0.5 * flip_log_ratio_estimates(state.position, state.energy_grad, spins, one_hot)
 
-        log_ratio = (
-            state.energy
-            - energy
-            + log_prob(reverse_logits, reverse)
-            - log_prob(forward_logits, move)
-        )
-        # NaN (an infinite energy at the proposal minus an infinite one) is a rejection
-        log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
-        acceptance = jnp.exp(jnp.minimum(log_ratio, 0.0))
-        uniform = jax.random.uniform(key_accept, log_ratio.shape, position.dtype)
-        accepted = jnp.log(uniform) < log_ratio
-        event = (slice(None),) * accepted.ndim + (None,) * _event_ndim(one_hot)
-        new = GibbsWithGradientsState(
-            jnp.where(accepted[event], proposal, position),
-            jnp.where(accepted, energy, state.energy),
-            jnp.where(accepted[event], grad, state.energy_grad),
-        )
-        return new, (acceptance, accepted)
-
-    def kernel(
-        rng_key: PRNGKeyArray, state: GibbsWithGradientsState, params
-    ) -> tuple[GibbsWithGradientsState, GibbsWithGradientsInfo]:
-        if refresh:
-            energy, grad = _value_and_grad(energy_fn, params, state.position)
-            state = GibbsWithGradientsState(state.position, energy, grad)
-        if n_flips == 1:
-            state, (acceptance, accepted) = one_flip(rng_key, state, params)
-            acceptance, accepted = acceptance[None], accepted[None]
-        else:
-
-            def body(state, key):
-                return one_flip(key, state, params)
-
-            state, (acceptance, accepted) = jax.lax.scan(
-                body, state, jax.random.split(rng_key, n_flips)
-            )
-        info = GibbsWithGradientsInfo(
-            acceptance_rate=jnp.mean(acceptance, axis=0),
-            is_accepted=jnp.any(accepted, axis=0),
-            n_accepted=jnp.sum(accepted, axis=0, dtype=jnp.int32),
-            energy=state.energy,
-        )
-        return state, info
-
-    return kernel
+    return build_single_move_kernel(
+        evaluate, move_logits, n_flips=n_flips, spins=spins, one_hot=one_hot, refresh=refresh
+    )
 
 
 def as_top_level_api(
