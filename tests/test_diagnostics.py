@@ -26,7 +26,7 @@ from numpyro_ebm import _arviz, diagnostics, potentials  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
 from numpyro_ebm.kernels import hmc, nuts, random_walk, rbm_gibbs  # noqa: E402
 
-SUMMARY_VARS = ["energy", "mean_activation", "coordinate", "projection"]
+SUMMARY_VARS = ["free_energy", "mean_activation", "coordinate", "projection"]
 
 
 def _gaussian_energy(params, x):
@@ -127,7 +127,7 @@ def test_rbm_gibbs_conversion_names_dims_and_values(rbm_run):
     post = idata.posterior
     assert list(post.data_vars) == SUMMARY_VARS  # the full state is not in the posterior
     assert dict(post.sizes) == {"chain": 3, "draw": 40, "chosen_unit": 2, "direction": 2}
-    assert post["energy"].dims == ("chain", "draw")
+    assert post["free_energy"].dims == ("chain", "draw")
     assert list(post["chosen_unit"].values) == ["first", "last"]
     assert list(idata.state.data_vars) == ["position"]
     assert idata.state["position"].dims == ("chain", "draw", "unit")
@@ -135,7 +135,7 @@ def test_rbm_gibbs_conversion_names_dims_and_values(rbm_run):
     state = np.asarray(states.visible).swapaxes(0, 1)
     np.testing.assert_array_equal(idata.state["position"].values, state)
     free = np.asarray(bernoulli_rbm.free_energy(params, jnp.asarray(state)))
-    np.testing.assert_allclose(post["energy"].values, free, rtol=1e-5)
+    np.testing.assert_allclose(post["free_energy"].values, free, rtol=1e-5)
     np.testing.assert_allclose(post["mean_activation"].values, state.mean(-1), rtol=1e-6)
     np.testing.assert_array_equal(post["coordinate"].values, state[..., [0, D - 1]])
     np.testing.assert_allclose(
@@ -161,7 +161,7 @@ def test_state_group_per_unit_summary_netcdf_and_integer_positions(rbm_run, tmp_
     np.testing.assert_array_equal(loaded.state["position"].values, idata.state["position"].values)
     # integer states (NumPyro's discrete sites) are summarised as floats, under strict promotion
     as_int = diagnostics.to_inference_data(np.asarray(states.visible).astype(np.int32), **kwargs)
-    np.testing.assert_array_equal(as_int.posterior["energy"], idata.posterior["energy"])
+    np.testing.assert_array_equal(as_int.posterior["free_energy"], idata.posterior["free_energy"])
     assert as_int.state["position"].dtype == np.int32
 
 
@@ -215,6 +215,10 @@ def test_clear_errors(rbm_run):
         diagnostics.to_inference_data(states, projections=np.ones((2, D + 1)))
     with pytest.raises(IndexError, match="outside"):
         diagnostics.to_inference_data(states, coordinates=[D])
+    # issue 26: coordinates=True was a bare "'bool' object is not iterable"
+    for wrong in (True, 3, "0"):
+        with pytest.raises(TypeError, match="coordinates must be a sequence of flat indices"):
+            diagnostics.to_inference_data(states, coordinates=wrong)
     with pytest.raises(ValueError, match="which field"):
         diagnostics.to_inference_data(infos)  # an info has neither position nor visible
     with pytest.raises(ValueError, match="scalar energy"):
@@ -228,7 +232,7 @@ def test_clear_errors(rbm_run):
 
 N_VISIBLE_784 = 784
 SUMMARY_ROWS_784 = [
-    "energy",
+    "free_energy",
     "mean_activation",
     "coordinate[406]",
     "coordinate[100]",
@@ -341,7 +345,7 @@ def test_hmc_adapter_sample_stats():
     assert np.all(stats["step_size"].values == step_size)
     # lp is the state's cached log density, i.e. minus the model energy of the position
     np.testing.assert_allclose(
-        stats["lp"].values, -idata.posterior["energy"].values, rtol=1e-5, atol=1e-6
+        stats["lp"].values, -idata.posterior["free_energy"].values, rtol=1e-5, atol=1e-6
     )
     np.testing.assert_allclose(stats["lp"].values, np.asarray(states.logdensity).T, rtol=0, atol=0)
     assert np.all((stats["acceptance_rate"].values >= 0) & (stats["acceptance_rate"] <= 1))
@@ -383,7 +387,7 @@ def test_nuts_adapter_sample_stats(nuts_idata):
 def test_summary_is_finite_for_the_summaries(nuts_idata):
     table = az.summary(nuts_idata)  # the full state is in its own group, not summarised
     assert list(table.index) == [
-        "energy",
+        "free_energy",
         "mean_activation",
         "coordinate[0]",
         "coordinate[2]",
@@ -409,7 +413,7 @@ def test_arviz_plots_render(nuts_idata, plot, tmp_path):
         if plot == "plot_trace":
             # the first panel pair is the energy: its trace lines are the posterior's values
             lines = axes[1].get_lines()
-            energy = nuts_idata.posterior["energy"].values  # (chain, draw)
+            energy = nuts_idata.posterior["free_energy"].values  # (chain, draw)
             traces = [
                 line.get_ydata() for line in lines if len(line.get_ydata()) == energy.shape[1]
             ]
@@ -464,10 +468,10 @@ def test_from_numpyro_adds_summaries_and_sample_stats(tmp_path):
     )
     assert type(idata) is _arviz.container_type()
     post = idata.posterior
-    assert list(post.data_vars) == ["energy", "mean_activation", "projection"]
+    assert list(post.data_vars) == ["free_energy", "mean_activation", "projection"]
     assert list(idata.state.data_vars) == ["x"]  # the state site, moved out of the posterior
     assert idata.state["x"].dims == ("chain", "draw", "x_dim_0")
-    assert post["energy"].dims == ("chain", "draw")
+    assert post["free_energy"].dims == ("chain", "draw")
     assert dict(post.sizes)["chain"] == 2 and dict(post.sizes)["draw"] == 100
     x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
     np.testing.assert_allclose(post["mean_activation"].values, x.mean(-1), rtol=1e-5, atol=1e-7)
@@ -482,7 +486,9 @@ def test_from_numpyro_adds_summaries_and_sample_stats(tmp_path):
         "tree_depth",
     } <= set(stats.data_vars)
     # ArviZ's lp is minus NumPyro's potential energy, here the model energy
-    np.testing.assert_allclose(stats["lp"].values, -post["energy"].values, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        stats["lp"].values, -post["free_energy"].values, rtol=1e-4, atol=1e-5
+    )
     path = _save(_arviz.plot("plot_energy", idata), tmp_path / "numpyro_energy.png")
     assert path.stat().st_size > 0
 

@@ -78,7 +78,7 @@ def test_to_inference_data_accepts_run_chains_output(gibbs_chains):
     from_pair = diagnostics.to_inference_data(gibbs_chains, **kwargs)
     separate = diagnostics.to_inference_data(states, infos, **kwargs)
     np.testing.assert_array_equal(
-        from_pair.posterior["energy"].values, separate.posterior["energy"].values
+        from_pair.posterior["free_energy"].values, separate.posterior["free_energy"].values
     )
     assert set(from_pair.sample_stats.data_vars) == set(separate.sample_stats.data_vars)
 

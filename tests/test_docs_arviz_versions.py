@@ -19,7 +19,7 @@ def test_arviz_versions_doc_example_runs(capsys, tmp_path, monkeypatch):
     native = "DataTree" if int(az.__version__.split(".")[0]) >= 1 else "InferenceData"
     assert f"container: {native}" in out
     assert "groups: ['posterior', 'sample_stats', 'state']" in out
-    assert "rows: ['energy', 'mean_activation', 'coordinate[0]', 'coordinate[11]']" in out
+    assert "rows: ['free_energy', 'mean_activation', 'coordinate[0]', 'coordinate[11]']" in out
     assert "state: (4, 200, 12)" in out and "per-unit rows: 12" in out
     # 4 chains x 200 Gibbs sweeps of a 12-6 RBM mix well: R-hat is near 1 on both lines
     rhat = float(re.search(r"max R-hat: (\S+)", out).group(1))

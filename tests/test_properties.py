@@ -380,7 +380,7 @@ def check_to_inference_data(chain_axis, values, with_energy):
         assert chain_axis in (0, 1, None)
         assert idata.state["position"].shape[-1] == D
         if values == "binary" and with_energy:
-            assert np.all(np.isfinite(idata.posterior["energy"].values))
+            assert np.all(np.isfinite(idata.posterior["free_energy"].values))
 
 
 test_to_inference_data = FAST(

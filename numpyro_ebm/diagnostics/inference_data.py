@@ -168,6 +168,14 @@ def _parse_coordinates(coordinates, event_shape, size: int):
     """Flat indices and labels of the chosen coordinates."""
     if isinstance(coordinates, Mapping):
         items = list(coordinates.items())
+    elif isinstance(coordinates, str | bytes | bool | int | float | np.generic) or not hasattr(
+        coordinates, "__iter__"
+    ):
+        raise TypeError(
+            "coordinates must be a sequence of flat indices or multi-index tuples (e.g. "
+            "[0, 11] or [(0, 1)]) or a mapping {name: index}; got "
+            f"{type(coordinates).__name__} {coordinates!r}"
+        )
     else:
         items = []
         for index in coordinates:
@@ -260,7 +268,7 @@ def summarize(
     projections=None,
     keep_full_state: bool = True,
     step_size=None,
-    energy_name: str = "energy",
+    energy_name: str = "free_energy",
     batch_ndim: int = 1,
 ) -> ChainSummaries:
     r"""Summaries of chain states and ArviZ sample stats of their infos.
@@ -307,7 +315,9 @@ def summarize(
         Sampler step size, a scalar or an array broadcastable to the batch shape;
         stored as the sample stat ``step_size``.
     energy_name
-        Name of the energy variable (e.g. ``"free_energy"``).
+        Name of the energy variable (default ``"free_energy"``: not ``"energy"``,
+        which is the name of HMC's Hamiltonian in ``sample_stats``; it holds whatever
+        ``energy_fn`` computes, an RBM's free energy or a model's energy).
     batch_ndim
         Number of leading batch dimensions.
 
@@ -567,7 +577,7 @@ def to_inference_data(
     projections=None,
     keep_full_state: bool = True,
     step_size=None,
-    energy_name: str = "energy",
+    energy_name: str = "free_energy",
     chain_axis: int | None = 1,
 ):
     r"""Chains of any kernel as ArviZ data (``InferenceData`` on ArviZ 0.23, ``DataTree`` on 1.x).
@@ -655,7 +665,7 @@ def from_numpyro(
     coordinates: Sequence | Mapping | None = None,
     projections=None,
     keep_full_state: bool = True,
-    energy_name: str = "energy",
+    energy_name: str = "free_energy",
     **kwargs,
 ):
     r"""``az.from_numpyro(mcmc, **kwargs)`` with the state site replaced by its summaries.
