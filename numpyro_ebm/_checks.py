@@ -89,6 +89,12 @@ def check_binary(x, name: str):
         bad = (values != 0) & (values != 1)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            if np.all((values == -1) | (values == 1)):
+                raise ValueError(
+                    f"{name} holds ±1 spins but the model takes 0/1 units (e.g. {values[idx]!r} "
+                    f"at index {idx}); map the data with (s + 1) / 2, or the parameters with "
+                    "numpyro_ebm.energies.spins, or use the sampler's spins=True option"
+                )
             raise ValueError(
                 f"{name} must be binary (0/1) for a binary model; found {int(bad.sum())} "
                 f"value(s) outside {{0, 1}}, e.g. {values[idx]!r} at index {idx}. "
@@ -105,9 +111,15 @@ def check_spins(x, name: str):
         bad = (values != -1) & (values != 1)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            hint = ""
+            if np.all((values == 0) | (values == 1)):
+                hint = (
+                    "; these look like 0/1 units: map them with 2 x - 1, or use spins=False "
+                    "(numpyro_ebm.energies.spins maps the parameters)"
+                )
             raise ValueError(
                 f"{name} must hold spins in {{-1, +1}}; found {int(bad.sum())} other value(s), "
-                f"e.g. {values[idx]!r} at index {idx}"
+                f"e.g. {values[idx]!r} at index {idx}{hint}"
             )
     return x
 

@@ -90,3 +90,15 @@ def test_lattice_ising_map_both_ways(x64):
     back = spins.lattice_ising_from_spins(spin_params)
     for a, b in zip(back, params, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_spin_data_for_a_binary_model_and_the_reverse_are_named():
+    from numpyro_ebm.kernels import boltzmann_gibbs
+
+    params = bernoulli_rbm.init_params(jax.random.key(0), 3, 2)
+    with pytest.raises(ValueError, match="holds ±1 spins but the model takes 0/1 units"):
+        bernoulli_rbm.validate_visible(params, jnp.asarray([[1.0, -1.0, 1.0]]))
+    couplings = boltzmann.BoltzmannParams(jnp.zeros((3, 3)), jnp.zeros(3))
+    spin_sampler = boltzmann_gibbs.as_top_level_api(spins=True)
+    with pytest.raises(ValueError, match="these look like 0/1 units"):
+        spin_sampler.init(jnp.asarray([[1.0, 0.0, 1.0]]), couplings)
