@@ -58,10 +58,20 @@ _TAIL_PROBS = (0.05, 0.95)
 _PLOT_NAMES_1X = {"plot_trace": "plot_trace_dist"}
 
 
+_REFACTOR_NOTICE = r"\s*ArviZ is undergoing a major refactor"
+"""The start of ArviZ 0.23's once-a-day ``FutureWarning`` at import: it is about ArviZ's
+own future API, which this module already covers, and a user of numpyro_ebm can do
+nothing about it. Only that warning is silenced, only while this module imports ArviZ."""
+
+
 @functools.cache
 def arviz():
     """The ``arviz`` module (imported on first call)."""
-    import arviz as az
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_REFACTOR_NOTICE, category=FutureWarning)
+        import arviz as az
 
     return az
 
