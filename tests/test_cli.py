@@ -93,6 +93,11 @@ def _usage_error(argv, capsys) -> str:
         (["sample", ".", "--clamp", "x.npy"], "no such file: x.npy"),
         (["compare"], "give a checkpoint or --target"),
         (["compare", "--target", "bernoulli-rbm", "--chains", "1"], "--chains must be at least 2"),
+        (
+            ["compare", "--target", "bernoulli-rbm", "--samplers", "gibbs"],
+            "unknown sampler(s) gibbs",
+        ),
+        (["sample", ".", "--kernel", "single-site", "--save-means"], "--save-means needs --kernel"),
     ],
 )
 def test_bad_arguments_are_usage_errors(argv, message, capsys):
@@ -257,6 +262,22 @@ def test_warnings_are_one_line_in_the_commands_terms(capsys):
     assert "learning.fpcd" not in err and __file__ not in err and "warnings.warn" not in err
 
 
+def test_sample_draws_the_same_chains_with_and_without_a_progress_bar():
+    import jax
+
+    from numpyro_ebm.cli import compare, sample
+    from numpyro_ebm.cli._common import CommandError
+
+    params = bernoulli_rbm.init_params(jax.random.key(0), 5, 3, weight_scale=1.0)
+    key = jax.random.key(1)
+    quiet = sample.draw("bernoulli-rbm", params, "gibbs", key, 4, 7)
+    chunked = sample.draw("bernoulli-rbm", params, "gibbs", key, 4, 7, progress=True)
+    for a, b in zip(quiet, chunked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(CommandError, match="hmc cannot sample a bernoulli-rbm; choose from block"):
+        compare._chosen({"block Gibbs": None}, ["hmc"], "bernoulli-rbm")
+
+
 def _fake_checkpoint(directory, config):
     """A checkpoint in ``fit``'s format (parameters only), without training anything."""
     directory.mkdir(parents=True)
@@ -380,6 +401,18 @@ def test_train_interrupt_resume_evaluate_sample(tmp_path, capsys):
         assert cli.main([*map(str, resume)]) == 0
     assert "nothing to train" in capsys.readouterr().out
 
+    # sample: a progress bar, the means as well as the states, and no silent overwrite
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        argv = ["sample", "run/checkpoint", "--sweeps", "20", "--save-means", "--output", "plain"]
+        assert cli.main(argv) == 0
+        assert "gibbs sweeps" in capsys.readouterr().err  # tqdm's bar
+        with np.load(tmp_path / "plain" / "samples.npz") as out:
+            states, means = out["samples"], out["means"]
+        assert states.shape == means.shape == (64, 9) and set(np.unique(states)) <= {0.0, 1.0}
+        assert np.all((means > 0) & (means < 1))
+        assert "plain/samples.npz exists; pass --overwrite" in _usage_error(argv, capsys)
+
     # AIS agrees with the exact log-likelihood on this 9-3 RBM
     _run(
         "evaluate", "run/checkpoint", "--data", "data.npz", "--key", "x_test", "--method", "ais",
@@ -452,7 +485,12 @@ def test_gaussian_rbm_and_dbm_through_every_command(tmp_path, capsys):
                      "--json", f"{gb}/e.json"]) == 0  # fmt: skip
     assert np.isfinite(json.loads(Path(f"{gb}/e.json").read_text())["log_likelihood"])
     assert cli.main(["compare", f"{gb}/checkpoint", "--chains", "2", "--steps", "20",
-                     "--burn-in", "0", "--output", f"{gb}/c", "--no-plots"]) == 0  # fmt: skip
+                     "--burn-in", "0", "--output", f"{gb}/c", "--no-plots",
+                     "--samplers", "mala,hmc"]) == 0  # fmt: skip
+    assert "samplers" in capsys.readouterr().err  # the progress bar
+    table = Path(f"{gb}/c/comparison.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in table[1:]] == ["MALA", "HMC"]
+    assert not Path(f"{gb}/c/exact_moments.json").exists()  # 3 visible units: none known
     assert cli.main(["train", "--data", data, "--key", "binary", "--model", "dbm",
                      "--hidden", "3", "2", "--output", dbm, *common]) == 0  # fmt: skip
     for method in ("exact", "ais"):

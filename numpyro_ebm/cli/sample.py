@@ -73,7 +73,17 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
     p.add_argument("--chains-per-row", type=int, default=10, help="chains per clamped row")
     p.add_argument("--image-shape", help="HxW for the PNG grid (default: square if possible)")
     p.add_argument("--seed", type=int, default=0, help="every random choice derives from it")
+    p.add_argument(
+        "--save-means",
+        action="store_true",
+        help="gibbs: also save 'means', E[v | h] of each chain's last sweep (for binary units "
+        "the probabilities P(v = 1 | h), smoother than the 0/1 states)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the samples of an earlier run in --output"
+    )
     p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -90,6 +100,11 @@ def validate(args, parser) -> None:
         parser.error(f"--kernel {args.kernel} needs --step-size (it depends on the model's scale)")
     if args.clamp is not None and args.kernel != "gibbs":
         parser.error("--clamp samples by clamped block Gibbs: use --kernel gibbs")
+    if args.save_means and args.kernel != "gibbs":
+        parser.error(f"--save-means needs --kernel gibbs (--kernel {args.kernel} has no E[v | h])")
+    existing = Path(args.output) / "samples.npz"
+    if existing.exists() and not args.overwrite:
+        parser.error(f"{existing} exists; pass --overwrite to replace it, or another --output")
 
 
 def _initial_visible(model, params, key, shape):
@@ -121,8 +136,16 @@ def _algorithm(model: str, kernel: str, step_size):
     return mala.as_top_level_api(energy, step_size, refresh=False), False
 
 
-def draw(model, params, kernel, key, n_samples, sweeps, step_size=None):
-    """Final visible states of ``n_samples`` chains after ``sweeps`` steps, shape ``(n, D)``."""
+PROGRESS_CHUNKS = 50
+"""With a progress bar, the sweeps run in this many compiled chunks (the bar ticks per chunk)."""
+
+
+def draw(model, params, kernel, key, n_samples, sweeps, step_size=None, progress=False):
+    """``(visible, means)`` of ``n_samples`` chains after ``sweeps`` steps, each ``(n, D)``.
+
+    ``means`` is :math:`E[v \\mid h]` of the last sweep for the block-Gibbs kernels (their
+    info's ``visible_mean``), None for the others.
+    """
     import jax
 
     algorithm, batched = _algorithm(model, kernel, step_size)
@@ -133,16 +156,32 @@ def draw(model, params, kernel, key, n_samples, sweeps, step_size=None):
     step = algorithm.step if batched else jax.vmap(algorithm.step, in_axes=(0, 0, None))
 
     @jax.jit
-    def run(state, key):
+    def run(state, keys):
         def body(state, k):
             keys = k if batched else jax.random.split(k, n_samples)
-            return step(keys, state, params)[0], None
+            state, info = step(keys, state, params)
+            return state, getattr(info, "visible_mean", None)
 
-        return jax.lax.scan(body, state, jax.random.split(key, sweeps))[0]
+        state, means = jax.lax.scan(body, state, keys)
+        return state, jax.tree.map(lambda m: m[-1], means)
 
-    state = run(init(start, params), key_run)
+    keys = jax.random.split(key_run, sweeps)
+    state, means = init(start, params), None
+    chunk = -(-sweeps // PROGRESS_CHUNKS) if progress else sweeps  # at most two shapes
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sweeps, desc=f"{kernel} sweeps", unit="sweep")
+    for first in range(0, sweeps, chunk):
+        state, means = run(state, keys[first : first + chunk])
+        if bar is not None:
+            jax.block_until_ready(state)
+            bar.update(min(chunk, sweeps - first))
+    if bar is not None:
+        bar.close()
     visible = state.visible if hasattr(state, "visible") else state.position
-    return visible
+    return visible, means
 
 
 def clamped(model, params, key, partial, chains_per_row: int, sweeps: int):
@@ -225,8 +264,19 @@ def run(args) -> int:
             f"chains a row, {args.sweeps} clamped Gibbs sweeps"
         )
     else:
-        visible = draw(model, params, args.kernel, key, args.n_samples, args.sweeps, args.step_size)
+        visible, means = draw(
+            model,
+            params,
+            args.kernel,
+            key,
+            args.n_samples,
+            args.sweeps,
+            args.step_size,
+            progress=not args.no_progress,
+        )
         arrays = {"samples": np.asarray(visible)}
+        if args.save_means:
+            arrays["means"] = np.asarray(means)
         print(f"{args.n_samples} chains, {args.sweeps} {args.kernel} steps each from noise")
     if not all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f"):
         raise CommandError("the samples are not finite (a step size too large for hmc/mala?)")
