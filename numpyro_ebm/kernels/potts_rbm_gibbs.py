@@ -20,6 +20,7 @@ motifs from sequence data. *eLife* 8:e39397.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -41,6 +42,8 @@ __all__ = [
     "as_top_level_api",
     "tempering",
     "scaled_params",
+    "annealed_params",
+    "annealing_sampler",
 ]
 
 
@@ -124,3 +127,47 @@ def tempering() -> pt.Tempering:
         return potts_rbm.joint_energy(params, state.position, state.hidden, "codes")
 
     return pt.tempered_kernel(as_top_level_api(), scaled_params, energy_gap)
+
+
+def annealed_params(params, beta, base_logits):
+    r"""The Potts RBM of :math:`p_0(v)^{1-\beta} e^{-\beta E(v, h)}` for an independent-site
+    base :math:`p_0(v) \propto \prod_i e^{\ell_i(v_i)}`: :math:`(\beta W,\;
+    \beta f + (1 - \beta)\ell,\; \beta c)`, whose visible marginal is the annealed
+    distribution of AIS (the base's normaliser is a constant)."""
+    dtype = params.W.dtype
+    beta = jnp.asarray(beta).astype(dtype)
+    base = jnp.asarray(base_logits, dtype)
+    return potts_rbm.PottsRBMParams(
+        beta * params.W, beta * params.fields + (1 - beta) * base, beta * params.c
+    )
+
+
+def annealing_sampler(base_logits) -> Callable[[Callable], SamplingAlgorithm]:
+    r"""Block Gibbs as the transition of :func:`numpyro_ebm.evaluation.annealing.ais` and
+    :func:`~numpyro_ebm.evaluation.annealing.reverse_ais` on a Potts RBM.
+
+    Use it with ``energy_fn`` the free energy over codes and the base
+    ``evaluation.potts.CategoricalBase(base_logits)`` (``vmap_chains=False``). The
+    returned factory ignores the annealed energy function it is given: it reads
+    ``(params, beta)`` from the step's parameters and sweeps the Potts RBM of
+    :func:`annealed_params`, which has that energy's visible marginal. A sweep,
+    :math:`h \sim p(h \mid v)` then :math:`v \sim p(v \mid h)`, is a transition on
+    :math:`v` (the state's ``hidden`` is redrawn before it is used) that satisfies
+    detailed balance for the marginal, so RAISE may use it too. Two matmuls per
+    temperature, where single-site Gibbs over the free energy
+    (:mod:`~numpyro_ebm.kernels.potts_gibbs`) costs ``q`` free energies per site.
+    """
+    kernel = build_kernel()
+
+    def sampler(energy_fn: Callable) -> SamplingAlgorithm:
+        def init_fn(position, params_and_beta):
+            params, beta = params_and_beta
+            return init(position, annealed_params(params, beta, base_logits))
+
+        def step(rng_key, state, params_and_beta):
+            params, beta = params_and_beta
+            return kernel(rng_key, state, annealed_params(params, beta, base_logits))
+
+        return SamplingAlgorithm(init_fn, step)
+
+    return sampler
