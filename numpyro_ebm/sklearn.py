@@ -103,16 +103,14 @@ from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation import annealing, exact, metrics
 from numpyro_ebm.kernels import binary_gibbs, parallel_tempering, rbm_gibbs
 from numpyro_ebm.learning import contrastive_divergence as _cd
+from numpyro_ebm.learning import engine, regularizers, tempered
 from numpyro_ebm.learning import rbm as _rbm
-from numpyro_ebm.learning import regularizers, tempered
 from numpyro_ebm.learning.checkpoint import (
     TrainState,
     resume_from,
     run_fingerprint,
-    save_checkpoint,
 )
 from numpyro_ebm.learning.fit import fit as _train
-from numpyro_ebm.learning.history import append_record
 
 __all__ = [
     "BernoulliRBM",
@@ -233,14 +231,9 @@ def _optimizer(learning_rate: float, momentum: float, weight_decay: float):
 
 @functools.lru_cache(maxsize=64)
 def _jitted_step(rule: _cd.LearningRule, optimizer):
-    """One rule step and optimizer update, compiled (``partial_fit``)."""
-
-    def step(rng_key, params, opt_state, rule_state, batch):
-        grads, rule_state, _ = rule.step(rng_key, rule_state, params, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, rule_state
-
-    return jax.jit(step)
+    """The engine's minibatch update (:func:`numpyro_ebm.learning.engine.train_step`),
+    compiled once per rule and optimizer (``partial_fit``)."""
+    return jax.jit(engine.train_step(rule, optimizer, chain_diagnostics=False))
 
 
 @functools.partial(jax.jit, static_argnames=("model", "n_sweeps"))
@@ -510,9 +503,9 @@ class _RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         else:
             rule = self._rule(self._n_chains())
             key = _key(self._seed, _PARTIAL, self._partial_fit_calls)
-            params, opt_state, rule_state = _jitted_step(rule, optimizer)(
-                key, params, opt_state, rule_state, data
-            )
+            state = TrainState(params, opt_state, rule_state, _device(np.float32(1.0)))
+            state, _ = _jitted_step(rule, optimizer)(state, key, data)
+            params, opt_state, rule_state = state.params, state.opt_state, state.rule_state
         self._partial_fit_calls += 1
         self._store(params, opt_state, rule_state, dtype, data)
         return self
@@ -1038,14 +1031,16 @@ default="stochastic_pseudo_likelihood"
             if directory is None:
                 raise ValueError("resume=True needs checkpoint_dir")
             state, start, history = resume_from(directory, state, fingerprint)
-        begin = time.time()
         epoch_program = None
-        for epoch in range(start, int(self.n_iter)):
-            started = time.perf_counter()
+        clock = {"begin": time.time()}
+
+        def run_epoch(state, epoch):
+            nonlocal epoch_program
             arguments = (
                 seed,
                 np.int32(epoch),
-                self._learning_rate(),
+                # a divergence rollback halves the scale (1 otherwise: the same bits)
+                self._learning_rate() * np.asarray(state.learning_rate_scale),
                 state.params,
                 state.opt_state,
                 state.rule_state.hidden,
@@ -1062,37 +1057,70 @@ default="stochastic_pseudo_likelihood"
             state = state._replace(
                 params=params, opt_state=opt_state, rule_state=SklearnChains(hidden)
             )
-            record = {"epoch": epoch + 1}
+            return state, {}, {}
+
+        def record(epoch, summary, traces, state, started):
+            entry = {"epoch": epoch}
             if self.verbose:  # scikit-learn's report, and its cost (a score every epoch)
-                self._set_attributes(params, dtype)
+                self._set_attributes(state.params, dtype)
                 pseudo_likelihood = float(np.mean(self.score_samples(X)))
-                record["pseudo_likelihood"] = pseudo_likelihood
+                entry["pseudo_likelihood"] = pseudo_likelihood
                 end = time.time()
                 print(
-                    f"[{type(self).__name__}] Iteration {epoch + 1}, "
-                    f"pseudo-likelihood = {pseudo_likelihood:.2f}, time = {end - begin:.2f}s"
+                    f"[{type(self).__name__}] Iteration {epoch}, "
+                    f"pseudo-likelihood = {pseudo_likelihood:.2f}, "
+                    f"time = {end - clock['begin']:.2f}s"
                 )
-                begin = end
+                clock["begin"] = end
             else:
-                jax.block_until_ready(params)
-            record["wall_time"] = time.perf_counter() - started
-            append_record(history, record)
-            if directory is not None:
-                save_checkpoint(directory, state, epoch + 1, history, config, fingerprint)
+                jax.block_until_ready(state.params)
+            entry["wall_time"] = time.perf_counter() - started
+            return entry
+
+        callbacks = []
+        if directory is not None:
+            callbacks.append(
+                engine.checkpoint_callback(directory, 1, int(self.n_iter), config, fingerprint)
+            )
+        state, history, _ = engine.run_epochs(
+            run_epoch,
+            state,
+            epochs=int(self.n_iter),
+            record=record,
+            start_epoch=start,
+            history=history,
+            callbacks=callbacks,
+            progress=False,
+        )
         self.history_ = history
         self._store(state.params, state.opt_state, state.rule_state, dtype, data)
         return self
 
     def transform(self, X):
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        # scikit-learn's arithmetic, in numpy: no compilation for each new number of rows
-        weights = self.components_.astype(X.dtype, copy=False)
-        logits = safe_sparse_dot(X, weights.T, dense_output=True)
-        logits += self.intercept_hidden_.astype(X.dtype, copy=False)
-        return expit(logits, out=logits)
+        return self._mean_hiddens(self._validate(X, reset=False))
 
     transform.__doc__ = _RBMEstimator.transform.__doc__
+
+    def _mean_hiddens(self, v):
+        """:math:`p(h = 1 \\mid v)`, unchecked, as scikit-learn's private method of that name.
+
+        Code written against :class:`sklearn.neural_network.BernoulliRBM` calls it (its
+        ``test_rbm.py`` does): ``v`` is one row ``(n_features,)`` or rows ``(n, n_features)``
+        (dense or sparse), in the dtype of ``v``.
+        """
+        # scikit-learn's arithmetic, in numpy: no compilation for each new number of rows
+        dtype = v.dtype if np.issubdtype(v.dtype, np.floating) else self.components_.dtype
+        weights = self.components_.astype(dtype, copy=False)
+        logits = safe_sparse_dot(v, weights.T, dense_output=True)
+        logits += self.intercept_hidden_.astype(dtype, copy=False)
+        return expit(logits, out=logits)
+
+    def _sample_hiddens(self, v, rng):
+        """A draw :math:`h \\sim p(h \\mid v)` with NumPy's ``rng`` (booleans), as
+        scikit-learn's private method of that name."""
+        probs = self._mean_hiddens(v)
+        return check_random_state(rng).uniform(size=probs.shape) < probs
 
     def _optimizer(self, weight_decay=None):
         # with centering the decay acts in centered coordinates, inside the rule

@@ -240,6 +240,27 @@ def test_fit_and_partial_fit_are_scikit_learns_algorithm():
     assert_same()
 
 
+def test_private_hidden_methods_of_scikit_learns_class(binary_data, fitted):
+    # scikit-learn's test_rbm.py calls them (test_transform, test_sample_hiddens), and so
+    # does code written against its BernoulliRBM
+    X = binary_data[0]
+    np.testing.assert_array_equal(fitted.transform(X), fitted._mean_hiddens(X))
+    one_row = fitted._mean_hiddens(X[0])  # one row, unchecked, as scikit-learn's
+    assert one_row.shape == (3,)
+    np.testing.assert_array_equal(one_row, fitted.transform(X[:1])[0])
+    # the mean of 2000 draws is within 4.5 standard errors (<= 0.5 / sqrt(2000)) of the
+    # probability: false-failure rate < 3 units x 6.8e-6
+    rng = np.random.RandomState(0)
+    draws = np.array([fitted._sample_hiddens(X[0], rng) for _ in range(2000)])
+    assert draws.dtype == bool and draws.shape == (2000, 3)
+    np.testing.assert_allclose(draws.mean(0), one_row, atol=4.5 * 0.5 / np.sqrt(2000))
+    # the same rng state gives the same draw (scikit-learn's contract: rng drives it)
+    np.testing.assert_array_equal(
+        fitted._sample_hiddens(X[:5], np.random.RandomState(3)),
+        fitted._sample_hiddens(X[:5], np.random.RandomState(3)),
+    )
+
+
 def test_score_methods_and_their_relations(binary_data, fitted):
     X = binary_data[0]
     exact_pll = fitted.score_samples(X, method="pseudo_likelihood")
