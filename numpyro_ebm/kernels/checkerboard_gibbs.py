@@ -107,22 +107,23 @@ def build_kernel(spins: bool = True):
         black = _black_mask(position.shape[-2:])
         colours = jnp.asarray(np.stack([black, ~black]))
 
-        def half_sweep(current, colour):
-            logits = lattice_ising.conditional_logits(params, current, spins)
-            # Why the barrier and the two-step scan: XLA:CPU otherwise fuses the
-            # whole sweep into one loop in which the white half recomputes the black
-            # half's draws at each of its neighbours, behind the boundary branches of
-            # the neighbour shifts, and that loop is not vectorised (measured 14x
-            # slower on jaxlib 0.12, and on 0.10 whenever the couplings are arrays
-            # rather than constants). The scan materialises each half; the barrier
-            # (honoured by jaxlib 0.12, dropped by 0.10) keeps the shifts out of the
-            # draw's loop. BENCHMARKS.md, "Checkerboard Gibbs on JAX 0.12".
-            logits = lax.optimization_barrier(logits)
+        def half_sweep(carry, colour):
+            current, logits = carry
             bits = bernoulli_from_words(words, logits, current.dtype)
-            new = 2 * bits - 1 if spins else bits
-            return jnp.where(colour, new, current), None
+            new = jnp.where(colour, 2 * bits - 1 if spins else bits, current)
+            return (new, lattice_ising.conditional_logits(params, new, spins)), None
 
-        new, _ = lax.scan(half_sweep, position, colours)
+        # Why a scan over the two colours that carries the logits: left to itself, XLA:CPU
+        # fuses the whole sweep into one loop in which the white half recomputes the black
+        # half's draws at each of its neighbours behind the boundary branches of the
+        # neighbour shifts, and that loop is not vectorised (14x slower on jaxlib 0.12, and
+        # as slow on 0.10 whenever the couplings are arrays rather than constants). Loop
+        # state is materialised, so each draw reads finished logits, and the shifts read a
+        # finished configuration. The logits computed after the white half are not used
+        # (one extra local field per sweep, cheaper than any fusion that avoids it).
+        # BENCHMARKS.md, "Checkerboard Gibbs on JAX 0.12".
+        start = (position, lattice_ising.conditional_logits(params, position, spins))
+        (new, _), _ = lax.scan(half_sweep, start, colours)
         n_flipped = jnp.sum(new != position, axis=(-2, -1), dtype=jnp.int32)
         return CheckerboardGibbsState(new.astype(position.dtype)), CheckerboardGibbsInfo(n_flipped)
 
