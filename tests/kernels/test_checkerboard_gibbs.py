@@ -117,7 +117,7 @@ def test_init_rejects_bad_params_and_positions():
         checkerboard_gibbs.init(jnp.ones(SHAPE).at[1, 2].set(jnp.nan), params)
     with pytest.raises(ValueError, match=r"spins in \{-1, \+1\}"):
         checkerboard_gibbs.init(jnp.zeros(SHAPE), params)
-    with pytest.raises(ValueError, match=r"binary \(0/1\)"):
+    with pytest.raises(ValueError, match=r"model takes 0/1 units"):
         checkerboard_gibbs.init(-jnp.ones(SHAPE), params, spins=False)
     with pytest.raises(TypeError, match="floating-point"):
         checkerboard_gibbs.init(jnp.ones(SHAPE, jnp.int32), params)
