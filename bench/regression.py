@@ -9,7 +9,8 @@ reference is the matmul-only sweep of the 256x128 RBM (``h = v @ W; v = h @ W.T`
 the speed of light of ``rbm_gibbs`` on it).
 
 The committed figures live in ``bench/results/regression_jax<major>.<minor>.json``,
-one file per JAX line, one entry per CPU kind (model and AVX-512 or not). The run:
+one file per JAX line, one entry per CPU kind (model and AVX-512 or not) and clock
+(``--clock cpu`` times the process's CPU time, steadier on a shared machine). The run:
 
 - compares each kernel's ratio with the committed one of this JAX line and CPU
   kind, and fails on a drop of more than ``--max-drop-points`` (5) points, points
@@ -68,10 +69,10 @@ def results_path(line: str, directory: Path = RESULTS) -> Path:
     return directory / f"regression_jax{line}.json"
 
 
-def cpu_kind() -> str:
-    """The CPU model and whether it has AVX-512: the key of the committed entries."""
+def entry_key(clock: str = "wall") -> str:
+    """The key of the committed entries: the CPU model, AVX-512 or not, and the clock."""
     cpu, vector = cpu_model_and_vector_flags()
-    return f"{cpu}, {'AVX-512' if vector.startswith('AVX-512') else 'no AVX-512'}"
+    return f"{cpu}, {'AVX-512' if vector.startswith('AVX-512') else 'no AVX-512'}, {clock} clock"
 
 
 def _matmul_only(key, v, params):
@@ -137,7 +138,7 @@ def _scan(step, n_steps: int):
     return run
 
 
-def measure(steps: int, repeats: int, quick: bool = False) -> dict:
+def measure(steps: int, repeats: int, quick: bool = False, clock=time.perf_counter) -> dict:
     """Steps per second (median) and the median per-round ratio to the reference."""
     runs = {name: (_scan(fn, steps), c, p) for name, (fn, c, p) in _cases(quick).items()}
     key = jax.random.key(7)
@@ -146,9 +147,9 @@ def measure(steps: int, repeats: int, quick: bool = False) -> dict:
     seconds = {name: [] for name in runs}
     for _ in range(repeats):
         for name, (run, carry, params) in runs.items():
-            start = time.perf_counter()
+            start = clock()
             jax.block_until_ready(run(key, carry, params))
-            seconds[name].append(time.perf_counter() - start)
+            seconds[name].append(clock() - start)
     reference = np.asarray(seconds[REFERENCE])
     return {
         name: {
@@ -207,17 +208,24 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action="store_true", help="commit this run's figures")
     parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument("--quick", action="store_true", help="tiny problems (smoke run)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the process's CPU time (steadier on a machine shared with other jobs)",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
         parser.error(f"--steps and --repeats must be at least 1; got {args.steps}, {args.repeats}")
 
     load_before = os.getloadavg()[0]
-    fresh = measure(args.steps, args.repeats, args.quick)
-    line, kind = jax_line(), cpu_kind()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    fresh = measure(args.steps, args.repeats, args.quick, clock)
+    line, kind = jax_line(), entry_key(args.clock)
     print(f"# {machine_description()}")
     print(
         f"# {CHAINS} chains, float32, {args.steps} steps per call, {args.repeats} interleaved "
-        f"rounds; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+        f"rounds, clock={args.clock}; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     print("| kernel | steps/s (median) | speed / reference speed (median) |")
     print("|---|---:|---:|")
@@ -248,6 +256,7 @@ def main(argv=None) -> int:
             "steps": args.steps,
             "repeats": args.repeats,
             "quick": args.quick,
+            "clock": args.clock,
             "kernels": fresh,
         }
         directory.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,7 @@ def test_quick_run_writes_and_rereads_its_figures(tmp_path):
     argv = ["--quick", "--steps", "2", "--repeats", "1", "--results-dir", str(tmp_path)]
     assert regression.main(argv + ["--write"]) == 0
     path = regression.results_path(regression.jax_line(), tmp_path)
-    stored = json.loads(path.read_text())[regression.cpu_kind()]
+    stored = json.loads(path.read_text())[regression.entry_key()]
     assert set(stored["kernels"]) == {
         regression.REFERENCE,
         "rbm_gibbs",
@@ -76,5 +76,5 @@ def test_quick_run_writes_and_rereads_its_figures(tmp_path):
     assert stored["command"].startswith("python bench/regression.py --quick")
     # a committed ratio far above any real one makes the next run fail
     stored["kernels"]["rbm_gibbs"]["ratio_to_reference"] = 1e6
-    path.write_text(json.dumps({regression.cpu_kind(): stored}))
+    path.write_text(json.dumps({regression.entry_key(): stored}))
     assert regression.main(argv) == 1
