@@ -11,7 +11,10 @@ For each family (``--families``, files of ``$NUMPYRO_EBM_PROTEINS`` or ``--data-
   test log-likelihood per sequence;
 - **Potts RBM**, ``--hidden`` Bernoulli hidden units, PCD-``k`` with the closed-form
   gradient through ``learning.fit``: exact log Z by enumerating the hidden layer
-  (``evaluation.potts``), test log-likelihood per sequence, seconds per epoch, and the
+  (``evaluation.potts``); with ``--large-hidden`` a second, larger RBM whose log Z is
+  estimated by AIS (block-Gibbs transitions from the independent-site base) with RAISE
+  on ``--raise-sequences`` test sequences beside it; test log-likelihood per sequence,
+  seconds per epoch, and the
   frequency match of its persistent chains against the test set (Pearson r of the
   one-site frequencies and of the connected two-site correlations, adabmDCA's
   criterion);
@@ -45,7 +48,9 @@ from _common import machine_description  # noqa: E402
 
 from numpyro_ebm.datasets import fasta  # noqa: E402
 from numpyro_ebm.energies import potts, potts_rbm  # noqa: E402
+from numpyro_ebm.evaluation import annealing  # noqa: E402
 from numpyro_ebm.evaluation import potts as potts_eval  # noqa: E402
+from numpyro_ebm.kernels import potts_rbm_gibbs  # noqa: E402
 from numpyro_ebm.learning import potts as potts_rules  # noqa: E402
 from numpyro_ebm.learning.fit import fit  # noqa: E402
 
@@ -85,6 +90,95 @@ def frequency_match(samples, reference, q):
         "pearson_one_site": float(stats.pearsonr(f1_s.ravel(), f1_r.ravel())[0]),
         "pearson_connected_two_site": float(stats.pearsonr(c_s.ravel(), c_r.ravel())[0]),
     }
+
+
+def train_potts_rbm(n_hidden, key, args, train, test, weights, rows, fields, q):
+    """Train a Potts RBM by weighted PCD; exact log Z for <= 20 hidden units, else AIS
+    (block-Gibbs transitions from the independent-site base) with RAISE on test sequences."""
+    L = train.shape[1]
+    params = potts_rbm.init_params(
+        key, L, q, n_hidden, data=train, weights=weights, pseudo_count=1e-3
+    )
+    optimizer = optax.chain(optax.add_decayed_weights(args.weight_decay), optax.adam(args.lr))
+    start = time.perf_counter()
+    fitted = fit(
+        jax.random.fold_in(key, 1),
+        params,
+        rows,
+        potts_rules.potts_rbm_pcd(args.chains, q, k=args.k, weighted=True),
+        optimizer,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        progress=False,
+    )
+    train_seconds = time.perf_counter() - start
+    params = potts_rbm.zero_sum_gauge(fitted.params)
+    entry = {
+        "hidden": n_hidden,
+        "epochs": args.epochs,
+        "k": args.k,
+        "chains": args.chains,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "weight_decay": args.weight_decay,
+        "train_seconds": train_seconds,
+        "median_epoch_seconds": float(np.median(fitted.history["wall_time"])),
+        "chain_rhat_last_epoch": float(fitted.history["chain_rhat"][-1]),
+    }
+    start = time.perf_counter()
+    if n_hidden <= potts_eval.MAX_HIDDEN:
+        log_z = potts_eval.log_partition_potts_rbm(params)
+        entry["log_z_method"] = "exact"
+    else:
+        base = potts_eval.CategoricalBase(fields)
+        sampler = potts_rbm_gibbs.annealing_sampler(fields)
+        ais = annealing.ais(
+            jax.random.fold_in(key, 5),
+            free_energy_codes,
+            params,
+            base,
+            sampler,
+            n_runs=args.ais_runs,
+            n_temperatures=args.ais_temperatures,
+            vmap_chains=False,
+        )
+        log_z = float(ais.log_z)
+        entry["log_z_method"] = f"AIS ({args.ais_runs} runs, {args.ais_temperatures} temperatures)"
+        entry["ais_interval_3_sigma"] = [float(x) for x in ais.interval]
+        entry["ais_effective_sample_size"] = float(ais.effective_sample_size)
+        if args.raise_sequences:
+            subset = jnp.asarray(test[: args.raise_sequences], jnp.float32)
+            reverse = annealing.reverse_ais(
+                jax.random.fold_in(key, 6),
+                free_energy_codes,
+                params,
+                base,
+                sampler,
+                subset,
+                n_temperatures=args.ais_temperatures,
+                vmap_chains=False,
+            )
+            ais_subset = potts_eval.log_likelihood_potts_rbm(params, subset, log_z)
+            entry["raise"] = {
+                "n_test_sequences": args.raise_sequences,
+                "raise_mean_log_likelihood": float(reverse.mean),
+                "raise_standard_error": float(reverse.standard_error),
+                "ais_mean_log_likelihood_same_sequences": float(ais_subset.mean()),
+            }
+    entry["log_z"] = log_z
+    entry["log_z_seconds"] = time.perf_counter() - start
+    ll_test = potts_eval.log_likelihood_potts_rbm(params, test, log_z)
+    ll_train = potts_eval.log_likelihood_potts_rbm(params, train, log_z)
+    chains = np.asarray(fitted.rule_state.chains.position, np.int64)
+    entry["test_log_likelihood"] = float(ll_test.mean())
+    entry["train_log_likelihood_weighted"] = float(np.average(ll_train, weights=weights))
+    entry["frequency_match_vs_test"] = frequency_match(chains, test, q)
+    entry["test_scores"] = ll_test
+    return entry
+
+
+def free_energy_codes(params, v):
+    return potts_rbm.free_energy(params, v, "codes")
 
 
 def run_family(name, args, data_dir):
@@ -138,57 +232,19 @@ def run_family(name, args, data_dir):
     }
     print(f"[{name}] independent sites: test LL {ll_indep.mean():.3f}", flush=True)
 
-    # ---- Potts RBM, exact log Z
+    # ---- Potts RBMs: exact log Z (<= 20 hidden), AIS and RAISE beside it (more)
     key = jax.random.key(args.seed)
-    params = potts_rbm.init_params(
-        key, L, q, args.hidden, data=train, weights=weights, pseudo_count=1e-3
-    )
     rows = potts_rules.weighted_rows(jnp.asarray(train, jnp.float32), weights)
-    optimizer = optax.chain(optax.add_decayed_weights(args.weight_decay), optax.adam(args.lr))
-    start = time.perf_counter()
-    fitted = fit(
-        jax.random.fold_in(key, 1),
-        params,
-        rows,
-        potts_rules.potts_rbm_pcd(args.chains, q, k=args.k, weighted=True),
-        optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        progress=False,
-    )
-    train_seconds = time.perf_counter() - start
-    params = potts_rbm.zero_sum_gauge(fitted.params)
-    start = time.perf_counter()
-    log_z = potts_eval.log_partition_potts_rbm(params)
-    log_z_seconds = time.perf_counter() - start
-    ll_rbm = potts_eval.log_likelihood_potts_rbm(params, test, log_z)
-    ll_rbm_train = potts_eval.log_likelihood_potts_rbm(params, train, log_z)
-    chains = np.asarray(fitted.rule_state.chains.position, np.int64)
-    result["potts_rbm"] = {
-        "hidden": args.hidden,
-        "epochs": args.epochs,
-        "k": args.k,
-        "chains": args.chains,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "weight_decay": args.weight_decay,
-        "train_seconds": train_seconds,
-        "median_epoch_seconds": float(np.median(fitted.history["wall_time"]))
-        if "wall_time" in fitted.history
-        else None,
-        "log_z": log_z,
-        "log_z_seconds": log_z_seconds,
-        "test_log_likelihood": float(ll_rbm.mean()),
-        "train_log_likelihood": float(np.average(ll_rbm_train, weights=weights)),
-        "spearman_pnat": spearman(ll_rbm),
-        "chain_rhat_last_epoch": float(fitted.history["chain_rhat"][-1]),
-        "frequency_match_vs_test": frequency_match(chains, test, q),
-    }
-    print(
-        f"[{name}] Potts RBM {args.hidden} hidden: test LL {ll_rbm.mean():.3f} "
-        f"({train_seconds:.0f} s training, log Z in {log_z_seconds:.1f} s)",
-        flush=True,
-    )
+    sizes = [args.hidden] + ([args.large_hidden] if args.large_hidden else [])
+    for n_hidden in sizes:
+        entry = train_potts_rbm(n_hidden, key, args, train, test, weights, rows, fields, q)
+        entry["spearman_pnat"] = spearman(np.asarray(entry.pop("test_scores")))
+        result["potts_rbm" if n_hidden == args.hidden else f"potts_rbm_{n_hidden}"] = entry
+        print(
+            f"[{name}] Potts RBM {n_hidden} hidden: test LL {entry['test_log_likelihood']:.3f} "
+            f"({entry['log_z_method']}; {entry['train_seconds']:.0f} s training)",
+            flush=True,
+        )
 
     # ---- pairwise Potts by pseudo-likelihood
     potts_params = potts.init_params(jax.random.fold_in(key, 2), L, q, scale=0.0)
@@ -233,6 +289,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train", type=int, default=0, help="0: all training sequences")
     parser.add_argument("--hidden", type=int, default=20)
+    parser.add_argument("--large-hidden", type=int, default=0, help="also an RBM this big (AIS)")
+    parser.add_argument("--ais-runs", type=int, default=100)
+    parser.add_argument("--ais-temperatures", type=int, default=10000)
+    parser.add_argument("--raise-sequences", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--k", type=int, default=1)
     parser.add_argument("--chains", type=int, default=500)
