@@ -287,8 +287,9 @@ def chain_dims(tree, default: int | None = 0, *, fields: Sequence[str] = ()):
 
     Returns
     -------
-    A pytree of ``tree``'s structure whose leaves are ints or ``None``, to pass as
-    ``dim`` to :func:`put_chains` and :func:`constrain_chains`.
+    dims
+        A pytree of ``tree``'s structure whose leaves are ints or ``None``, to pass as
+        ``dim`` to :func:`put_chains` and :func:`constrain_chains`.
 
     Examples
     --------

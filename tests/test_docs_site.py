@@ -26,6 +26,14 @@ def _config_list(name: str) -> list[str]:
     return [line.strip()[2:] for line in block.group(1).splitlines()]
 
 
+def test_pages_have_no_rest_roles():
+    # the docstrings are converted (docs/_griffe_rst_roles.py); the pages are Markdown
+    for page in DOCS.rglob("*.md"):
+        text = page.read_text()
+        for role in (":math:`", ":func:`", ":class:`", ":mod:`", ":meth:`"):
+            assert role not in text, (page.name, role)
+
+
 def test_katex_is_vendored_with_its_licence_and_loaded():
     assert _config_list("extra_javascript") == SCRIPTS
     assert _config_list("extra_css") == STYLES
@@ -92,6 +100,9 @@ def test_built_pages_load_katex_and_keep_maths_in_math_spans(tmp_path):
             continue
         for script in SCRIPTS:
             assert f"{script.rsplit('/', 1)[-1]}" in html, (page, script)
+        # no reST left over: a role, or a literal in a Returns line numpydoc took for a type
+        assert ":math:`" not in html and ":func:`" not in html, page
+        assert "<code>``" not in html, page
         parser = _MathOutsideSpans()
         parser.feed(html)
         assert not parser.stray, (page.relative_to(tmp_path), parser.stray[:3])

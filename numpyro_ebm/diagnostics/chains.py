@@ -124,9 +124,10 @@ def run_chains(
 
     Returns
     -------
-    ``(states, infos)`` (or the stacked output of ``record``), every leaf shaped
-    ``(draw, chain, ...)``: pass it to :func:`to_inference_data` with the default
-    ``chain_axis=1``.
+    chains
+        ``(states, infos)`` (or the stacked output of ``record``), every leaf shaped
+        ``(draw, chain, ...)``: pass it to :func:`to_inference_data` with the default
+        ``chain_axis=1``.
 
     Notes
     -----

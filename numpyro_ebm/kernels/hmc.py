@@ -76,10 +76,12 @@ def build_kernel(
 
     Returns
     -------
-    ``kernel`` with the sampler parameters of :func:`blackjax.mcmc.hmc.build_kernel`:
-    ``step_size``, ``inverse_mass_matrix`` (``None`` for the identity on the
-    flattened position; a vector is a diagonal, a matrix a dense inverse mass
-    matrix) and ``num_integration_steps``. It returns ``(HMCState, HMCInfo)``.
+    kernel
+        ``kernel(rng_key, state, params, ...)`` with the sampler parameters of
+        :func:`blackjax.mcmc.hmc.build_kernel`: ``step_size``, ``inverse_mass_matrix``
+        (``None`` for the identity on the flattened position; a vector is a diagonal, a
+        matrix a dense inverse mass matrix) and ``num_integration_steps``. It returns
+        ``(HMCState, HMCInfo)``.
     """
     blackjax_kernel = bj_hmc.build_kernel(integrator, divergence_threshold)
 

@@ -72,10 +72,12 @@ def build_kernel(
 
     Returns
     -------
-    ``kernel`` with the sampler parameters of :func:`blackjax.mcmc.nuts.build_kernel`:
-    ``step_size``, ``inverse_mass_matrix`` (``None`` for the identity on the
-    flattened position) and ``max_num_doublings`` (a Python int: it sizes arrays
-    inside the step). It returns ``(HMCState, NUTSInfo)``.
+    kernel
+        ``kernel(rng_key, state, params, ...)`` with the sampler parameters of
+        :func:`blackjax.mcmc.nuts.build_kernel`: ``step_size``, ``inverse_mass_matrix``
+        (``None`` for the identity on the flattened position) and ``max_num_doublings``
+        (a Python int: it sizes arrays inside the step). It returns
+        ``(HMCState, NUTSInfo)``.
     """
     blackjax_kernel = bj_nuts.build_kernel(integrator, divergence_threshold)
 

@@ -64,6 +64,8 @@ class LearningRule(NamedTuple):
 class ContrastiveInfo(NamedTuple):
     r"""Per-batch diagnostics of a contrastive rule.
 
+    Attributes
+    ----------
     positive_energy
         Mean energy of the batch.
     negative_energy

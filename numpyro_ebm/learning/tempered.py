@@ -80,15 +80,17 @@ __all__ = [
 class PTPCDState(NamedTuple):
     """Persistent parallel-tempering chains and their ladder.
 
+    With ``fit(..., mesh=)`` the chains are split along their chain axis (the
+    ``PTState`` declares it), never along the ladder, and the ladder is
+    replicated (``chain_dims``; see :func:`numpyro_ebm.sharding.chain_dims`).
+
+    Attributes
+    ----------
     chains
         A :class:`~numpyro_ebm.kernels.parallel_tempering.PTState` (with
         ``vmap_chains``, one per chain, stacked on a leading axis).
     inverse_temperatures
         The ladder, shape ``(K,)``; replace it to retune (no recompilation).
-
-    With ``fit(..., mesh=)`` the chains are split along their chain axis (the
-    ``PTState`` declares it), never along the ladder, and the ladder is
-    replicated (``chain_dims``; see :func:`numpyro_ebm.sharding.chain_dims`).
     """
 
     chains: Any
@@ -150,8 +152,12 @@ def pt_pcd(
     vmap_chains
         ``True`` for single-chain base kernels (the BlackJAX adapters), run with
         ``jax.vmap`` over chains.
-    get_position, energy_penalty
-        As for :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`.
+    get_position
+        Extracts the position from a kernel state (default: its ``position``, as
+        for :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`).
+    energy_penalty
+        Weight of the energy-magnitude penalty (default 0.0, none; see
+        :func:`~numpyro_ebm.learning.contrastive_divergence.contrastive_gradient`).
     """
     return _pt_rule(
         energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains,
