@@ -115,7 +115,6 @@ __all__ = [
     "PTState",
     "PTInfo",
     "LadderTuning",
-    "default_get_position",
     "tempered_sampler",
     "tempered_kernel",
     "rbm_tempering",
@@ -225,16 +224,14 @@ def tempered_kernel(
     return Tempering(_vmapped_init(algorithm, tempered_params), step, 0.0, zero_allowed)
 
 
-def default_get_position(state):
-    """Position of a kernel state: ``state.position`` (every state of this library's kernels
-    has one, the Gibbs states' visible units included, as BlackJAX's states do)."""
-    try:
-        return state.position
-    except AttributeError:
-        raise TypeError(
-            f"a {type(state).__name__} has no .position; pass get_position=... to say where "
-            "the state keeps its position"
-        ) from None
+def _default_get_position(state):
+    for field in ("position", "visible"):
+        if hasattr(state, field):
+            return getattr(state, field)
+    raise TypeError(
+        f"cannot find the position in a {type(state).__name__}; pass get_position=... "
+        "to tempered_sampler"
+    )
 
 
 def tempered_sampler(
@@ -242,7 +239,7 @@ def tempered_sampler(
     sampler: Callable[[Callable], SamplingAlgorithm],
     *,
     base=None,
-    get_position: Callable = default_get_position,
+    get_position: Callable = _default_get_position,
 ) -> Tempering:
     r"""Temper any sampler that takes an energy function, for any energy.
 
@@ -470,11 +467,6 @@ class PTState(NamedTuple):
     direction: Int[Array, "ladder ..."]
     round_trips: Int[Array, "*chains"]
     step_count: Int[Array, ""]
-
-    @property
-    def position(self):
-        """The target (:math:`\\beta = 1`) replica's position: the chain's samples."""
-        return default_get_position(target_replica(self.replicas))
 
     @property
     def chain_dims(self) -> dict:
