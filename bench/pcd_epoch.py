@@ -11,12 +11,19 @@
   load changes during the run);
 - ``matmul-only``: a ``lax.scan`` over the same minibatches doing only the five
   matmuls PCD-1 needs per batch (data W, chain W, chain W', and the two outer
-  products) and a plain weight update: the speed of light for this algorithm;
+  products) and a plain weight update;
+- ``update-only``: a ``lax.scan`` doing only momentum SGD's pass over the parameters
+  per minibatch (read the parameters, gradient and momentum, write the parameters
+  and momentum: 5 arrays of the parameters' size), which the matmul-only loop does
+  not have; its bytes over its time are the memory bandwidth this machine gives at
+  this working set, and the **bound** (the speed of light of the epoch ``fit`` runs)
+  is the matmul-only time plus this update time. Both ratios are printed;
 - ``scikit-learn``: ``sklearn.neural_network.BernoulliRBM`` (same hidden size,
   batch size, float32 input), ``fit`` with ``n_iter=1``.
 
 Times are medians over ``--repeats`` epochs after a warm-up epoch (compilation
-excluded). Example::
+excluded); the compiled epochs, the matmul-only and the update-only loops are timed
+interleaved (one of each per round) and their ratios are medians of per-round ratios. Example::
 
     NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/pcd_epoch.py
 """
@@ -38,11 +45,10 @@ from _common import machine_description, median_seconds, mnist_path  # noqa: E40
 
 from numpyro_ebm import datasets  # noqa: E402
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.learning import fit  # noqa: E402
+from numpyro_ebm.learning import engine, fit  # noqa: E402
 from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
 from numpyro_ebm.learning.base import LearningRule  # noqa: E402
 from numpyro_ebm.learning.checkpoint import TrainState  # noqa: E402
-from numpyro_ebm.learning.fit import _epoch_fn  # noqa: E402
 
 
 def matmul_only_epoch(n_batches: int, batch_size: int):
@@ -59,6 +65,24 @@ def matmul_only_epoch(n_batches: int, batch_size: int):
             return (W + 1e-6 * grad, chains), None
 
         return jax.lax.scan(body, (W, chains), batches)[0]
+
+    return epoch
+
+
+def update_only_epoch(n_batches: int, momentum: float = 0.9, learning_rate: float = 1e-3):
+    """Momentum SGD's parameter pass alone, once per minibatch (the gradient is a fixed
+    array, so each step reads parameters, gradient and momentum and writes parameters and
+    momentum), as ``optax.sgd(learning_rate, momentum)`` does it."""
+
+    @jax.jit
+    def epoch(params, grads, velocity):
+        def body(carry, _):
+            params, velocity = carry
+            velocity = jax.tree.map(lambda m, g: momentum * m + g, velocity, grads)
+            params = jax.tree.map(lambda p, m: p - learning_rate * m, params, velocity)
+            return (params, velocity), None
+
+        return jax.lax.scan(body, (params, velocity), None, length=n_batches)[0]
 
     return epoch
 
@@ -95,7 +119,7 @@ def main(argv=None):
     ours = float(np.median(result.history["wall_time"][1:]))
     rows.append(("numpyro_ebm fit (PCD-1)", ours))
 
-    # centered vs plain: the compiled epoch fit runs (learning.fit._epoch_fn), one epoch of each
+    # centered vs plain: the compiled epoch fit runs (learning.fit.epoch_program), one epoch of each
     # variant in turn per round, so that a change of the machine's load hits all of them alike;
     # the ratio is the median over rounds of each round's ratio
     def without_positive_hidden(rule):
@@ -119,14 +143,32 @@ def main(argv=None):
             variant.init(jax.random.key(1), params, train),
             jnp.asarray(1.0, jnp.float32),
         )
-        run_epoch = _epoch_fn(variant, optimizer, args.batch_size, n_batches, True)
+        step = engine.train_step(variant, optimizer, True)
+        run_epoch = engine.scan_epoch(step, args.batch_size, n_batches)
         state = jax.block_until_ready(run_epoch(state, train, jax.random.key(2))[0])  # compile
         runs[label] = [run_epoch, state]
-    seconds = {label: [] for label in variants}
+
+    matmul_epoch = matmul_only_epoch(n_batches, args.batch_size)
+    chains = train[: args.chains]
+    update_epoch = update_only_epoch(n_batches)
+    grads = jax.tree.map(lambda x: jnp.full_like(x, 1e-3), params)
+    velocity = jax.tree.map(jnp.zeros_like, params)
+    light_runs = {
+        "matmul-only": lambda: jax.block_until_ready(matmul_epoch(params.W, train, chains)),
+        "update-only": lambda: jax.block_until_ready(update_epoch(params, grads, velocity)),
+    }
+    for run in light_runs.values():  # compile
+        run()
+
+    seconds = {label: [] for label in [*variants, *light_runs]}
     for round_ in range(args.repeats):
         for label, run in runs.items():
             started = time.perf_counter()
             run[1] = jax.block_until_ready(run[0](run[1], train, jax.random.key(3 + round_))[0])
+            seconds[label].append(time.perf_counter() - started)
+        for label, run in light_runs.items():
+            started = time.perf_counter()
+            run()
             seconds[label].append(time.perf_counter() - started)
     timed = {label: float(np.median(s)) for label, s in seconds.items()}
     ratios = {
@@ -137,14 +179,16 @@ def main(argv=None):
     rows.append(("compiled epoch, plain PCD-1", timed["plain"]))
     rows.append(("compiled epoch, centered PCD-1", timed["centered"]))
     rows.append(("  same, recomputing p(h | batch)", timed["centered, recomputing p(h|batch)"]))
-
-    epoch = matmul_only_epoch(n_batches, args.batch_size)
-    chains = train[: args.chains]
-    jax.block_until_ready(epoch(params.W, train, chains))
-    light, _ = median_seconds(
-        lambda: jax.block_until_ready(epoch(params.W, train, chains)), args.repeats
-    )
+    light = timed["matmul-only"]
     rows.append(("matmul-only loop (5 matmuls/batch)", light))
+    rows.append(("update-only loop (momentum SGD)", timed["update-only"]))
+    parameter_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
+    bandwidth = 5 * parameter_bytes * n_batches / timed["update-only"]
+    plain = np.asarray(seconds["plain"])
+    to_matmul = float(np.median(np.asarray(seconds["matmul-only"]) / plain))
+    to_bound = float(
+        np.median((np.asarray(seconds["matmul-only"]) + np.asarray(seconds["update-only"])) / plain)
+    )
 
     if not args.skip_sklearn:
         from sklearn.neural_network import BernoulliRBM
@@ -179,6 +223,18 @@ def main(argv=None):
         print(
             f"{label} / plain PCD-1 epoch (median of {args.repeats} interleaved rounds): {ratio:.3f}"
         )
+    print(
+        f"compiled plain PCD-1 epoch at {to_matmul:.1%} of the matmul-only loop and {to_bound:.1%} "
+        f"of the bound (matmul-only + momentum-SGD update at the measured "
+        f"{bandwidth / 1e9:.1f} GB/s over {parameter_bytes / 1e6:.2f} MB of parameters; "
+        "medians of per-round ratios)"
+    )
+    return {
+        "epoch_over_matmul_only": to_matmul,
+        "epoch_over_bound": to_bound,
+        "bandwidth_bytes_per_second": bandwidth,
+        "seconds": timed,
+    }
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ RANK = {
     "diagnostics": 5,
     "plots": 6,
     "cli": 7,
+    "infer": 7,  # NumPyro programs learned (on learning.engine) and inferred (Exchange)
     "sklearn": 8,
 }
 

@@ -31,39 +31,33 @@ bit-identical to an uninterrupted one.
 from __future__ import annotations
 
 import functools
-import math
 import os
-import time
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from numpyro_ebm import _checks, sharding
 from numpyro_ebm._mixing import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
+from numpyro_ebm.learning import engine
 from numpyro_ebm.learning.base import LearningRule
 from numpyro_ebm.learning.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
     CheckpointWarning,
-    TrainState,
     load_checkpoint,
     resume_from,
     run_fingerprint,
-    save_checkpoint,
 )
+from numpyro_ebm.learning.engine import TrainingDiverged
 from numpyro_ebm.learning.history import (
     MixingWarning,
-    append_record,
     epoch_record,
     flag_poor_mixing,
     metric_value,
-    mixing_message,
     progress_postfix,
 )
 from numpyro_ebm.learning.layout import TrainingLayout
@@ -73,6 +67,7 @@ __all__ = [
     "TrainingDiverged",
     "MixingWarning",
     "fit",
+    "epoch_program",
     "load_checkpoint",
     "CheckpointError",
     "CheckpointWarning",
@@ -111,33 +106,7 @@ class FitResult(NamedTuple):
     epochs_completed: int
 
 
-class TrainingDiverged(RuntimeError):
-    """Raised when training stays non-finite after the allowed number of rollbacks."""
-
-
-def _tree_is_finite(tree) -> bool:
-    return all(
-        bool(np.all(np.isfinite(np.asarray(x))))
-        for x in jax.tree.leaves(tree)
-        if jnp.issubdtype(x.dtype, jnp.inexact)
-    )
-
-
-def _find_field(tree, name):
-    """The value of the first field named ``name`` in a (nested) NamedTuple, or None."""
-    if tree is None:
-        return None
-    if hasattr(tree, "_fields"):
-        if name in tree._fields:
-            return getattr(tree, name)
-        for field in tree._fields:
-            found = _find_field(getattr(tree, field), name)
-            if found is not None:
-                return found
-    return None
-
-
-def _epoch_fn(
+def epoch_program(
     rule: LearningRule,
     optimizer,
     batch_size: int,
@@ -146,7 +115,8 @@ def _epoch_fn(
     layout: TrainingLayout | None = None,
     state_shardings=None,
 ):
-    """The compiled epoch, shared between :func:`fit` calls with the same rule and optimizer.
+    """The compiled epoch :func:`fit` runs (:func:`~numpyro_ebm.learning.engine.scan_epoch`
+    of :func:`~numpyro_ebm.learning.engine.train_step`), shared between calls.
 
     Calling ``fit`` again with the *same* rule and optimizer objects (e.g. a
     scikit-learn estimator refitted in a grid search) reuses the compiled epoch
@@ -157,109 +127,33 @@ def _epoch_fn(
     try:
         hash(arguments)
     except TypeError:
-        return _build_epoch_fn(*arguments)
-    return _cached_epoch_fn(*arguments)
+        return _build_epoch_program(*arguments)
+    return _cached_epoch_program(*arguments)
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_epoch_fn(*arguments):
-    return _build_epoch_fn(*arguments)
+def _cached_epoch_program(*arguments):
+    return _build_epoch_program(*arguments)
 
 
-def _build_epoch_fn(
-    rule: LearningRule,
-    optimizer,
-    batch_size: int,
-    n_batches: int,
-    chain_diagnostics: bool,
-    layout: TrainingLayout | None = None,
-    state_shardings=None,
+def _build_epoch_program(
+    rule, optimizer, batch_size, n_batches, chain_diagnostics, layout, state_shardings
 ):
-    """One epoch, compiled: shuffle, scan over minibatches, return averaged diagnostics.
+    step = engine.train_step(rule, optimizer, chain_diagnostics)
+    return engine.scan_epoch(step, batch_size, n_batches, layout, state_shardings)
 
-    Also returns the per-batch traces: ``{"negative_energies": (n_batches, n_chains)}``
-    when ``chain_diagnostics`` and the rule's info has that field (the value is
-    ``None`` when the field is), else ``{}``. With a ``layout`` (``fit(...,
-    mesh=)``) the minibatches are split over the data axis and the state keeps
-    ``state_shardings`` from epoch to epoch.
-    """
 
-    def run_epoch(state: TrainState, data, epoch_key):
-        shuffle_key, steps_key = jax.random.split(epoch_key)
-        order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
-        batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
-        if layout is not None:
-            batches = layout.constrain_batches(batches)
+def _energies_are_finite(energy_fn: Callable | None, probe, layout) -> Callable:
+    """The divergence check on new parameters: finite, and finite energies on a minibatch."""
 
-        def body(state: TrainState, inputs):
-            key, batch = inputs
-            grads, rule_state, info = rule.step(key, state.rule_state, state.params, batch)
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            updates = jax.tree.map(
-                lambda u: (u * state.learning_rate_scale).astype(u.dtype), updates
-            )
-            params = optax.apply_updates(state.params, updates)
-            acceptance = _find_field(info.sampler_info, "acceptance_rate")
-            acceptance = jnp.mean(acceptance) if acceptance is not None else jnp.nan
-            finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-            extra = {}
-            if getattr(info, "loss", None) is not None:
-                extra["loss"] = info.loss
-            if chain_diagnostics and hasattr(info, "negative_energies"):
-                extra["negative_energies"] = info.negative_energies  # None: no persistent chains
-            # parallel-tempering negative phases report swaps and round trips
-            swap_acceptance = _find_field(info.sampler_info, "swap_acceptance")
-            if swap_acceptance is not None:
-                extra["swap_rate"] = jnp.mean(swap_acceptance)
-                extra["round_trips"] = jnp.sum(_find_field(info.sampler_info, "round_trips"))
-            # rules with an iterative positive phase (the DBM's mean field) report its cost
-            iterations = getattr(info, "mean_field_iterations", None)
-            if iterations is not None:
-                extra["mean_field_iterations"] = iterations.astype(jnp.float32)
-            diagnostics = (info.positive_energy, info.negative_energy, acceptance, finite, extra)
-            return TrainState(params, opt_state, rule_state, state.learning_rate_scale), diagnostics
-
-        keys = jax.random.split(steps_key, n_batches)
-        state, (positive, negative, acceptance, finite, extra) = jax.lax.scan(
-            body, state, (keys, batches)
+    def check(params) -> bool:
+        return engine.tree_is_finite(params if layout is None else sharding.to_host(params)) and (
+            # parameters can be finite yet give non-finite energies (caught only by the
+            # next epoch's first gradient, from a state that would then look "good")
+            energy_fn is None or bool(jnp.all(jnp.isfinite(energy_fn(params, probe))))
         )
-        summary = {
-            "positive_energy": jnp.mean(positive),
-            "negative_energy": jnp.mean(negative),
-            "acceptance_rate": jnp.mean(acceptance),
-            "all_gradients_finite": jnp.all(finite),
-        }
-        if "loss" in extra:
-            summary["loss"] = jnp.mean(extra.pop("loss"))
-        if "swap_rate" in extra:
-            summary["swap_rate"] = jnp.mean(extra.pop("swap_rate"))
-            # cumulative since the chains started, summed over the chains
-            summary["round_trips"] = extra.pop("round_trips")[-1].astype(jnp.float32)
-        if "mean_field_iterations" in extra:
-            summary["mean_field_iterations"] = jnp.mean(extra.pop("mean_field_iterations"))
-        if state_shardings is not None:
-            state = jax.lax.with_sharding_constraint(state, state_shardings)
-        return state, summary, extra
 
-    return jax.jit(run_epoch)
-
-
-def _epoch_is_finite(
-    summary: dict, params, energy_fn: Callable | None, probe, layout: TrainingLayout | None = None
-) -> bool:
-    """Gradients, energies (and a loss) of the epoch and the new parameters are all finite."""
-    # score matching has no negative phase: its negative_energy is a finite placeholder
-    # (0), and its loss is checked too
-    return (
-        summary.pop("all_gradients_finite") == 1.0
-        and math.isfinite(summary["positive_energy"])
-        and math.isfinite(summary["negative_energy"])
-        and math.isfinite(summary.get("loss", 0.0))
-        and _tree_is_finite(params if layout is None else sharding.to_host(params))
-        # parameters can be finite yet give non-finite energies (caught only by the
-        # next epoch's first gradient, from a state that would then look "good")
-        and (energy_fn is None or bool(jnp.all(jnp.isfinite(energy_fn(params, probe)))))
-    )
+    return check
 
 
 def _validate_training_data(
@@ -429,7 +323,7 @@ def fit(
         Checkpoints are gathered to the host (process 0 writes) and resume on
         any device count. Without a mesh, everything runs on the default device.
     """
-    if on_divergence not in ("rollback", "raise"):
+    if on_divergence not in ("rollback", "raise"):  # before any work
         raise ValueError(
             f"unknown on_divergence option {on_divergence!r}; choose 'rollback' or 'raise'"
         )
@@ -447,7 +341,7 @@ def fit(
             held_out = rule_validator(held_out, "held_out")
         if validate_data is not None:
             held_out = validate_data(held_out)
-    if not _tree_is_finite(params):
+    if not engine.tree_is_finite(params):
         raise ValueError("initial params contain non-finite values")
     metrics = dict(metrics or {})
     for name, fn in metrics.items():
@@ -466,9 +360,7 @@ def fit(
     rule_state = _init_rule(rule, init_key, params, data, batch_size)
     if layout is not None:
         params = layout.place_params(params)
-    state = TrainState(
-        params, optimizer.init(params), rule_state, jnp.asarray(1.0, dtype=jnp.float32)
-    )
+    state = engine.init_state(params, optimizer, rule_state)
     state_shardings = None
     if layout is not None:
         state = layout.place_state(state)
@@ -490,7 +382,7 @@ def fit(
 
     n_batches = data.shape[0] // batch_size
     probe = data[:batch_size]
-    run_epoch = _epoch_fn(
+    run_epoch = epoch_program(
         rule, optimizer, batch_size, n_batches, chain_diagnostics, layout, state_shardings
     )
     train_subset = data[: min(len(data), len(held_out))] if held_out is not None else None
@@ -499,73 +391,50 @@ def fit(
         if held_out is not None:
             held_out, train_subset = layout.place_data(held_out), layout.place_data(train_subset)
 
-    bar = None
-    if progress and epochs > start_epoch:
-        from tqdm.auto import tqdm
+    def run(state, epoch):
+        return run_epoch(state, data, jax.random.fold_in(train_key, epoch))
 
-        bar = tqdm(total=epochs, initial=start_epoch, desc="fit", unit="epoch", dynamic_ncols=True)
-    write = log or (bar.write if bar is not None else print)
+    def record(epoch, summary, traces, state, started):
+        if layout is not None:  # host-side diagnostics see whole arrays
+            traces = sharding.to_host(traces)
+        entry = epoch_record(
+            epoch,
+            summary,
+            traces,
+            state.params,
+            state.learning_rate_scale,
+            started=started,
+            data=data,
+            held_out=held_out,
+            train_subset=train_subset,
+            energy_fn=energy_fn,
+            metrics=metrics,
+        )
+        flag_poor_mixing(entry, n_batches)
+        return entry
 
-    good_state, rollbacks, epoch = state, 0, start_epoch
-    warned_mixing = False
-    try:
-        while epoch < epochs:
-            started = time.perf_counter()
-            new_state, summary, traces = run_epoch(
-                state, data, jax.random.fold_in(train_key, epoch)
+    callbacks = [engine.mixing_warning_callback()]
+    if checkpoint_dir is not None:
+        callbacks.append(
+            engine.checkpoint_callback(
+                checkpoint_dir, checkpoint_every, epochs, config, fingerprint
             )
-            summary = {k: float(v) for k, v in summary.items()}
-            if layout is not None:  # host-side checks and diagnostics see whole arrays
-                traces = sharding.to_host(traces)
-            if not _epoch_is_finite(summary, new_state.params, energy_fn, probe, layout):
-                if on_divergence == "raise" or rollbacks >= max_rollbacks:
-                    raise TrainingDiverged(
-                        f"training became non-finite in epoch {epoch + 1} "
-                        f"(after {rollbacks} rollback(s)); the last good state is epoch {epoch}"
-                        + (f", saved in {checkpoint_dir}" if checkpoint_dir else "")
-                    )
-                rollbacks += 1
-                scale = float(good_state.learning_rate_scale) * learning_rate_decrease
-                write(
-                    f"epoch {epoch + 1}: non-finite parameters, gradients or energies; rolled back to "
-                    f"epoch {epoch} and multiplied the learning rate by {learning_rate_decrease} "
-                    f"(now x{scale:g})"
-                )
-                state = good_state._replace(
-                    learning_rate_scale=jnp.asarray(scale, dtype=jnp.float32)
-                )
-                good_state = state
-                continue
-            rollbacks = 0
-            state = good_state = new_state
-            epoch += 1
-            record = epoch_record(
-                epoch,
-                summary,
-                traces,
-                state.params,
-                state.learning_rate_scale,
-                started=started,
-                data=data,
-                held_out=held_out,
-                train_subset=train_subset,
-                energy_fn=energy_fn,
-                metrics=metrics,
-            )
-            # the first epoch is the chains' burn-in: they start at training rows, not at
-            # the model, so a high R-hat there is expected and flagged without a warning
-            if flag_poor_mixing(record, n_batches) and epoch > 1 and not warned_mixing:
-                warnings.warn(
-                    MixingWarning(mixing_message(epoch, record["chain_rhat"])), stacklevel=2
-                )
-                warned_mixing = True
-            append_record(history, record)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(progress_postfix(record, metrics))
-            if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                save_checkpoint(checkpoint_dir, state, epoch, history, config, fingerprint)
-    finally:
-        if bar is not None:
-            bar.close()
+        )
+    state, history, epoch = engine.run_epochs(
+        run,
+        state,
+        epochs=epochs,
+        record=record,
+        start_epoch=start_epoch,
+        history=history,
+        params_are_finite=_energies_are_finite(energy_fn, probe, layout),
+        on_divergence=on_divergence,
+        learning_rate_decrease=learning_rate_decrease,
+        max_rollbacks=max_rollbacks,
+        callbacks=callbacks,
+        progress=progress,
+        postfix=lambda entry: progress_postfix(entry, metrics),
+        log=log,
+        last_good=f", saved in {checkpoint_dir}" if checkpoint_dir else "",
+    )
     return FitResult(state.params, state.opt_state, state.rule_state, history, epoch)
