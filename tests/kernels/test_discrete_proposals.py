@@ -11,8 +11,8 @@ to the target, from the exact matrix, is below 1e-6; 20,000 samples resolve abou
 and runs parallel tempering over DMALA.
 
 Statistical checks are Pearson chi-square tests at alpha = 1e-3 (false-failure rate
-0.1% per check): 5 one-step rows in the fast suite (0.5%), 4 stationary fits and one
-PT fit in the slow one (0.5%); the adaptation check is a 5-standard-error bound (below
+0.1% per check): 4 one-step rows in the fast suite (0.4%), DULA's row, 4 stationary fits
+and one PT fit in the slow one (0.6%); the adaptation check is a 5-standard-error bound (below
 1e-6). Seeds are fixed and were not chosen.
 """
 
@@ -76,8 +76,9 @@ def _with_diagonal(T):
 
 def _mh(log_q_forward, energy):
     """Metropolis-Hastings matrix of a proposal with ``log_q_forward[x, y] = log q(y | x)``."""
-    log_ratio = energy[:, None] - energy[None, :] + log_q_forward.T - log_q_forward
+    # moves the proposal never makes have log q = -inf both ways: NaN, then weight 0
     with np.errstate(invalid="ignore"):
+        log_ratio = energy[:, None] - energy[None, :] + log_q_forward.T - log_q_forward
         T = np.exp(log_q_forward) * np.minimum(1.0, np.exp(np.minimum(log_ratio, 50.0)))
     return _with_diagonal(np.nan_to_num(T))
 
@@ -170,7 +171,10 @@ def test_exact_matrices_leave_the_target_invariant_and_dula_does_not():
     assert 0.5 * np.abs(stationary - p).sum() > 1e-3
 
 
-@pytest.mark.parametrize("kernel", ["dmala", "dula", "lb_barker", "pas", "hamming_ball"])
+@pytest.mark.parametrize(
+    "kernel",
+    ["dmala", pytest.param("dula", marks=pytest.mark.slow), "lb_barker", "pas", "hamming_ball"],
+)
 def test_one_step_matches_the_exact_transition_row(kernel):
     """20,000 chains take one jitted step from the same state; the new states must fit the
     exact row of the kernel's transition matrix (chi-square at alpha = 1e-3)."""
@@ -299,6 +303,7 @@ def test_step_size_adaptation_reaches_the_target_acceptance():
     assert float(step_size) > 5 * 0.05  # it moved far from the start
 
 
+@pytest.mark.slow  # two more compilations; the docs example checks the counts too
 def test_info_fields_and_evaluation_counts():
     params = _params()
     position = jnp.asarray(np.random.default_rng(16).integers(0, 2, (2, 3, 8)), jnp.float32)
