@@ -38,6 +38,19 @@ When ``L == q`` a float array of shape ``(..., L, L)`` is read as one-hot; pass
 checked: codes outside ``0..q-1``, non-integer codes and one-hot rows that do not
 sum to 1 raise a ValueError naming the site.
 
+Gaussian and dReLU hidden units
+-------------------------------
+:class:`PottsDReLURBMParams` replaces the Bernoulli hidden units by real ones with
+the double-ReLU potential of Tubiana, Cocco & Monasson (2019),
+:math:`U_j(h) = \tfrac12\gamma^+_j h_+^2 + \theta^+_j h_+ + \tfrac12\gamma^-_j h_-^2
++ \theta^-_j h_-` (:math:`h_+ = \max(h, 0)`, :math:`h_- = \min(h, 0)`), so that
+:math:`E(v, h) = -\sum_i f_i(v_i) - \sum_j I_j(v) h_j + \sum_j U_j(h_j)`; equal
+sides (:func:`gaussian_hidden_params`) give Gaussian hidden units. Summing out
+:math:`h` gives :math:`F(v) = -\sum_i f_i(v_i) - \sum_j \Gamma_j(I_j(v))` with the
+closed form of :func:`drelu_log_partition`; given :math:`v`, each :math:`h_j` is a
+mixture of two truncated Gaussians (:func:`drelu_positive_probability` is the weight
+of the positive one), sampled by :mod:`numpyro_ebm.kernels.potts_rbm_gibbs`.
+
 Gauge
 -----
 Adding :math:`a_i` to every :math:`f_i(\cdot)` changes only :math:`Z`, and adding
@@ -85,6 +98,12 @@ __all__ = [
     "free_energy",
     "hidden_free_energy",
     "zero_sum_gauge",
+    "PottsDReLURBMParams",
+    "gaussian_hidden_params",
+    "drelu_log_partition",
+    "drelu_positive_probability",
+    "drelu_free_energy",
+    "drelu_joint_energy",
 ]
 
 ENCODINGS = ("auto", "codes", "one_hot")
@@ -366,3 +385,98 @@ def zero_sum_gauge(params: PottsRBMParams) -> PottsRBMParams:
         params.fields - jnp.mean(params.fields, axis=1, keepdims=True),
         params.c + jnp.sum(mean_W[:, 0, :], axis=0),
     )
+
+
+# --------------------------------------------------------------------------------------
+# Gaussian and dReLU hidden units (Tubiana, Cocco & Monasson 2019)
+# --------------------------------------------------------------------------------------
+
+
+class PottsDReLURBMParams(NamedTuple):
+    r"""Parameters of a Potts RBM with dReLU (or Gaussian) hidden units.
+
+    Attributes
+    ----------
+    W
+        Weights, shape ``(L, q, K)``.
+    fields
+        Visible fields, shape ``(L, q)``.
+    gamma_plus, gamma_minus
+        Curvatures of the positive and negative sides, shape ``(K,)``, positive.
+    theta_plus, theta_minus
+        Thresholds of the two sides, shape ``(K,)``.
+    """
+
+    W: Float[Array, "sites states hidden"]
+    fields: Float[Array, "sites states"]
+    gamma_plus: Float[Array, " hidden"]
+    gamma_minus: Float[Array, " hidden"]
+    theta_plus: Float[Array, " hidden"]
+    theta_minus: Float[Array, " hidden"]
+
+
+def gaussian_hidden_params(W, fields, gamma, theta) -> PottsDReLURBMParams:
+    r"""Gaussian hidden units, :math:`U(h) = \gamma h^2 / 2 + \theta h`: a dReLU with equal sides."""
+    gamma, theta = jnp.asarray(gamma), jnp.asarray(theta)
+    return PottsDReLURBMParams(jnp.asarray(W), jnp.asarray(fields), gamma, gamma, theta, theta)
+
+
+def _drelu_sides(params, inputs):
+    r"""log of the two half-line integrals of :math:`e^{-U(h) + I h}`, each ``(*batch, K)``."""
+    a_plus, a_minus = params.gamma_plus, params.gamma_minus
+    b_plus, b_minus = inputs - params.theta_plus, inputs - params.theta_minus
+    log_2pi = jnp.log(jnp.asarray(2 * np.pi, inputs.dtype))
+    positive = (
+        0.5 * (log_2pi - jnp.log(a_plus))
+        + b_plus**2 / (2 * a_plus)
+        + jax.scipy.special.log_ndtr(b_plus / jnp.sqrt(a_plus))
+    )
+    negative = (
+        0.5 * (log_2pi - jnp.log(a_minus))
+        + b_minus**2 / (2 * a_minus)
+        + jax.scipy.special.log_ndtr(-b_minus / jnp.sqrt(a_minus))
+    )
+    return positive, negative
+
+
+def drelu_log_partition(params: PottsDReLURBMParams, inputs) -> Float[Array, "*batch hidden"]:
+    r""":math:`\Gamma_j(I) = \log\int e^{-U_j(h) + I h}\,dh`, the sum of two half-line
+    Gaussian integrals, each :math:`\sqrt{2\pi/\gamma}\, e^{b^2/2\gamma}\,\Phi(\pm b/\sqrt\gamma)`
+    with :math:`b = I - \theta^\pm` (in logs, with ``log_ndtr``: finite for any input)."""
+    positive, negative = _drelu_sides(params, inputs)
+    return jnp.logaddexp(positive, negative)
+
+
+def drelu_positive_probability(params: PottsDReLURBMParams, inputs):
+    r""":math:`p(h_j > 0 \mid v)` for the inputs :math:`I(v)`."""
+    positive, negative = _drelu_sides(params, inputs)
+    return jax.nn.sigmoid(positive - negative)
+
+
+def _drelu_input(params, v, encoding):
+    _checks.check_params(params, PottsDReLURBMParams)
+    L, q, K = params.W.shape
+    x = as_one_hot(v, L, q, params.W.dtype, encoding)
+    return x, x.reshape(x.shape[:-2] + (L * q,)) @ params.W.reshape(L * q, K)
+
+
+def drelu_free_energy(params: PottsDReLURBMParams, v, encoding: str = "auto"):
+    r""":math:`F(v) = -\sum_i f_i(v_i) - \sum_j \Gamma_j(I_j(v))`."""
+    x, inputs = _drelu_input(params, v, encoding)
+    fields = jnp.sum(x * params.fields, axis=(-2, -1))
+    return -fields - jnp.sum(drelu_log_partition(params, inputs), axis=-1)
+
+
+def drelu_joint_energy(params: PottsDReLURBMParams, v, h, encoding: str = "auto"):
+    r""":math:`E(v, h) = -\sum_i f_i(v_i) - I(v)^\top h + \sum_j U_j(h_j)`."""
+    x, inputs = _drelu_input(params, v, encoding)
+    h = _checks.check_input(h, "h", params.W.shape[2], "hidden units")
+    h_plus, h_minus = jnp.maximum(h, 0), jnp.minimum(h, 0)
+    potential = (
+        0.5 * params.gamma_plus * h_plus**2
+        + params.theta_plus * h_plus
+        + 0.5 * params.gamma_minus * h_minus**2
+        + params.theta_minus * h_minus
+    )
+    fields = jnp.sum(x * params.fields, axis=(-2, -1))
+    return -fields - jnp.sum(inputs * h, axis=-1) + jnp.sum(potential, axis=-1)

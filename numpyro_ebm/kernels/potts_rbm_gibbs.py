@@ -1,7 +1,7 @@
 r"""Block Gibbs sampling for Potts RBMs (categorical visible sites, Bernoulli hidden units).
 
 One step is a full sweep: :math:`h \sim p(h \mid v)` (a Bernoulli draw per hidden
-unit), then :math:`v \sim p(v \mid h)` (a categorical draw per site, from
+unit; for dReLU or Gaussian units, a side and a truncated Gaussian), then :math:`v \sim p(v \mid h)` (a categorical draw per site, from
 :func:`numpyro_ebm.kernels.categorical.categorical_from_logits`), each layer
 in parallel. The chains hold integer codes in a float array, ``(*chains, L)``;
 the sweep forms their one-hot rows for its two matmuls.
@@ -65,24 +65,61 @@ class PottsRBMGibbsInfo(NamedTuple):
     """What the sweep computed on the way.
 
     hidden_logits
-        Logits of :math:`p(h = 1 \\mid v)` for the visible state the sweep started from.
+        Logits of :math:`p(h = 1 \\mid v)` for the visible state the sweep started from
+        (dReLU units: the inputs :math:`I(v)`).
     hidden_probs
-        :math:`p(h = 1 \\mid v)` for that state (the PCD statistics).
+        :math:`p(h = 1 \\mid v)` for that state, the PCD statistics (dReLU units:
+        :math:`p(h > 0 \\mid v)`).
     """
 
     hidden_logits: Float[Array, "*chains hidden"]
     hidden_probs: Float[Array, "*chains hidden"]
 
 
+def _is_drelu(params) -> bool:
+    return hasattr(params, "gamma_plus")
+
+
 def init(position: Float[Array, "*chains sites"], params) -> PottsRBMGibbsState:
-    """Build the state for ``position``: float codes ``(*chains, L)`` (validated: dtype, range)."""
-    params = potts_rbm.validate_params(params)
+    """Build the state for ``position``: float codes ``(*chains, L)`` (validated: dtype, range).
+
+    ``params`` is a :class:`~numpyro_ebm.energies.potts_rbm.PottsRBMParams` (Bernoulli
+    hidden units) or a :class:`~numpyro_ebm.energies.potts_rbm.PottsDReLURBMParams`
+    (dReLU or Gaussian hidden units; the state's ``hidden`` then starts at zero).
+    """
     position = _checks.check_array(position, "position", ndim_min=1)
+    if _is_drelu(params):
+        L, q, K = params.W.shape
+        potts_rbm.as_one_hot(position, L, q, position.dtype, "codes", "position")
+        return PottsRBMGibbsState(position, jnp.zeros(position.shape[:-1] + (K,), position.dtype))
+    params = potts_rbm.validate_params(params)
     one_hot = potts_rbm.as_one_hot(
         position, params.n_sites, params.n_states, position.dtype, "codes", "position"
     )
     hidden = potts_rbm.hidden_probs(params, one_hot, "one_hot")
     return PottsRBMGibbsState(position, hidden.astype(position.dtype))
+
+
+def _drelu_hidden(rng_key, params, one_hot):
+    """``h ~ p(h | v)`` for dReLU units: the side by its probability, then a truncated
+    Gaussian on it (``jax.random.truncated_normal``). Returns ``(h, inputs, p(h > 0))``."""
+    key_side, key_plus, key_minus = jax.random.split(rng_key, 3)
+    L, q, K = params.W.shape
+    dtype = one_hot.dtype
+    inputs = one_hot.reshape(one_hot.shape[:-2] + (L * q,)) @ params.W.reshape(L * q, K)
+    positive = potts_rbm.drelu_positive_probability(params, inputs)
+    logit = jnp.log(positive) - jnp.log1p(-positive)
+    is_positive = bernoulli_from_logits(key_side, logit, dtype) == 1
+    root_plus, root_minus = jnp.sqrt(params.gamma_plus), jnp.sqrt(params.gamma_minus)
+    b_plus, b_minus = inputs - params.theta_plus, inputs - params.theta_minus
+    inf = jnp.asarray(jnp.inf, dtype)
+    z_plus = jax.random.truncated_normal(key_plus, -b_plus / root_plus, inf, inputs.shape, dtype)
+    z_minus = jax.random.truncated_normal(
+        key_minus, -inf, -b_minus / root_minus, inputs.shape, dtype
+    )
+    h_plus = jnp.maximum((b_plus / root_plus + z_plus) / root_plus, 0)
+    h_minus = jnp.minimum((b_minus / root_minus + z_minus) / root_minus, 0)
+    return jnp.where(is_positive, h_plus, h_minus), inputs, positive
 
 
 def build_kernel():
@@ -94,12 +131,18 @@ def build_kernel():
         key_hidden, key_visible = jax.random.split(rng_key)
         dtype = state.position.dtype
         one_hot = potts_rbm.one_hot(state.position, params.W.shape[1], dtype)
-        logits_h = potts_rbm.hidden_logits(params, one_hot, "one_hot")
-        hidden = bernoulli_from_logits(key_hidden, logits_h, dtype)
-        logits_v = potts_rbm.visible_logits(params, hidden)
+        if _is_drelu(params):
+            hidden, inputs, positive = _drelu_hidden(key_hidden, params, one_hot)
+            info = PottsRBMGibbsInfo(inputs.astype(dtype), positive.astype(dtype))
+        else:
+            logits_h = potts_rbm.hidden_logits(params, one_hot, "one_hot")
+            hidden = bernoulli_from_logits(key_hidden, logits_h, dtype)
+            info = PottsRBMGibbsInfo(logits_h.astype(dtype), jax.nn.sigmoid(logits_h).astype(dtype))
+        L, q, K = params.W.shape
+        field = hidden @ params.W.reshape(L * q, K).T
+        logits_v = field.reshape(hidden.shape[:-1] + (L, q)) + params.fields
         position = categorical_from_logits(key_visible, logits_v, dtype)
-        info = PottsRBMGibbsInfo(logits_h.astype(dtype), jax.nn.sigmoid(logits_h).astype(dtype))
-        return PottsRBMGibbsState(position, hidden), info
+        return PottsRBMGibbsState(position, hidden.astype(dtype)), info
 
     return kernel
 

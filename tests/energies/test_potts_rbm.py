@@ -183,3 +183,44 @@ def test_potts_bad_couplings_are_named():
     J[1, 0, 1, 2] = J[1, 2, 1, 0] = 1.0
     with pytest.raises(ValueError, match="zero diagonal blocks"):
         potts.validate_params(params._replace(couplings=jnp.asarray(J)))
+
+
+# ---------------------------------------------------------------- dReLU / Gaussian hidden
+
+
+def _drelu(dtype=jnp.float64):
+    rng = np.random.default_rng(9)
+    return potts_rbm.PottsDReLURBMParams(
+        jnp.asarray(rng.standard_normal((L, Q, 1)), dtype),
+        jnp.asarray(rng.standard_normal((L, Q)), dtype),
+        jnp.asarray([1.5], dtype),
+        jnp.asarray([0.7], dtype),
+        jnp.asarray([0.3], dtype),
+        jnp.asarray([-0.4], dtype),
+    )
+
+
+def test_drelu_free_energy_matches_quadrature(x64):
+    from scipy import integrate
+
+    params = _drelu()
+    v = _all_codes()[::9]
+    joint_energy = jax.jit(potts_rbm.drelu_joint_energy)
+
+    def free_energy_by_quadrature(codes):
+        def integrand(h):
+            return np.exp(-float(joint_energy(params, codes, jnp.asarray([h]))))
+
+        total = integrate.quad(integrand, -np.inf, 0)[0] + integrate.quad(integrand, 0, np.inf)[0]
+        return -np.log(total)
+
+    expected = [free_energy_by_quadrature(codes) for codes in v]
+    np.testing.assert_allclose(potts_rbm.drelu_free_energy(params, v), expected, rtol=1e-8)
+
+
+def test_gaussian_hidden_units_have_the_gaussian_cumulant(x64):
+    gamma, theta = jnp.asarray([0.8, 2.0]), jnp.asarray([0.5, -1.0])
+    params = potts_rbm.gaussian_hidden_params(jnp.zeros((L, Q, 2)), jnp.zeros((L, Q)), gamma, theta)
+    inputs = jnp.asarray([[-30.0, 0.3], [2.0, 40.0]])
+    expected = (inputs - theta) ** 2 / (2 * gamma) + 0.5 * jnp.log(2 * np.pi / gamma)
+    np.testing.assert_allclose(potts_rbm.drelu_log_partition(params, inputs), expected, rtol=1e-10)

@@ -138,3 +138,21 @@ def test_parallel_tempering_target_replica_matches_enumeration(model):
     samples = pt.target_replica(state.replicas).position
     counts = np.bincount(_index(samples), minlength=Q**L)
     assert chisquare_counts(counts, exact) > LEVEL
+
+
+@pytest.mark.slow
+def test_block_gibbs_with_drelu_hidden_units_matches_enumeration():
+    """dReLU hidden units: the visible marginal exp(-F(v)) of the closed-form free energy."""
+    rng = np.random.default_rng(12)
+    params = potts_rbm.PottsDReLURBMParams(
+        jnp.asarray(rng.standard_normal((L, Q, K)), jnp.float32),
+        jnp.asarray(rng.standard_normal((L, Q)), jnp.float32),
+        jnp.asarray([1.5, 0.8], jnp.float32),
+        jnp.asarray([0.7, 1.2], jnp.float32),
+        jnp.asarray([0.3, -0.2], jnp.float32),
+        jnp.asarray([-0.4, 0.1], jnp.float32),
+    )
+    exact = _exact(potts_rbm.drelu_free_energy(params, CODES))
+    samples = _run(potts_rbm_gibbs.as_top_level_api(), params, jax.random.key(5))
+    counts = np.bincount(_index(samples), minlength=Q**L)
+    assert chisquare_counts(counts, exact) > LEVEL
