@@ -78,21 +78,16 @@ def _sgd(
     decay: float,
     steps_per_epoch: int,
     epochs: int,
-    mask=None,
 ):
     steps = max(1, epochs * steps_per_epoch)
     schedule = optax.linear_schedule(lr, lr * final_fraction, steps)
-    chain = [] if decay == 0 else [weight_decay(decay, **({"mask": mask} if mask else {}))]
+    chain = [] if decay == 0 else [weight_decay(decay)]  # every weight matrix, W1 and W2
     chain.append(
         optax.inject_hyperparams(optax.sgd)(
             learning_rate=schedule, momentum=momentum_schedule(0.5, momentum, 5 * steps_per_epoch)
         )
     )
     return optax.chain(*chain)
-
-
-def _dbm_weights(params):
-    return dbm.DBMParams(True, True, False, False, False)
 
 
 def synthetic_data(n_visible: int, n_train: int, n_test: int, seed: int):
@@ -183,7 +178,6 @@ def train(args, train_data):
             0.0 if args.centered else args.weight_decay,  # centered: decay inside the rule
             steps_per_epoch,
             args.epochs,
-            mask=_dbm_weights,
         ),
         epochs=args.epochs,
         batch_size=args.batch_size,

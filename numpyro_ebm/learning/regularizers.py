@@ -19,6 +19,7 @@ energy-based models. *NeurIPS*.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -36,22 +37,31 @@ __all__ = [
     "with_sparsity_target",
 ]
 
-WEIGHT_FIELDS = ("W",)
+# weight matrices and couplings by field name: W (RBMs, MLP layers), W1, W2, ... (DBMs),
+# J (Boltzmann and Potts couplings), horizontal/vertical (lattice Ising couplings)
+WEIGHT_FIELD = re.compile(r"^(W\d*|J|horizontal|vertical)$")
 
 
 def weights_only(params):
-    """Mask that is ``True`` on weight matrices and ``False`` on biases and scales.
+    """Mask that is ``True`` on weight matrices and couplings, ``False`` on biases and scales.
 
-    NamedTuple fields named ``W`` are weights; for other pytrees, arrays with two
-    or more dimensions count as weights.
+    In a NamedTuple of parameters the fields named ``W``, ``W1``, ``W2``, ... (the weights of
+    RBMs, DBMs and MLP layers), ``J`` (couplings of Boltzmann machines) and ``horizontal``
+    / ``vertical`` (lattice Ising couplings) are weights, at any depth (a DBN's stack of
+    RBMs, an MLP's layers); for other pytrees, arrays with two or more dimensions count as
+    weights.
     """
     if hasattr(params, "_fields"):
         return type(params)(
             *(
-                (field in WEIGHT_FIELDS) if not hasattr(value, "_fields") else weights_only(value)
+                weights_only(value)
+                if hasattr(value, "_fields") or isinstance(value, (tuple, list))
+                else bool(WEIGHT_FIELD.match(field))
                 for field, value in zip(params._fields, params, strict=True)
             )
         )
+    if isinstance(params, (tuple, list)):
+        return type(params)(weights_only(value) for value in params)
     return jax.tree.map(lambda x: jnp.ndim(x) >= 2, params)
 
 

@@ -422,3 +422,39 @@ def test_rules_pass_the_energy_penalty_on(factory):
     without, _, _ = cdlib.contrastive_gradient(energy, params, data, negatives)
     np.testing.assert_allclose(grads, expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(np.asarray(expected), np.asarray(without))
+
+
+def _every_model_params():
+    from numpyro_ebm.energies import boltzmann, dbm, dbn, gaussian_rbm, lattice_ising, mlp
+
+    key = jax.random.PRNGKey(0)
+    rbm = _params()
+    return {
+        "bernoulli_rbm": rbm,
+        "gaussian_rbm": gaussian_rbm.init_params(key, 5, 3),
+        "boltzmann": boltzmann.init_params(key, 4),
+        "dbm": dbm.init_params(key, 5, 4, 3),
+        "dbn": dbn.DBNParams((rbm, bernoulli_rbm.init_params(key, rbm.W.shape[1], 2))),
+        "lattice_ising": lattice_ising.init_params(key, (3, 4)),
+        "mlp": mlp.init_params(key, [5, 4, 1]),
+    }
+
+
+@pytest.mark.parametrize("model", sorted(_every_model_params()))
+def test_weight_decay_decays_every_weight_matrix_and_no_bias(model):
+    # the default mask once decayed a DBM's W1/W2 not at all (it looked for a field "W")
+    params = _every_model_params()[model]
+    params = jax.tree.map(lambda x: x + 1.0, params)  # no zero weight hides a missed decay
+    decay = regularizers.weight_decay(0.5)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = decay.update(zeros, decay.init(params), params)
+    weights = {"W", "W1", "W2", "J", "horizontal", "vertical"}
+    for path, update in jax.tree_util.tree_leaves_with_path(updates):
+        name = path[-1].name
+        value = jax.tree_util.tree_leaves_with_path(params)
+        original = dict(value)[path]
+        if name in weights:
+            np.testing.assert_allclose(update, 0.5 * original, err_msg=f"{model}.{name}")
+        else:
+            assert np.all(np.asarray(update) == 0), f"{model}.{name} was decayed"
+    assert any(path[-1].name in weights for path, _ in jax.tree_util.tree_leaves_with_path(updates))
