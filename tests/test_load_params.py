@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm, dbm
-from numpyro_ebm.learning.checkpoint import (
-    CheckpointError,
-    TrainState,
-    load_model,
-    load_params,
-    save_checkpoint,
-)
+from numpyro_ebm.learning import load_model, load_params  # the public names
+from numpyro_ebm.learning.checkpoint import CheckpointError, TrainState, save_checkpoint
 
 
 def _save(directory, params, config):

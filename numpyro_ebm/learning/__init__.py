@@ -16,6 +16,7 @@ from numpyro_ebm.learning import (
     tempered,
 )
 from numpyro_ebm.learning.base import LearningRule, RuleInit, RuleStep
+from numpyro_ebm.learning.checkpoint import load_model, load_params
 from numpyro_ebm.learning.contrastive_divergence import (
     contrastive_divergence as cd,
 )
@@ -67,6 +68,8 @@ __all__ = [
     "TrainingDiverged",
     "MixingWarning",
     "load_checkpoint",
+    "load_params",
+    "load_model",
     "CheckpointError",
     "CheckpointWarning",
     "chain_energy_diagnostics",
