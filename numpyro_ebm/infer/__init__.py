@@ -18,11 +18,15 @@ from numpyro_ebm.infer.auxiliary import (
 )
 from numpyro_ebm.infer.contrastive import ContrastiveDivergence, ContrastiveDivergenceRunResult
 from numpyro_ebm.infer.exchange import Exchange, ExchangeState
+from numpyro_ebm.infer.sample import sample
+from numpyro_ebm.infer.sample import to_inference_data as sample_to_inference_data
 
 __all__ = [
     "contrastive",
     "ContrastiveDivergence",
     "ContrastiveDivergenceRunResult",
+    "sample",
+    "sample_to_inference_data",
     "auxiliary",
     "exchange",
     "AUXILIARY_METHODS",

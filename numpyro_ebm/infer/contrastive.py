@@ -484,20 +484,6 @@ class _RuleState(NamedTuple):
     positive: Any  # clamped chains over the latent columns (None without such sites)
 
 
-def _pulled_back(site_rule: LearningRule, site_params: Callable) -> LearningRule:
-    """A rule on an energy site's parameters, as a rule on theta (gradients by VJP)."""
-
-    def init(rng_key, theta, data):
-        return site_rule.init(rng_key, site_params(theta), data)
-
-    def step(rng_key, state, theta, batch):
-        params, pullback = jax.vjp(site_params, theta)
-        grads, state, info = site_rule.step(rng_key, state, params, batch)
-        return pullback(grads)[0], state, info
-
-    return LearningRule(init, step, site_rule.validate_data)
-
-
 def model_rule(
     layout: ModelRows,
     args: tuple,
@@ -517,24 +503,20 @@ def model_rule(
     structure = split_arguments(args, kwargs)[1]
     rbm_site = rbm_energy_site(layout, trace) if negative is None else None
     rows_sites = layout.observed + layout.latent
-    if rbm_site is not None:
-        name, kind = rbm_site
-
-        def site_params(theta):
-            fresh = trace_model(
-                layout.model, args, kwargs, jax.random.key(0), layout.constrain(theta)
-            )
-            return energy_parameters(fresh[name]["fn"])
-
+    if rbm_site is not None:  # a rule on the site's own parameters, pulled back to theta
+        kind = rbm_site[1]
         if kind == "bernoulli":
             site_rule = rbm.bernoulli_rbm_pcd(num_chains, k)
         else:
             site_rule = persistent_contrastive_divergence(
                 gaussian_rbm.free_energy, rbm_gibbs.as_top_level_api("gaussian"), num_chains, k
             )
-        negative_rule = _pulled_back(site_rule, site_params)
+        negative_rule = None
     else:
-        negative_rule = _negative_rule(layout, rows_sites, negative, num_chains, k, step_size)
+        site_rule, negative_rule = (
+            None,
+            _negative_rule(layout, rows_sites, negative, num_chains, k, step_size),
+        )
 
     positive_sampler = None
     if layout.latent:
@@ -567,7 +549,16 @@ def model_rule(
         keys = jax.random.split(rng_key, observed_rows.shape[0])
         return jax.vmap(one)(keys, chains, observed_rows)
 
+    def site_parameters_and_rows(rng_key, theta, batch):
+        trace = minibatch(rng_key, theta, batch)
+        return energy_parameters(trace[rbm_site[0]]["fn"]), rows_of(
+            trace, layout.observed, layout.dtype
+        )
+
     def init(rng_key, theta, data):
+        if site_rule is not None:
+            params, rows = site_parameters_and_rows(jax.random.fold_in(rng_key, 1), theta, data)
+            return _RuleState(site_rule.init(rng_key, params, rows), None)
         trace = minibatch(jax.random.fold_in(rng_key, 1), theta, data)
         rows = rows_of(trace, rows_sites, layout.dtype)
         positive_state = None
@@ -579,6 +570,14 @@ def model_rule(
         return _RuleState(negative_rule.init(rng_key, theta, rows), positive_state)
 
     def step(rng_key, state: _RuleState, theta, batch):
+        if site_rule is not None:  # one trace: the site's parameters (by VJP) and the rows
+            params, pullback, rows = jax.vjp(
+                lambda th: site_parameters_and_rows(jax.random.fold_in(rng_key, 1), th, batch),
+                theta,
+                has_aux=True,
+            )
+            grads, negative_state, info = site_rule.step(rng_key, state.negative, params, rows)
+            return pullback(grads)[0], _RuleState(negative_state, None), info
         trace = minibatch(jax.random.fold_in(rng_key, 1), theta, batch)
         rows = rows_of(trace, layout.observed, layout.dtype)
         positive_state = state.positive

@@ -4,6 +4,8 @@ path (learning.pcd, learning.rbm.bernoulli_rbm_pcd), closed forms and enumeratio
 from __future__ import annotations
 
 import math
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,7 @@ from numpyro.distributions import constraints
 from numpyro_ebm import infer, learning, potentials
 from numpyro_ebm.datasets import load_digits
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
+from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import binary_gibbs, mala
 
 N_HIDDEN = 16
@@ -101,6 +104,7 @@ def test_rbm_default_is_closed_form_block_gibbs_pcd(rbm_setup):
     )
 
 
+@pytest.mark.slow  # three compiled programs (chunks of 20 and 5 steps, update); docs/learning_numpyro_models.md runs run() by default
 @pytest.mark.standard_promotion  # optax.adam
 def test_run_has_svi_shape_and_fit_history(rbm_setup):
     """run(key, steps, *args) -> .params (constrained), .state, .history with the mixing
@@ -211,6 +215,7 @@ def test_gb_rbm_hiddens_summed_out_give_the_free_energy(gb_setup):
     )
 
 
+@pytest.mark.slow  # two MALA programs over enumerated hiddens
 def test_gb_rbm_gradient_equals_learning_pcd_with_the_same_mala_chains(gb_setup):
     """One CD step of the mixed model (hiddens summed out, MALA on the visibles) equals
     learning.pcd on gaussian_rbm.free_energy with the same kernel and key."""
@@ -244,6 +249,7 @@ def test_gb_rbm_mixed_negative_phase_without_enumeration_asks_for_a_kernel(gb_se
 N_VISIBLE_SMALL, N_HIDDEN_MANY = 6, 13  # 2^13 > max_enumeration: the hiddens are sampled
 
 
+@pytest.mark.slow  # binary Gibbs over 19 units traced through the model
 def test_latent_hiddens_too_many_to_enumerate_are_sampled_by_a_clamped_chain():
     """An RBM with explicit binary hiddens h (2^13 configurations, above max_enumeration)
     as a latent site and a factor over (v, h): the positive phase samples h by clamped
@@ -281,3 +287,180 @@ def test_latent_hiddens_too_many_to_enumerate_are_sampled_by_a_clamped_chain():
     assert hidden.shape == (200, N_HIDDEN_MANY)
     expected = jnp.mean(bernoulli_rbm.hidden_probs(initial, data))
     assert abs(float(jnp.mean(hidden)) - float(expected)) < 4 * 0.5 / math.sqrt(200 * 13)
+
+
+# --------------------------------------------------------------------------------------
+# 2 x 3 Ising model: PCD against the exact maximum-likelihood solution; infer.sample
+# --------------------------------------------------------------------------------------
+
+ISING_ROWS, ISING_COLS = 2, 3
+_EDGES = [
+    (r * ISING_COLS + c, r * ISING_COLS + c + 1)
+    for r in range(ISING_ROWS)
+    for c in range(ISING_COLS - 1)
+] + [
+    (r * ISING_COLS + c, (r + 1) * ISING_COLS + c)
+    for r in range(ISING_ROWS - 1)
+    for c in range(ISING_COLS)
+]
+_LEFT = jnp.array([e[0] for e in _EDGES])
+_RIGHT = jnp.array([e[1] for e in _EDGES])
+N_SPINS, N_EDGES = ISING_ROWS * ISING_COLS, len(_EDGES)
+ISING_TRUE = (
+    jnp.array([0.5, -0.3, 0.4, 0.2, 0.6, -0.2, 0.3]),
+    jnp.array([0.2, -0.1, 0.0, 0.3, -0.2, 0.1]),
+)
+
+
+def ising_energy(params, x):
+    """Ising energy of {0, 1}-coded spins s = 2x - 1: -sum_edges J s_i s_j - h . s."""
+    couplings, fields = params
+    spins = 2.0 * x - 1.0
+    return -jnp.sum(couplings * spins[..., _LEFT] * spins[..., _RIGHT], axis=-1) - spins @ fields
+
+
+def ising_model(x, batch_size=None):
+    couplings = numpyro.param("J", jnp.zeros(N_EDGES))
+    fields = numpyro.param("h", jnp.zeros(N_SPINS))
+    with numpyro.plate("data", x.shape[0], subsample_size=batch_size) as index:
+        numpyro.sample(
+            "x",
+            potentials.UnnormalizedEnergy(ising_energy, (couplings, fields), (N_SPINS,), "binary"),
+            obs=x[index],
+        )
+
+
+@pytest.fixture(scope="module")
+def ising_data():
+    states = exact.binary_states(N_SPINS)
+    log_p = -ising_energy(ISING_TRUE, states)
+    draws = jax.random.categorical(jax.random.key(0), log_p, shape=(2000,))
+    return states, states[draws]
+
+
+@pytest.mark.slow  # 200 sweeps of binary Gibbs through the model; docs/learning_numpyro_models.md samples by default
+def test_sample_draws_the_model_and_converts_for_arviz(ising_data):
+    """infer.sample at fixed params: 200 chains after 200 sweeps of binary Gibbs (a 6-spin
+    model mixes in a few), one draw each. Each unit's mean is within 4.5 standard errors
+    (SE <= 0.5 / sqrt(200)) of the exact marginal by enumeration: false-failure rate
+    < 6 x 7e-6. The dict converts to ArviZ data on either line."""
+    states, data = ising_data
+    params = {"J": ISING_TRUE[0], "h": ISING_TRUE[1]}
+    samples = infer.sample(
+        ising_model, params, None, 1, jax.random.key(5), data, num_chains=200, num_warmup=200
+    )
+    assert set(samples) == {"x"} and samples["x"].shape == (200, 1, N_SPINS)
+    probabilities = jax.nn.softmax(-ising_energy(ISING_TRUE, states))
+    marginals = probabilities @ states
+    deviation = np.abs(np.mean(samples["x"][:, 0], axis=0) - np.asarray(marginals))
+    assert np.all(deviation < 4.5 * 0.5 / math.sqrt(200)), deviation
+    idata = infer.sample_to_inference_data(samples)
+    assert idata.posterior["x"].shape == (200, 1, N_SPINS)
+
+
+@pytest.mark.slow
+@pytest.mark.standard_promotion  # optax.adam
+def test_ising_pcd_matches_the_exact_maximum_likelihood_solution(ising_data):
+    """Couplings and fields learned by PCD (binary Gibbs chains, the default) on 2000 exact
+    draws match the exact ML solution (Newton's method on the enumerated log-likelihood:
+    moments matched to 1e-5) within 0.05. The observed deviation on this seed is 0.014;
+    the tolerance is 3.5x that (PCD's final-step noise with the decayed learning rate)."""
+    states, data = ising_data
+
+    def negative_log_likelihood(params):
+        return jnp.mean(ising_energy(params, data)) + jax.scipy.special.logsumexp(
+            -ising_energy(params, states)
+        )
+
+    flat, unravel = jax.flatten_util.ravel_pytree((jnp.zeros(N_EDGES), jnp.zeros(N_SPINS)))
+    objective = lambda q: negative_log_likelihood(unravel(q))  # noqa: E731
+    for _ in range(30):  # Newton on a convex objective
+        flat = flat - jnp.linalg.solve(jax.hessian(objective)(flat), jax.grad(objective)(flat))
+    assert float(jnp.max(jnp.abs(jax.grad(objective)(flat)))) < 1e-5  # moments matched
+    couplings, fields = unravel(flat)
+    optimizer = optax.adam(optax.exponential_decay(0.05, 2000, 0.02))
+    cd = infer.ContrastiveDivergence(ising_model, optim=optimizer, num_chains=1000)
+    result = cd.run(jax.random.key(1), 2000, data, 200, progress_bar=False)
+    np.testing.assert_allclose(result.params["J"], couplings, atol=0.05)
+    np.testing.assert_allclose(result.params["h"], fields, atol=0.05)
+
+
+# --------------------------------------------------------------------------------------
+# Gaussian: the closed-form MLE
+# --------------------------------------------------------------------------------------
+
+
+def quadratic_energy(params, x):
+    mu, sigma = params
+    return 0.5 * jnp.square((x - mu) / sigma)
+
+
+def gaussian_model(x, batch_size=None):
+    mu = numpyro.param("mu", jnp.asarray(0.0))
+    sigma = numpyro.param("sigma", jnp.asarray(1.0), constraint=constraints.positive)
+    with numpyro.plate("data", x.shape[0], subsample_size=batch_size) as index:
+        numpyro.sample(
+            "x", potentials.UnnormalizedEnergy(quadratic_energy, (mu, sigma), ()), obs=x[index]
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.standard_promotion  # optax.adam
+def test_gaussian_cd_converges_to_the_closed_form_mle():
+    """E = (x - mu)^2 / (2 sigma^2) with log Z(sigma) left to the negative phase (MALA
+    chains): PCD reaches the MLE (sample mean, standard deviation with ddof 0) within 0.02
+    (observed 0.003 on this seed), with sigma kept positive by its constraint."""
+    x = 1.5 + 0.7 * jax.random.normal(jax.random.key(0), (1000,))
+    optimizer = optax.adam(optax.exponential_decay(0.05, 1500, 0.02))
+    cd = infer.ContrastiveDivergence(
+        gaussian_model, optim=optimizer, num_chains=500, k=5, step_size=0.1
+    )
+    result = cd.run(jax.random.key(1), 1500, x, 100, progress_bar=False)
+    assert abs(float(result.params["mu"]) - float(jnp.mean(x))) < 0.02
+    assert abs(float(result.params["sigma"]) - float(jnp.std(x))) < 0.02
+
+
+# --------------------------------------------------------------------------------------
+# RBM on the digits: trained through learning.fit, the NumPyro route equals the function path
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.standard_promotion  # optax.adam
+def test_rbm_trained_by_the_numpyro_route_has_the_function_paths_test_likelihood(digits):
+    """The NumPyro model's rule and learning.rbm.bernoulli_rbm_pcd, each trained by
+    learning.fit with the same key (so the same minibatches, chain starts and chain keys)
+    and optimizer for 30 epochs: exact test log-likelihoods (enumeration of the 16
+    hiddens) within 0.05 nats; the trajectories are the same program up to float
+    rounding, so they agree far closer (the assertion on the parameters)."""
+    train, test = digits
+    initial = bernoulli_rbm.init_params(jax.random.key(1), 64, N_HIDDEN, train)
+    cd = infer.ContrastiveDivergence(rbm_model(initial), num_chains=100)
+    theta = cd.init(jax.random.key(0), train).train.params
+    rule = learning.LearningRule(  # the model's arrays are its one data argument
+        lambda key, params, data: cd.rule.init(key, params, [data]),
+        lambda key, state, params, batch: cd.rule.step(key, state, params, [batch]),
+    )
+    optimizer = optax.adam(optax.exponential_decay(1e-2, 420, 0.1))
+    options = dict(epochs=30, batch_size=100, progress=False)
+    route = learning.fit(jax.random.key(2), theta, train, rule, optimizer, **options)
+    reference = learning.fit(
+        jax.random.key(2), initial, train, learning.rbm.bernoulli_rbm_pcd(100), optimizer, **options
+    )
+    learned = bernoulli_rbm.BernoulliRBMParams(*(route.params[name] for name in "Wbc"))
+    route_ll = float(jnp.mean(exact.log_likelihood_bernoulli_rbm(learned, test)))
+    reference_ll = float(jnp.mean(exact.log_likelihood_bernoulli_rbm(reference.params, test)))
+    assert abs(route_ll - reference_ll) < 0.05
+    np.testing.assert_allclose(learned.W, reference.params.W, atol=1e-3)
+
+
+@pytest.mark.slow  # a smoke run of bench/numpyro_route.py on synthetic rows (~30 s)
+def test_numpyro_route_bench_runs_on_synthetic_rows(capsys):
+    bench = str(pathlib.Path(__file__).resolve().parents[2] / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import numpyro_route
+
+    ratio = numpyro_route.main(["--synthetic", "500", "--hidden", "8", "--repeats", "1"])
+    assert math.isfinite(ratio) and ratio > 0
+    assert "NumPyro route speed relative to fit" in capsys.readouterr().out
