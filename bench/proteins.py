@@ -235,7 +235,7 @@ def run_family(name, args, data_dir):
     # ---- Potts RBMs: exact log Z (<= 20 hidden), AIS and RAISE beside it (more)
     key = jax.random.key(args.seed)
     rows = potts_rules.weighted_rows(jnp.asarray(train, jnp.float32), weights)
-    sizes = [args.hidden] + ([args.large_hidden] if args.large_hidden else [])
+    sizes = [n_hidden for n_hidden in (args.hidden, args.large_hidden) if n_hidden]
     for n_hidden in sizes:
         entry = train_potts_rbm(n_hidden, key, args, train, test, weights, rows, fields, q)
         entry["spearman_pnat"] = spearman(np.asarray(entry.pop("test_scores")))
@@ -247,38 +247,40 @@ def run_family(name, args, data_dir):
         )
 
     # ---- pairwise Potts by pseudo-likelihood
-    potts_params = potts.init_params(jax.random.fold_in(key, 2), L, q, scale=0.0)
-    potts_params = potts_params._replace(fields=fields)
-    lam = args.plm_l2
-    start = time.perf_counter()
-    plm = fit(
-        jax.random.fold_in(key, 3),
-        potts_params,
-        rows,
-        potts_rules.pseudo_likelihood(q, weighted=True, l2_fields=lam, l2_couplings=lam),
-        optax.adam(args.plm_lr),
-        epochs=args.plm_epochs,
-        batch_size=args.batch_size,
-        progress=False,
-        chain_diagnostics=False,
-    )
-    plm_seconds = time.perf_counter() - start
-    test_float = jnp.asarray(test, jnp.float32)
-    pll = np.asarray(potts.pseudo_log_likelihood(plm.params, test_float, "codes"))
-    neg_energy = -np.asarray(potts.energy(plm.params, test_float, "codes"))
-    result["potts_pseudo_likelihood"] = {
-        "epochs": args.plm_epochs,
-        "l2": lam,
-        "learning_rate": args.plm_lr,
-        "train_seconds": plm_seconds,
-        "final_loss": float(plm.history["loss"][-1]),
-        "test_pseudo_log_likelihood": float(pll.mean()),
-        "test_log_likelihood": None,  # needs log Z (AIS): not computed in this script
-        "spearman_pnat_minus_energy": spearman(neg_energy),
-    }
-    print(
-        f"[{name}] Potts (PLM): test pseudo-LL {pll.mean():.3f} ({plm_seconds:.0f} s)", flush=True
-    )
+    if args.plm_epochs:
+        potts_params = potts.init_params(jax.random.fold_in(key, 2), L, q, scale=0.0)
+        potts_params = potts_params._replace(fields=fields)
+        lam = args.plm_l2
+        start = time.perf_counter()
+        plm = fit(
+            jax.random.fold_in(key, 3),
+            potts_params,
+            rows,
+            potts_rules.pseudo_likelihood(q, weighted=True, l2_fields=lam, l2_couplings=lam),
+            optax.adam(args.plm_lr),
+            epochs=args.plm_epochs,
+            batch_size=args.batch_size,
+            progress=False,
+            chain_diagnostics=False,
+        )
+        plm_seconds = time.perf_counter() - start
+        test_float = jnp.asarray(test, jnp.float32)
+        pll = np.asarray(potts.pseudo_log_likelihood(plm.params, test_float, "codes"))
+        neg_energy = -np.asarray(potts.energy(plm.params, test_float, "codes"))
+        result["potts_pseudo_likelihood"] = {
+            "epochs": args.plm_epochs,
+            "l2": lam,
+            "learning_rate": args.plm_lr,
+            "train_seconds": plm_seconds,
+            "final_loss": float(plm.history["loss"][-1]),
+            "test_pseudo_log_likelihood": float(pll.mean()),
+            "test_log_likelihood": None,  # needs log Z (AIS): not computed in this script
+            "spearman_pnat_minus_energy": spearman(neg_energy),
+        }
+        print(
+            f"[{name}] Potts (PLM): test pseudo-LL {pll.mean():.3f} ({plm_seconds:.0f} s)",
+            flush=True,
+        )
     return result, test_index
 
 
@@ -288,7 +290,7 @@ def main(argv=None):
     parser.add_argument("--families", default="lattice,ww")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train", type=int, default=0, help="0: all training sequences")
-    parser.add_argument("--hidden", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=20, help="0: skip this RBM")
     parser.add_argument("--large-hidden", type=int, default=0, help="also an RBM this big (AIS)")
     parser.add_argument("--ais-runs", type=int, default=100)
     parser.add_argument("--ais-temperatures", type=int, default=10000)
@@ -299,7 +301,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--plm-epochs", type=int, default=5)
+    parser.add_argument("--plm-epochs", type=int, default=5, help="0: skip the Potts model")
     parser.add_argument("--plm-lr", type=float, default=0.01)
     parser.add_argument("--plm-l2", type=float, default=1e-3)
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))

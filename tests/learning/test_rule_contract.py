@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm, potts, potts_rbm
-from numpyro_ebm.kernels import mala, rbm_gibbs
+from numpyro_ebm.kernels import mala, potts_rbm_gibbs, rbm_gibbs
 from numpyro_ebm.kernels import parallel_tempering as pt
 from numpyro_ebm.learning import contrastive_divergence as cdlib
 from numpyro_ebm.learning import dbm as dbm_rules
@@ -224,8 +224,31 @@ def _potts_params(dtype, variant):
     return potts.init_params(jax.random.key(variant), D, 3, scale=0.5, dtype=dtype)
 
 
+def _potts_drelu_params(dtype, variant):
+    W = potts_rbm.init_params(jax.random.key(variant), D, 3, K, weight_scale=0.5, dtype=dtype).W
+    ones = jnp.ones((K,), dtype)
+    return potts_rbm.PottsDReLURBMParams(
+        W, jnp.zeros((D, 3), dtype), ones, 2 * ones, 0.1 * variant * ones, -0.1 * ones
+    )
+
+
+def _potts_drelu_free_energy(params, v):
+    return potts_rbm.drelu_free_energy(params, v, "codes")
+
+
 def _potts_specs():
     return [
+        RuleSpec(
+            "potts_drelu_rbm_pcd_autodiff",
+            lambda: cdlib.persistent_contrastive_divergence(
+                _potts_drelu_free_energy,
+                potts_rbm_gibbs.as_top_level_api(),
+                8,
+                validate_data=potts_rules.categorical_data_validator(3),
+            ),
+            _potts_drelu_params,
+            _potts_codes,
+        ),
         RuleSpec(
             "potts_rbm_pcd_weighted",
             lambda: potts_rules.potts_rbm_pcd(8, 3, k=2, weighted=True),
