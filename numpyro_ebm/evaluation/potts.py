@@ -13,7 +13,10 @@ r"""Partition functions and likelihoods of categorical (Potts) models.
   :func:`numpyro_ebm.evaluation.annealing.ais` and
   :func:`~numpyro_ebm.evaluation.annealing.reverse_ais`, so AIS and RAISE run on
   Potts RBMs and Potts models with
-  :func:`numpyro_ebm.kernels.potts_gibbs.as_top_level_api` as the transition.
+  :func:`numpyro_ebm.kernels.potts_gibbs.as_top_level_api` as the transition, or,
+  for Potts RBMs, the block-Gibbs sweep
+  :func:`numpyro_ebm.kernels.potts_rbm_gibbs.annealing_sampler` (two matmuls per
+  temperature; the one to use beyond toy sizes).
 - :func:`independent_site_log_likelihood`: exact log-likelihood of the
   independent-site model (the baseline of every protein benchmark).
 

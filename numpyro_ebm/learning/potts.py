@@ -16,7 +16,11 @@ redundancy of a family (Morcos et al. 2011).
   :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`. Parallel-tempered PCD for
   the Potts RBM is :func:`~numpyro_ebm.learning.tempered.pt_pcd` with
   :func:`~numpyro_ebm.kernels.potts_rbm_gibbs.tempering` (autodiff gradient,
-  unweighted).
+  unweighted). Potts RBMs with dReLU or Gaussian hidden units
+  (:class:`~numpyro_ebm.energies.potts_rbm.PottsDReLURBMParams`) train with
+  :func:`~numpyro_ebm.learning.contrastive_divergence.persistent_contrastive_divergence`
+  on :func:`~numpyro_ebm.energies.potts_rbm.drelu_free_energy` and the same block-Gibbs
+  kernel (autodiff gradient; ``validate_data=categorical_data_validator(q)``).
 - :func:`pseudo_likelihood`: plmDCA's objective
   (:func:`~numpyro_ebm.energies.potts.pseudo_likelihood_objective`) as a rule,
   the fast estimator of a pairwise Potts model (no sampling).
