@@ -19,7 +19,7 @@ __all__ = ["run_chains"]
 # --------------------------------------------------------------------------------------
 
 
-def _check_initial_positions(initial_positions) -> int:
+def check_initial_positions(initial_positions) -> int:
     """Validate every leaf (floating, finite, common leading chain axis); return the chain count."""
     leaves = jax.tree_util.tree_flatten_with_path(initial_positions)[0]
     if not leaves:
@@ -35,7 +35,7 @@ def _check_initial_positions(initial_positions) -> int:
     return int(n_chains)
 
 
-def _init_chains(sampler: SamplingAlgorithm, initial_positions, params, batched: bool):
+def init_sampler_chains(sampler: SamplingAlgorithm, initial_positions, params, batched: bool):
     if batched:
         return sampler.init(initial_positions, params)
     sampler.init(jax.tree.map(lambda x: x[0], initial_positions), params)  # validation
@@ -51,7 +51,7 @@ def _state_shapes(sampler: SamplingAlgorithm, initial_positions, params):
         return None
 
 
-def _multi_chain_step(sampler: SamplingAlgorithm, batched: bool, n_chains: int) -> Callable:
+def multi_chain_step(sampler: SamplingAlgorithm, batched: bool, n_chains: int) -> Callable:
     """``step(states, key, params)`` moving all chains: one key for a batched kernel,
     ``vmap`` over split keys otherwise."""
 
@@ -145,7 +145,7 @@ def run_chains(
     if n_steps % thin:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin})")
     n_draws = n_steps // thin
-    n_chains = _check_initial_positions(initial_positions)
+    n_chains = check_initial_positions(initial_positions)
     declared = None  # the chain dimensions a batched kernel's state declares, if any
     if mesh is not None:
         if batched:
@@ -162,13 +162,13 @@ def run_chains(
         else:  # the positions' chain axis is the kernel's business: split after init
             initial_positions = sharding.put_replicated(initial_positions, mesh)
         params = sharding.put_replicated(params, mesh)
-    states = _init_chains(sampler, initial_positions, params, batched)
+    states = init_sampler_chains(sampler, initial_positions, params, batched)
     if mesh is not None:
         states = sharding.put_chains(
             states, mesh, chain_axis, dim=0 if declared is None else declared, count=n_chains
         )
 
-    step = _multi_chain_step(sampler, batched, n_chains)
+    step = multi_chain_step(sampler, batched, n_chains)
 
     def output(states, info):
         return (states, info) if record is None else record(states, info)

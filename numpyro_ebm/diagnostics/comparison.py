@@ -23,9 +23,9 @@ from jaxtyping import PRNGKeyArray
 
 from numpyro_ebm import _arviz, _checks, potentials, sharding
 from numpyro_ebm.diagnostics.chains import (
-    _check_initial_positions,
-    _init_chains,
-    _multi_chain_step,
+    check_initial_positions,
+    init_sampler_chains,
+    multi_chain_step,
 )
 from numpyro_ebm.diagnostics.inference_data import summarize, to_inference_data
 
@@ -286,10 +286,10 @@ def _placement(mesh, chain_axis, n_chains: int) -> Callable:
 def _run_spec(
     rng_key, spec: SamplerSpec, initial_positions, params, n_steps, burn_in, record, place
 ) -> _Run:
-    n_chains = _check_initial_positions(initial_positions)
-    states = _init_chains(spec.algorithm, initial_positions, params, spec.batched)
+    n_chains = check_initial_positions(initial_positions)
+    states = init_sampler_chains(spec.algorithm, initial_positions, params, spec.batched)
     states, params = place(states, params, spec.batched)
-    step = _multi_chain_step(spec.algorithm, spec.batched, n_chains)
+    step = multi_chain_step(spec.algorithm, spec.batched, n_chains)
     count = spec.evaluations_per_step
     if count is None:
         count = _default_evaluations
@@ -314,7 +314,7 @@ def _run_numpyro(
 ) -> _Run:
     import operator
 
-    n_chains = _check_initial_positions(initial_positions)
+    n_chains = check_initial_positions(initial_positions)
     init_params = (
         spec.init_params(initial_positions)
         if spec.init_params is not None
@@ -514,7 +514,7 @@ def compare_samplers(
                 f"SamplingAlgorithm; got {type(spec).__name__}"
             )
         specs[str(name)] = spec
-    n_chains = _check_initial_positions(initial_positions)
+    n_chains = check_initial_positions(initial_positions)
     if n_chains < 2:
         raise ValueError(
             f"compare_samplers needs at least 2 chains (R-hat compares chains); got {n_chains}"

@@ -322,7 +322,7 @@ class _Carry(NamedTuple):
     compensation: Array  # Kahan compensation of log_weights
 
 
-def _kahan_add(total, compensation, value):
+def kahan_add(total, compensation, value):
     """Compensated summation: 14,500 float32 increments lose no more than a few ulp."""
     y = value - compensation
     t = total + y
@@ -336,7 +336,7 @@ def _anneal_chunk(rng_key, params, base_bias, carry: _Carry, betas, betas_prev, 
     def forward(carry: _Carry, xs):
         key, beta, beta_prev = xs
         increment = _log_f_increment(params, base_bias, carry.visible, carry.pre, beta, beta_prev)
-        log_weights, compensation = _kahan_add(carry.log_weights, carry.compensation, increment)
+        log_weights, compensation = kahan_add(carry.log_weights, carry.compensation, increment)
         visible, pre = _sweep(key, params, base_bias, carry.pre, beta)
         return _Carry(visible, pre, log_weights, compensation), None
 
@@ -344,14 +344,14 @@ def _anneal_chunk(rng_key, params, base_bias, carry: _Carry, betas, betas_prev, 
         key, beta, beta_prev = xs
         visible, pre = _sweep(key, params, base_bias, carry.pre, beta)
         increment = _log_f_increment(params, base_bias, visible, pre, beta, beta_prev)
-        log_weights, compensation = _kahan_add(carry.log_weights, carry.compensation, -increment)
+        log_weights, compensation = kahan_add(carry.log_weights, carry.compensation, -increment)
         return _Carry(visible, pre, log_weights, compensation), None
 
     keys = jax.random.split(rng_key, betas.shape[0])
     return jax.lax.scan(backward if reverse else forward, carry, (keys, betas, betas_prev))[0]
 
 
-def _chunks(n_steps: int, n_chunks: int):
+def annealing_chunks(n_steps: int, n_chunks: int):
     bounds = np.linspace(0, n_steps, min(n_chunks, n_steps) + 1).round().astype(int)
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
@@ -367,7 +367,7 @@ def _anneal(rng_key, params, base_bias, carry, schedule, reverse, progress, desc
         betas, betas_prev = betas[::-1], betas_prev[::-1]
     n_steps = betas.shape[0]
     # equal chunk lengths keep it to at most two compilations
-    chunks = _chunks(n_steps, 50 if progress else 1)
+    chunks = annealing_chunks(n_steps, 50 if progress else 1)
     keys = jax.random.split(rng_key, len(chunks))
     bar = None
     if progress:

@@ -386,7 +386,7 @@ def _anneal_chunk(
         # zero (not 0 * inf) for repeated temperatures
         value = jnp.where(beta == beta_prev, 0.0, (beta - beta_prev) * log_ratio(x))
         value = jnp.where(reverse, -value, value)
-        log_weights, compensation = _ais._kahan_add(carry.log_weights, carry.compensation, value)
+        log_weights, compensation = _ais.kahan_add(carry.log_weights, carry.compensation, value)
         return _Carry(state, log_weights, compensation), None
 
     keys = jax.random.split(rng_key, betas.shape[0])
@@ -412,7 +412,7 @@ def _anneal(rng_key, params, base, carry, schedule, reverse, static, progress, d
         betas, betas_prev = betas[::-1], betas_prev[::-1]
     n_steps = betas.shape[0]
     # equal chunk lengths keep it to at most two compilations
-    chunks = _ais._chunks(n_steps, 50 if progress else 1)
+    chunks = _ais.annealing_chunks(n_steps, 50 if progress else 1)
     keys = jax.random.split(rng_key, len(chunks))
     bar = None
     if progress:

@@ -91,7 +91,7 @@ from numpyro_ebm import _checks, sharding
 from numpyro_ebm.energies import bernoulli_rbm, dbm
 from numpyro_ebm.energies.dbn import DBNParams
 from numpyro_ebm.evaluation import ais, exact
-from numpyro_ebm.kernels._up_pass import up_pass
+from numpyro_ebm.kernels.up_pass import up_pass
 
 __all__ = [
     "VariationalBound",

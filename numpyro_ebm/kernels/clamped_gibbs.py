@@ -82,6 +82,11 @@ class ClampedGibbsState(NamedTuple):
     hidden: Float[Array, "*chains hidden"]
     observed: Bool[Array, "*chains visible"]
 
+    @property
+    def position(self) -> Float[Array, "*chains visible"]:
+        """The visible units: what every sampler state calls its position."""
+        return self.visible
+
 
 class ClampedGibbsInfo(NamedTuple):
     """What the sweep computed on the way.

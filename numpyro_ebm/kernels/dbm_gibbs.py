@@ -56,6 +56,11 @@ class DBMGibbsState(NamedTuple):
     hidden1: Float[Array, "*chains hidden1"]
     hidden2: Float[Array, "*chains hidden2"]
 
+    @property
+    def position(self) -> Float[Array, "*chains visible"]:
+        """The visible units: what every sampler state calls its position."""
+        return self.visible
+
 
 class DBMGibbsInfo(NamedTuple):
     """What the sweep computed on the way.

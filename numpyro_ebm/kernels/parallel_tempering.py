@@ -115,6 +115,7 @@ __all__ = [
     "PTState",
     "PTInfo",
     "LadderTuning",
+    "default_get_position",
     "tempered_sampler",
     "tempered_kernel",
     "rbm_tempering",
@@ -224,14 +225,16 @@ def tempered_kernel(
     return Tempering(_vmapped_init(algorithm, tempered_params), step, 0.0, zero_allowed)
 
 
-def _default_get_position(state):
-    for field in ("position", "visible"):
-        if hasattr(state, field):
-            return getattr(state, field)
-    raise TypeError(
-        f"cannot find the position in a {type(state).__name__}; pass get_position=... "
-        "to tempered_sampler"
-    )
+def default_get_position(state):
+    """Position of a kernel state: ``state.position`` (every state of this library's kernels
+    has one, the Gibbs states' visible units included, as BlackJAX's states do)."""
+    try:
+        return state.position
+    except AttributeError:
+        raise TypeError(
+            f"a {type(state).__name__} has no .position; pass get_position=... to say where "
+            "the state keeps its position"
+        ) from None
 
 
 def tempered_sampler(
@@ -239,7 +242,7 @@ def tempered_sampler(
     sampler: Callable[[Callable], SamplingAlgorithm],
     *,
     base=None,
-    get_position: Callable = _default_get_position,
+    get_position: Callable = default_get_position,
 ) -> Tempering:
     r"""Temper any sampler that takes an energy function, for any energy.
 
@@ -380,7 +383,7 @@ def rbm_tempering(model: str = "bernoulli", *, base_visible_bias=None) -> Temper
         the base at every sweep. ``None``: :math:`b_A = 0`, plain tempering
         :math:`e^{-\beta E}` (uniform at :math:`\beta = 0`).
     """
-    rbm_gibbs._check_model(model)
+    rbm_gibbs.check_model(model)
     if model == "bernoulli":
         return _bernoulli_rbm_tempering(base_visible_bias)
     if base_visible_bias is not None:
@@ -469,6 +472,11 @@ class PTState(NamedTuple):
     step_count: Int[Array, ""]
 
     @property
+    def position(self):
+        """The target (:math:`\\beta = 1`) replica's position: the chain's samples."""
+        return default_get_position(target_replica(self.replicas))
+
+    @property
     def chain_dims(self) -> dict:
         """Which dimension of each field indexes the chains (read by :func:`numpyro_ebm.sharding.chain_dims`).
 
@@ -540,7 +548,7 @@ class PTInfo(NamedTuple):
     (read by :func:`numpyro_ebm.diagnostics.summarize`)."""
 
 
-def _check_swap(swap: str) -> str:
+def check_swap(swap: str) -> str:
     if swap not in SWAPS:
         raise ValueError(f"unknown swap scheme {swap!r}; choose one of {SWAPS}")
     return swap
@@ -703,7 +711,7 @@ def build_kernel(tempering: Tempering, swap: str = "deo"):
 
     ``swap``: ``"deo"`` (default), ``"seo"`` or ``"random_pair"`` (see the module docs).
     """
-    _check_swap(swap)
+    check_swap(swap)
     if not isinstance(tempering, Tempering):
         raise TypeError(f"tempering must be a Tempering; got {type(tempering).__name__}")
 

@@ -48,6 +48,11 @@ class RBMGibbsState(NamedTuple):
     visible: Float[Array, "*chains visible"]
     hidden: Float[Array, "*chains hidden"]
 
+    @property
+    def position(self) -> Float[Array, "*chains visible"]:
+        """The visible units: what every sampler state calls its position."""
+        return self.visible
+
 
 class RBMGibbsInfo(NamedTuple):
     """What the sweep computed on the way, free of charge.
@@ -67,14 +72,14 @@ class RBMGibbsInfo(NamedTuple):
     visible_mean: Float[Array, "*chains visible"]
 
 
-def _check_model(model: str) -> str:
+def check_model(model: str) -> str:
     if model not in MODELS:
         raise ValueError(f"unknown RBM model {model!r}; choose one of {MODELS}")
     return model
 
 
 def _energy_module(model: str):
-    return bernoulli_rbm if _check_model(model) == "bernoulli" else gaussian_rbm
+    return bernoulli_rbm if check_model(model) == "bernoulli" else gaussian_rbm
 
 
 def init(
@@ -88,7 +93,7 @@ def init(
 
 def build_kernel(model: str = "bernoulli"):
     """Return ``kernel(rng_key, state, params) -> (RBMGibbsState, RBMGibbsInfo)``."""
-    _check_model(model)
+    check_model(model)
 
     def kernel(
         rng_key: PRNGKeyArray, state: RBMGibbsState, params

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from numpyro_ebm.kernels.parallel_tempering import default_get_position
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
 from numpyro_ebm.learning.chains import (
     advance_chains,
@@ -78,16 +79,6 @@ class FPCDState(NamedTuple):
     fast_params: Any
 
 
-def default_get_position(state):
-    """Position of a kernel state: ``state.position`` (BlackJAX) or ``state.visible`` (RBM Gibbs)."""
-    for field in ("position", "visible"):
-        if hasattr(state, field):
-            return getattr(state, field)
-    raise TypeError(
-        f"cannot find the position in a {type(state).__name__}; pass get_position=... to the rule"
-    )
-
-
 def contrastive_gradient(
     energy_fn: Callable, params, batch, negatives, energy_penalty: float = 0.0
 ):
@@ -99,13 +90,13 @@ def contrastive_gradient(
 
     Returns ``(grads, mean positive energy, mean negative energy)``.
     """
-    grads, positive, negative, _ = _contrastive_gradient(
+    grads, positive, negative, _ = contrastive_terms(
         energy_fn, params, batch, negatives, energy_penalty
     )
     return grads, positive, negative
 
 
-def _contrastive_gradient(energy_fn: Callable, params, batch, negatives, energy_penalty: float):
+def contrastive_terms(energy_fn: Callable, params, batch, negatives, energy_penalty: float):
     """:func:`contrastive_gradient` that also returns each negative's energy, shape ``(n,)``."""
     negatives = jax.lax.stop_gradient(negatives)
 
@@ -206,7 +197,7 @@ def persistent_contrastive_divergence(
         chains, sampler_info = advance_chains(
             sampler, rng_key, state.chains, params, k, vmap_chains
         )
-        grads, positive, negative, energies = _contrastive_gradient(
+        grads, positive, negative, energies = contrastive_terms(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
         info = ContrastiveInfo(positive, negative, sampler_info, energies)
@@ -251,7 +242,7 @@ def fast_persistent_contrastive_divergence(
         chains, sampler_info = advance_chains(
             sampler, rng_key, state.chains, negative_params, k, vmap_chains
         )
-        grads, positive, negative, energies = _contrastive_gradient(
+        grads, positive, negative, energies = contrastive_terms(
             energy_fn, params, batch, get_position(chains), energy_penalty
         )
         fast = jax.tree.map(

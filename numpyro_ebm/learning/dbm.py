@@ -242,7 +242,7 @@ def _gibbs_phase(n_chains: int, k: int) -> _NegativePhase:
 
 
 def _tempered_phase(n_chains: int, k: int, inverse_temperatures, swap: str) -> _NegativePhase:
-    pt._check_swap(swap)
+    pt.check_swap(swap)
     ladder = check_ladder(inverse_temperatures)
     init_pt, run_pt = tempered_steps(pt.dbm_tempering(), swap, vmap_chains=False)
 

@@ -72,7 +72,7 @@ def bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_h
     return bernoulli_rbm.BernoulliRBMParams(grad_W, grad_b, grad_c)
 
 
-def _free_energy_from_hidden_logits(params, v, logits):
+def free_energy_from_hidden_logits(params, v, logits):
     return -(v @ params.b) - jnp.sum(jax.nn.softplus(logits), axis=-1)
 
 
@@ -119,8 +119,8 @@ def bernoulli_rbm_pcd(n_chains: int, k: int = 1) -> LearningRule:
         positive_hidden = jax.nn.sigmoid(positive_logits)
         grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, info.hidden_probs)
         # energies for monitoring reuse the pre-activations already computed
-        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
-        negative_energies = _free_energy_from_hidden_logits(params, negatives, info.hidden_logits)
+        positive_energy = jnp.mean(free_energy_from_hidden_logits(params, batch, positive_logits))
+        negative_energies = free_energy_from_hidden_logits(params, negatives, info.hidden_logits)
         negative_energy = jnp.mean(negative_energies)
         info = ContrastiveInfo(
             positive_energy, negative_energy, info, negative_energies, positive_hidden
@@ -180,8 +180,8 @@ def bernoulli_rbm_fpcd(
         decay = jnp.asarray(fast_decay, dtype)
         rate = jnp.asarray(fast_learning_rate, dtype)
         fast = jax.tree.map(lambda f, g: decay * f - rate * g, state.fast_params, grads)
-        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
-        negative_energies = _free_energy_from_hidden_logits(
+        positive_energy = jnp.mean(free_energy_from_hidden_logits(params, batch, positive_logits))
+        negative_energies = free_energy_from_hidden_logits(
             chain_params, negatives, info.hidden_logits
         )
         info = ContrastiveInfo(
@@ -216,9 +216,9 @@ def bernoulli_rbm_cd(k: int = 1) -> LearningRule:
         grads = bernoulli_rbm_gradient(
             params, batch, positive_hidden, chains.visible, jax.nn.sigmoid(negative_logits)
         )
-        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
+        positive_energy = jnp.mean(free_energy_from_hidden_logits(params, batch, positive_logits))
         negative_energy = jnp.mean(
-            _free_energy_from_hidden_logits(params, chains.visible, negative_logits)
+            free_energy_from_hidden_logits(params, chains.visible, negative_logits)
         )
         last_info = jax.tree.map(lambda x: x[-1], info)
         info = ContrastiveInfo(positive_energy, negative_energy, last_info, None, positive_hidden)

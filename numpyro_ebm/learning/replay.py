@@ -25,7 +25,7 @@ from jaxtyping import Array, Float
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
 from numpyro_ebm.learning.chains import advance_chains, check_steps, data_validator, init_chains
 from numpyro_ebm.learning.contrastive_divergence import (
-    _contrastive_gradient,
+    contrastive_terms,
     default_get_position,
 )
 
@@ -131,7 +131,7 @@ def persistent_with_replay(
         chains = init_chains(sampler, starts, params, vmap_chains)
         chains, sampler_info = advance_chains(sampler, key_run, chains, params, k, vmap_chains)
         negatives = get_position(chains)
-        grads, positive, negative, energies = _contrastive_gradient(
+        grads, positive, negative, energies = contrastive_terms(
             energy_fn, params, batch, negatives, energy_penalty
         )
         buffer = state.buffer.at[index].set(jax.lax.stop_gradient(negatives))

@@ -62,10 +62,10 @@ from numpyro_ebm.learning.chains import (
     tempered_steps,
 )
 from numpyro_ebm.learning.contrastive_divergence import (
-    _contrastive_gradient,
+    contrastive_terms,
     default_get_position,
 )
-from numpyro_ebm.learning.rbm import _free_energy_from_hidden_logits, bernoulli_rbm_gradient
+from numpyro_ebm.learning.rbm import bernoulli_rbm_gradient, free_energy_from_hidden_logits
 
 __all__ = [
     "PTPCDState",
@@ -201,7 +201,7 @@ def _pt_rule(
     check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
-    pt._check_swap(swap)
+    pt.check_swap(swap)
     ladder = check_ladder(inverse_temperatures)
     init_pt, run = tempered_steps(tempering, swap, vmap_chains)
 
@@ -217,7 +217,7 @@ def _pt_rule(
         chain_params = params if fast is None else jax.tree.map(jnp.add, params, state.fast_params)
         _, chains, info = run(rng_key, state.chains, chain_params, state.inverse_temperatures, k)
         negatives = get_position(_target(chains, vmap_chains))
-        grads, positive, negative, energies = _contrastive_gradient(
+        grads, positive, negative, energies = contrastive_terms(
             energy_fn, params, batch, negatives, energy_penalty
         )
         info = ContrastiveInfo(positive, negative, info, energies)
@@ -292,7 +292,7 @@ def _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, fas
     check_steps(k)
     if n_chains < 1:
         raise ValueError(f"n_chains must be positive; got {n_chains}")
-    pt._check_swap(swap)
+    pt.check_swap(swap)
     ladder = check_ladder(inverse_temperatures)
     init_pt, run = tempered_steps(
         pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False
@@ -314,11 +314,9 @@ def _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, fas
         positive_logits = bernoulli_rbm.hidden_logits(params, batch)
         positive_hidden = jax.nn.sigmoid(positive_logits)
         grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_hidden)
-        positive_energy = jnp.mean(_free_energy_from_hidden_logits(params, batch, positive_logits))
+        positive_energy = jnp.mean(free_energy_from_hidden_logits(params, batch, positive_logits))
         # the chains' free energies under the parameters they sample
-        negative_energies = _free_energy_from_hidden_logits(
-            chain_params, negatives, negative_logits
-        )
+        negative_energies = free_energy_from_hidden_logits(chain_params, negatives, negative_logits)
         info = ContrastiveInfo(
             positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
         )

@@ -30,7 +30,7 @@ def _leaves_info(tree):
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_jit_step_structure_purity_and_no_retrace(spec):
     """One jitted step: it keeps the state's structure, shapes and dtypes, gives a NamedTuple
-    info and finite positions; the same key gives the same result; new parameter values
+    info and a state with a finite ``.position``; the same key gives the same result; new parameter values
     reuse the compilation (learning never recompiles the sampler)."""
     algorithm = spec.make_algorithm()
     params0 = spec.make_params(jnp.float32, 0)
@@ -45,6 +45,8 @@ def test_jit_step_structure_purity_and_no_retrace(spec):
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
     assert _leaves_info(new_state) == _leaves_info(state)
     assert hasattr(info, "_fields"), "info must be a NamedTuple"
+    # every state has a .position, as BlackJAX's do (the Gibbs states' visible units)
+    assert hasattr(new_state, "position"), f"{type(new_state).__name__} has no .position"
     for leaf in jax.tree.leaves(spec.get_position(new_state)):
         assert np.all(np.isfinite(np.asarray(leaf)))
     again, _ = step(jax.random.key(1), state, params0)
