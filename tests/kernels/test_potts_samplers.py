@@ -156,3 +156,30 @@ def test_block_gibbs_with_drelu_hidden_units_matches_enumeration():
     samples = _run(potts_rbm_gibbs.as_top_level_api(), params, jax.random.key(5))
     counts = np.bincount(_index(samples), minlength=Q**L)
     assert chisquare_counts(counts, exact) > LEVEL
+
+
+@pytest.mark.slow
+def test_gibbs_with_gradients_on_one_hot_potts_matches_enumeration():
+    """Gibbs with gradients (one-hot units) on the pairwise Potts target, 60 steps of one
+    move each: the same chi-square test against enumeration."""
+    from numpyro_ebm.kernels import gibbs_with_gradients
+
+    params = _potts()
+    exact = _exact(potts.energy(params, CODES))
+
+    def energy(params, x):
+        return potts.energy(params, x, "one_hot")
+
+    algorithm = gibbs_with_gradients.as_top_level_api(energy, one_hot=True)
+    state = algorithm.init(jax.nn.one_hot(jnp.zeros((N_CHAINS, L), jnp.int32), Q), params)
+
+    @jax.jit
+    def run(state, key):
+        def body(state, key):
+            return algorithm.step(key, state, params)[0], None
+
+        return jax.lax.scan(body, state, jax.random.split(key, 60))[0]
+
+    samples = jnp.argmax(run(state, jax.random.key(6)).position, axis=-1)
+    counts = np.bincount(_index(samples), minlength=Q**L)
+    assert chisquare_counts(counts, exact) > LEVEL
