@@ -24,9 +24,11 @@ which needs no normalising constant. The model is compiled into an energy over *
   out exactly** (a log-sum-exp over their enumerated configurations, in both phases);
 - the positive rows are the observed values of the step's minibatch (the model draws its
   own minibatch with its plate's ``subsample_size``) together with the latent sites that
-  are not summed out, drawn by a **clamped chain** (persistent, one per replicate of the
-  minibatch: ``positive_steps`` steps of ``positive(energy)`` per update, binary Gibbs for
-  binary latents and MALA for continuous ones by default);
+  are not summed out, drawn by a **clamped chain** (one per slot of the minibatch:
+  ``positive_steps`` steps of ``positive(energy)`` per update, binary Gibbs for binary
+  latents and MALA for continuous ones by default). Without subsampling a slot is always
+  the same replicate and the chains are persistent; with subsampling a slot's chain is
+  warm-started from the previous minibatch's values (a short-run approximation);
 - the **negative phase** is any learning rule of :mod:`numpyro_ebm.learning` built on the
   row energy: ``negative(energy)`` returns a
   :class:`~numpyro_ebm.learning.base.LearningRule` (``learning.pcd``, ``learning.fpcd``,
