@@ -136,3 +136,64 @@ def test_split_packages_re_export_exactly_their_modules_public_names():
         assert len(top.__all__) == len(exported), package  # no name listed twice
         for name, value in exported.items():
             assert getattr(top, name) is value, (package, name)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(dotted: str) -> bool:
+    base = PACKAGE.parent / dotted.replace(".", "/")
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def test_no_private_name_is_used_across_modules():
+    """A private (underscore) name is used only in its own module, and a private module only
+    inside the package that holds it (``kernels/_bernoulli.py`` by the kernels; the package's
+    own leaf helpers such as ``numpyro_ebm._checks`` by all of it): what another layer needs
+    is public, so it can be read, documented and kept stable. Checks ``from m import _name``,
+    ``import m._private`` and ``alias._name`` where ``alias`` names one of our modules."""
+    violations = []
+    for path in PACKAGE.rglob("*.py"):
+        own = _module_name(path)
+        package = own if path.name == "__init__.py" else own.rpartition(".")[0]
+        tree = ast.parse(path.read_text())
+        modules = {}  # local name -> our module it stands for
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("numpyro_ebm"):
+                imported = [(node.module, alias) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                imported = [(None, a) for a in node.names if a.name.startswith("numpyro_ebm")]
+            else:
+                continue
+            for module, alias in imported:
+                dotted = alias.name if module is None else module
+                parts = dotted.split(".")
+                for i, part in enumerate(parts):
+                    holder = ".".join(parts[:i])
+                    inside = package == holder or package.startswith(holder + ".")
+                    if part.startswith("_") and not inside:
+                        violations.append(f"{path}:{node.lineno} imports private module {dotted}")
+                if module is None:
+                    if alias.asname:
+                        modules[alias.asname] = alias.name
+                    continue
+                full = f"{module}.{alias.name}"
+                if _is_module(full):
+                    modules[alias.asname or alias.name] = full
+                    inside = package == module or package.startswith(module + ".")
+                    if alias.name.startswith("_") and not inside:
+                        violations.append(f"{path}:{node.lineno} imports private module {full}")
+                elif alias.name.startswith("_"):
+                    violations.append(f"{path}:{node.lineno} imports {alias.name} from {module}")
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                violations.append(f"{path}:{node.lineno} uses {modules[node.value.id]}.{node.attr}")
+    assert not violations, "\n".join(sorted(violations))

@@ -56,7 +56,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks, sharding
 from numpyro_ebm.energies import bernoulli_rbm
-from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
+from numpyro_ebm.kernels import bernoulli_from_logits
 
 __all__ = [
     "AISResult",

@@ -67,7 +67,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from numpyro_ebm import _checks, sharding
 from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation.ais import AISResult, RAISEResult
-from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
+from numpyro_ebm.kernels import bernoulli_from_logits
 
 __all__ = [
     "GaussianBase",

@@ -47,10 +47,12 @@ from numpyro_ebm.kernels import (
     rbm_gibbs,
     unigauss_gibbs,
 )
+from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
 
 bernoulli_rbm_gibbs = rbm_gibbs.as_top_level_api  # model="bernoulli" by default
 
 __all__ = [
+    "bernoulli_from_logits",  # the Bernoulli draws every Gibbs sweep makes, for other layers
     "rbm_gibbs",
     "bernoulli_rbm_gibbs",
     "checkerboard_gibbs",

@@ -49,8 +49,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.energies.dbn import DBNParams, copies_free_energy
-from numpyro_ebm.kernels import rbm_gibbs
-from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
+from numpyro_ebm.kernels import bernoulli_from_logits, rbm_gibbs
 from numpyro_ebm.kernels.up_pass import up_pass
 from numpyro_ebm.learning._stacking import base_rate_bias as _base_rate_bias
 from numpyro_ebm.learning._stacking import bernoulli_sample as _bernoulli_sample
