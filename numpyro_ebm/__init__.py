@@ -14,6 +14,7 @@ from numpyro_ebm import (
     diagnostics,
     energies,
     evaluation,
+    infer,
     kernels,
     learning,
     potentials,
@@ -29,6 +30,7 @@ __all__ = [
     "learning",
     "evaluation",
     "diagnostics",
+    "infer",
     "sharding",
     "__version__",
 ]

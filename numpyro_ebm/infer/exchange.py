@@ -259,7 +259,21 @@ class Exchange(MCMCKernel):
 
     @property
     def model(self) -> Callable:
-        return self._model
+        """The model, for tools that trace it (ArviZ's ``from_numpyro`` reads the observed
+        data and the dimensions this way). After ``init``, its binary latent sites get a
+        placeholder value (zeros) when nothing else gives them one, because an energy site
+        has no ``.sample()``; a value substituted by the caller (posterior samples) wins."""
+        if self._structure is None:
+            return self._model
+        shapes = self._structure.binary
+
+        def placeholder(site):
+            name = site["name"]
+            if site["type"] == "sample" and name in shapes and site["value"] is None:
+                return jnp.zeros(shapes[name], jnp.result_type(float))
+            return None
+
+        return handlers.substitute(self._model, substitute_fn=placeholder)
 
     @property
     def default_fields(self) -> tuple[str, ...]:
@@ -526,7 +540,7 @@ class Exchange(MCMCKernel):
         for name in self._structure.doubly_intractable:
             fn = trace[name]["fn"]
             dtype = ravel_pytree(state.z)[0].dtype
-            violation, pair = _auxiliary.monotone_violation(fn, dtype)
+            violation, pair = jax.jit(_auxiliary.monotone_violation, static_argnums=1)(fn, dtype)
             if float(violation) > 0:
                 i, j = (np.unravel_index(int(k), tuple(fn.event_shape)) for k in pair)
                 raise ValueError(
