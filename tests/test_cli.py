@@ -278,6 +278,19 @@ def test_sample_draws_the_same_chains_with_and_without_a_progress_bar():
         compare._chosen({"block Gibbs": None}, ["hmc"], "bernoulli-rbm")
 
 
+def test_training_that_does_not_describe_the_data_is_not_reported_as_fine():
+    from numpyro_ebm.cli.train import energy_gap_warning
+
+    # issue 26: a gaussian-rbm on raw pixels ended with energies 742,197 (data) and 344
+    # (samples) and printed only "trained 1 epoch"
+    raw = {"positive_energy": [9e5, 742196.6], "negative_energy": [300.0, 344.1]}
+    message = energy_gap_warning(raw, "gaussian-rbm")
+    assert "742197" in message and "344.1" in message and "nearly constant" in message
+    fine = {"positive_energy": [-19.0], "negative_energy": [-20.0]}
+    assert energy_gap_warning(fine, "bernoulli-rbm") is None
+    assert energy_gap_warning({}, "dbm") is None
+
+
 def _fake_checkpoint(directory, config):
     """A checkpoint in ``fit``'s format (parameters only), without training anything."""
     directory.mkdir(parents=True)

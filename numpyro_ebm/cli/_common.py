@@ -386,7 +386,8 @@ def scale_warning(train) -> str | None:
         f"{float(np.min(train)):.4g} to {float(np.max(train)):.4g}), far from the unit "
         "scale a Gaussian model learns on: energies will be dominated by the scale. "
         "Pass --standardize (each column to mean 0 and standard deviation 1), or rescale "
-        "the file"
+        "the file; columns that are nearly constant (image borders) are best dropped "
+        "(--columns)"
     )
 
 

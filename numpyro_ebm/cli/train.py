@@ -444,19 +444,16 @@ def _rule(args, module):
 def _optimizer(args):
     import optax
 
+    from numpyro_ebm.learning import regularizers
+
     optimizer = {
         "sgd": lambda: optax.sgd(args.learning_rate),
         "momentum": lambda: optax.sgd(args.learning_rate, momentum=args.momentum),
         "adam": lambda: optax.adam(args.learning_rate),
     }[args.optimizer]()
     if args.weight_decay and not args.centered:
-        # decay the weight matrices only, not the biases or log standard deviations
-        def weights(params):
-            return type(params)(*(name.startswith("W") for name in params._fields))
-
-        optimizer = optax.chain(
-            optax.add_decayed_weights(args.weight_decay, mask=weights), optimizer
-        )
+        # the weight matrices only, not the biases or log standard deviations
+        optimizer = optax.chain(regularizers.weight_decay(args.weight_decay), optimizer)
     return optimizer
 
 
@@ -517,6 +514,34 @@ def _plots(args, history, params, output: Path) -> list[str]:
     if shape is not None:
         written.append(plots.plot_filters(weights[:, :100], shape, output / "filters.png"))
     return [str(p) for p in written]
+
+
+ENERGY_GAP_LIMIT = 100.0
+"""The data's mean energy more than this many times the model samples' (in magnitude,
+at least 1 nat) at the last epoch: the model does not describe the data."""
+
+
+def energy_gap_warning(history: dict, model: str) -> str | None:
+    """A warning when the last epoch's data energy is far above the samples' energy."""
+    positive = history.get("positive_energy") or []
+    negative = history.get("negative_energy") or []
+    if not positive or not negative:
+        return None
+    data_energy, sample_energy = float(positive[-1]), float(negative[-1])
+    if not math.isfinite(data_energy) or data_energy - sample_energy <= ENERGY_GAP_LIMIT * max(
+        1.0, abs(sample_energy)
+    ):
+        return None
+    hint = (
+        "columns that are nearly constant (image borders) get tiny standard deviations, so "
+        "rare values there cost enormous energies; drop them (--columns) or rescale"
+        if model == "gaussian-rbm"
+        else "lower --learning-rate or train longer"
+    )
+    return (
+        f"the training data's mean energy {data_energy:.6g} is far above the model samples' "
+        f"{sample_energy:.6g} after the last epoch: the model does not describe the data ({hint})"
+    )
 
 
 def _title(args, history) -> str:
@@ -595,6 +620,8 @@ def run(args) -> int:
         _report_interrupt(checkpoint_dir, args.history)
         return 130
     history = result.history
+    if (message := energy_gap_warning(history, args.model)) is not None:
+        warn("train", message)
     written = [str(write_history(history, args.history))]
     if not args.no_plots:
         written += _plots(args, history, result.params, output)
