@@ -294,6 +294,9 @@ def train_rbm_cd(data, n_hidden, epochs, seed, cd_steps=10, batch=100, learning_
 
     key = jax.random.key(seed)
     params = bernoulli_rbm.init_params(key, data.shape[1], n_hidden, weight_scale=0.01)
+    # as rbm_sample.py: visible biases at the logits of the (clamped) data mean
+    mean = np.clip(data.mean(0), 0.01, 0.99)
+    params = params._replace(b=jnp.asarray(np.log(mean / (1 - mean)), jnp.float32))
     optimizer = optax.adam(learning_rate)
     opt_state = optimizer.init(params)
     sampler = rbm_gibbs.as_top_level_api("bernoulli")
@@ -347,10 +350,15 @@ def rbm_experiment(args) -> dict:
 
     truth = ground_truth(jax.random.key(args.seed + 3))
     factories = ising_samplers(args.pas_path_length)
+    # rbm_sample.py's step sizes on the RBM
+    factories["DMALA"] = lambda fn: dmala.as_top_level_api(fn, 0.2)
+    factories["DULA"] = lambda fn: dmala.dula(fn, 0.1)
     # the exact locally balanced proposal needs D + 1 = 785 free energies a step: at 100
     # chains x 5,000 steps that is beyond a CPU (and the paper's RBM runs leave it out)
     del factories["LB"]
-    chains_start = jax.random.bernoulli(jax.random.key(args.seed + 4), 0.5, (100, 784))
+    # chains start from Bernoulli(data mean), the paper's init_dist
+    data_mean = jnp.asarray(np.clip(data.mean(0), 0.01, 0.99), jnp.float32)
+    chains_start = jax.random.bernoulli(jax.random.key(args.seed + 4), data_mean, (100, 784))
     chains_start = chains_start.astype(jnp.float32)
     rows = {}
     for name in args.samplers or list(factories):
