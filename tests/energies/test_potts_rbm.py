@@ -200,6 +200,7 @@ def _drelu(dtype=jnp.float64):
     )
 
 
+@pytest.mark.slow  # scipy quadrature calling a jitted energy (~2 s of CPU)
 def test_drelu_free_energy_matches_quadrature(x64):
     from scipy import integrate
 

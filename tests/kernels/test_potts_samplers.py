@@ -90,7 +90,7 @@ def test_categorical_draw_matches_probabilities():
     "name",
     [
         "potts_rbm_block_gibbs",
-        "potts_single_site",
+        pytest.param("potts_single_site", marks=pytest.mark.slow),
         pytest.param("single_site_on_rbm_free_energy", marks=pytest.mark.slow),
     ],
 )
@@ -112,7 +112,8 @@ def test_samplers_match_enumeration(name):
     assert chisquare_counts(counts, exact) > LEVEL
 
 
-@pytest.mark.parametrize("model", ["potts_rbm", pytest.param("potts", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the contract suite runs the PT step; this is its distribution (~4 s)
+@pytest.mark.parametrize("model", ["potts_rbm", "potts"])
 def test_parallel_tempering_target_replica_matches_enumeration(model):
     if model == "potts_rbm":
         params, tempering = _rbm(), potts_rbm_gibbs.tempering()
