@@ -20,7 +20,7 @@ from numpyro_ebm import infer, learning, potentials
 from numpyro_ebm.datasets import load_digits
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import exact
-from numpyro_ebm.kernels import binary_gibbs, mala
+from numpyro_ebm.kernels import binary_gibbs, mala, parallel_tempering
 
 N_HIDDEN = 16
 N_CHAINS = 20
@@ -464,3 +464,29 @@ def test_numpyro_route_bench_runs_on_synthetic_rows(capsys):
     ratio = numpyro_route.main(["--synthetic", "500", "--hidden", "8", "--repeats", "1"])
     assert math.isfinite(ratio) and ratio > 0
     assert "NumPyro route speed relative to fit" in capsys.readouterr().out
+
+
+def _fpcd(energy):
+    return learning.fpcd(energy, binary_gibbs.as_top_level_api(energy), 50)
+
+
+def _pt_pcd(energy):
+    tempering = parallel_tempering.tempered_sampler(energy, binary_gibbs.as_top_level_api)
+    return learning.pt_pcd(energy, tempering, 50, jnp.array([0.5, 0.75, 1.0]))
+
+
+@pytest.mark.slow  # two compiled rules over binary Gibbs through the model
+@pytest.mark.parametrize("negative", [_fpcd, _pt_pcd], ids=["fast-weights", "tempered"])
+def test_learning_rules_run_as_the_negative_phase_unchanged(ising_data, negative):
+    """negative= takes the library's learning rules (fast weights, parallel tempering) on
+    the row energy: the step's gradient equals the same rule's on ising_energy with the
+    same key (the row energy is the Ising energy, up to float rounding)."""
+    _, data = ising_data
+    key = jax.random.key(21)
+    cd = infer.ContrastiveDivergence(ising_model, negative=negative)
+    theta, grads, _ = _one_step(cd, key, (data[:100],))
+    rule = negative(ising_energy)
+    params = (theta["J"], theta["h"])
+    expected, _, _ = jax.jit(rule.step)(key, rule.init(key, params, data[:100]), params, data[:100])
+    np.testing.assert_allclose(grads["J"], expected[0], atol=1e-5)
+    np.testing.assert_allclose(grads["h"], expected[1], atol=1e-5)
