@@ -191,7 +191,7 @@ def running_mean_errors(init, step, position, params, start, exact_mean, n_steps
             carry, _ = jax.lax.scan(
                 inner, carry, jax.random.split(jax.random.fold_in(key, record), every)
             )
-            mean = carry[1] / ((record + 1) * every)
+            mean = carry[1] / ((record + 1) * every).astype(jnp.float32)
             rmse = jnp.sqrt(jnp.mean((mean - exact_mean) ** 2))
             return carry, jnp.log(rmse)
 
@@ -203,16 +203,18 @@ def running_mean_errors(init, step, position, params, start, exact_mean, n_steps
 
 
 def ising_experiment(args) -> dict:
-    params = ising_params(5, args.coupling, args.bias)
+    params = ising_params(args.size, args.coupling, args.bias)
+    n_units = args.size * args.size
     start_time = time.perf_counter()
     exact_mean = exact_spin_mean(params)
     enumeration_s = time.perf_counter() - start_time
     print(
-        f"exact E[s] by enumerating 2^25 states: {enumeration_s:.1f} s; mean {exact_mean.mean():.6f}"
+        f"exact E[s] by enumerating 2^{n_units} states: {enumeration_s:.1f} s; "
+        f"mean {exact_mean.mean():.6f}"
     )
     rng = np.random.default_rng(args.seed)
     init_probability = 1 / (1 + math.exp(-2 * args.bias))
-    start = jnp.asarray(rng.random((args.chains, 25)) < init_probability, jnp.float32)
+    start = jnp.asarray(rng.random((args.chains, n_units)) < init_probability, jnp.float32)
     factories = ising_samplers(args.pas_path_length)
     names = args.samplers or list(factories)
     rows = {}
@@ -257,7 +259,7 @@ def ising_experiment(args) -> dict:
     return {
         "experiment": "ising",
         "model": {
-            "lattice": "5x5 periodic",
+            "lattice": f"{args.size}x{args.size} periodic",
             "coupling": args.coupling,
             "bias": args.bias,
             "units": "0/1, s = 2x - 1",
@@ -424,7 +426,7 @@ def plot(result: dict, path: Path) -> Path:
             ax.set_ylabel("log RMSE of the running mean")
         axes[0].legend(fontsize="small")
         fig.suptitle(
-            f"5x5 periodic Ising, coupling {result['model']['coupling']}, bias "
+            f"{result['model']['lattice']} Ising, coupling {result['model']['coupling']}, bias "
             f"{result['model']['bias']}: {result['chains']} chains"
         )
     fig.tight_layout()
@@ -440,6 +442,7 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=16)
     parser.add_argument("--record-every", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per sampler (median)")
+    parser.add_argument("--size", type=int, default=5, help="lattice side (5: 2^25 states)")
     parser.add_argument("--coupling", type=float, default=0.1)
     parser.add_argument("--bias", type=float, default=0.2)
     parser.add_argument("--pas-path-length", type=int, default=3)
