@@ -27,6 +27,7 @@ def test_every_example_has_a_test():
         "anomaly_detection",
         "rbm_features_classifier",
         "compare_samplers",
+        "bayesian_denoising",  # tests/infer/test_bayesian_denoising_example.py
     }
     assert {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")} == tested
 
