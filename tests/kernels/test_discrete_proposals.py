@@ -32,10 +32,10 @@ from numpyro_ebm.kernels import (
     dmala,
     hamming_ball,
     locally_balanced,
-    parallel_tempering,
     path_auxiliary,
 )
 from tests._stats import chisquare_counts, configuration_index
+from tests.kernels._runners import pt_target_replica_from_exact_starts
 
 N_UNITS = 8
 N_CHAINS = 20_000
@@ -236,30 +236,20 @@ def test_parallel_tempering_over_dmala_keeps_the_target():
     distribution, so after 20 PT steps the beta = 1 replica must still fit the target
     (a kernel or swap that broke invariance would show at any number of steps;
     chi-square at alpha = 1e-3)."""
-    params = _params()
     betas = jnp.asarray([0.25, 0.5, 1.0], jnp.float32)
     states, energy, _ = _enumerated()
-    rng = np.random.default_rng(18)
-    start = []
-    for beta in np.asarray(betas, np.float64):
-        p_beta = np.exp(-beta * energy - logsumexp(-beta * energy))
-        start.append(states[rng.choice(256, N_CHAINS, p=p_beta)])
-    start = jnp.asarray(np.stack(start), jnp.float32)
-    tempering = parallel_tempering.tempered_sampler(
-        mlp.energy, lambda fn: dmala.as_top_level_api(fn, STEP_DMALA)
+    final, swapped = pt_target_replica_from_exact_starts(
+        mlp.energy,
+        _params(),
+        lambda fn: dmala.as_top_level_api(fn, STEP_DMALA),
+        energy,
+        states,
+        betas,
+        n_chains=N_CHAINS,
+        seed=18,
+        key=jax.random.key(19),
     )
-    pt = parallel_tempering.as_top_level_api(tempering)
-
-    @jax.jit
-    def run(state, key):
-        def body(state, k):
-            return pt.step(k, state, params, betas)
-
-        return jax.lax.scan(body, state, jax.random.split(key, 20))
-
-    state, info = run(pt.init(start, params, betas), jax.random.key(19))
-    assert float(np.asarray(info.is_swapped).mean()) > 0.05
-    final = parallel_tempering.target_replica(state.replicas).position
+    assert swapped > 0.05
     counts = np.bincount(configuration_index(final), minlength=256)
     assert chisquare_counts(counts, _target()) > ALPHA
 

@@ -22,6 +22,7 @@ from numpyro_ebm.energies import bernoulli_rbm, lattice_ising, mlp
 from numpyro_ebm.evaluation import annealing, exact
 from numpyro_ebm.kernels import gibbs_with_gradients as gwg
 from tests._stats import chisquare_counts, configuration_index
+from tests.kernels._runners import pt_target_replica_from_exact_starts
 
 N_CHAINS = 20_000
 ALPHA = 1e-3
@@ -323,35 +324,24 @@ def test_parallel_tempering_over_gibbs_with_gradients_keeps_the_target():
     (each 2 flips a replica and one round of swaps) the beta = 1 replica must still fit
     the target exactly. A kernel or a swap that broke invariance would show here at any
     number of steps. Chi-square at alpha = 1e-3."""
-    from numpyro_ebm.kernels import parallel_tempering
-
     params = _mlp_params()
     betas = jnp.asarray([0.25, 0.5, 1.0], jnp.float32)
     states = exact.binary_states(8, dtype=jnp.float32)
     with jax.enable_x64(True):
         p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
         energy = np.asarray(mlp.energy(p64, jnp.asarray(states, jnp.float64)))
-    rng = np.random.default_rng(18)
-    start = []
-    for beta in np.asarray(betas, np.float64):
-        p_beta = np.exp(-beta * energy - logsumexp(-beta * energy))
-        start.append(np.asarray(states)[rng.choice(256, N_CHAINS, p=p_beta)])
-    start = jnp.asarray(np.stack(start))  # (K, chains, D)
-    tempering = parallel_tempering.tempered_sampler(
-        mlp.energy, lambda fn: gwg.as_top_level_api(fn, n_flips=2)
+    final, swapped = pt_target_replica_from_exact_starts(
+        mlp.energy,
+        params,
+        lambda fn: gwg.as_top_level_api(fn, n_flips=2),
+        energy,
+        states,
+        betas,
+        n_chains=N_CHAINS,
+        seed=18,
+        key=jax.random.key(19),
     )
-    pt = parallel_tempering.as_top_level_api(tempering)
-
-    @jax.jit
-    def run(state, key):
-        def body(state, k):
-            return pt.step(k, state, params, betas)
-
-        return jax.lax.scan(body, state, jax.random.split(key, 20))
-
-    state, info = run(pt.init(start, params, betas), jax.random.key(19))
-    assert float(np.asarray(info.is_swapped).mean()) > 0.05  # the swaps do happen
-    final = parallel_tempering.target_replica(state.replicas).position
+    assert swapped > 0.05  # the swaps do happen
     counts = np.bincount(configuration_index(final), minlength=256)
     assert chisquare_counts(counts, np.exp(-energy - logsumexp(-energy))) > ALPHA
 
