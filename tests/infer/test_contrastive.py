@@ -20,7 +20,7 @@ from numpyro_ebm import infer, learning, potentials
 from numpyro_ebm.datasets import load_digits
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import exact
-from numpyro_ebm.kernels import binary_gibbs, mala, parallel_tempering
+from numpyro_ebm.kernels import binary_gibbs, mala, parallel_tempering, rbm_gibbs
 
 N_HIDDEN = 16
 N_CHAINS = 20
@@ -490,3 +490,36 @@ def test_learning_rules_run_as_the_negative_phase_unchanged(ising_data, negative
     expected, _, _ = jax.jit(rule.step)(key, rule.init(key, params, data[:100]), params, data[:100])
     np.testing.assert_allclose(grads["J"], expected[0], atol=1e-5)
     np.testing.assert_allclose(grads["h"], expected[1], atol=1e-5)
+
+
+@pytest.mark.slow  # a second RBM program (the Gaussian-Bernoulli site)
+def test_gaussian_rbm_site_defaults_to_block_gibbs_on_its_parameters():
+    """An observed UnnormalizedEnergy over gaussian_rbm.free_energy is recognised: the
+    default negative phase is learning.pcd with the GB-RBM's block Gibbs on the site's
+    parameters (identical gradients with the same key), and infer.sample's default too."""
+    initial = gaussian_rbm.GaussianRBMParams(
+        0.1 * jax.random.normal(jax.random.key(0), (5, 3)), jnp.zeros(5), jnp.zeros(3), jnp.zeros(5)
+    )
+    data = jax.random.normal(jax.random.key(1), (50, 5))
+
+    def model(x):
+        params = gaussian_rbm.GaussianRBMParams(
+            *(
+                numpyro.param(name, getattr(initial, name))
+                for name in gaussian_rbm.GaussianRBMParams._fields
+            )
+        )
+        with numpyro.plate("data", x.shape[0]):
+            numpyro.sample(
+                "v", potentials.UnnormalizedEnergy(gaussian_rbm.free_energy, params, (5,)), obs=x
+            )
+
+    key = jax.random.key(3)
+    cd = infer.ContrastiveDivergence(model, num_chains=10)
+    theta, grads, _ = _one_step(cd, key, (data,))
+    rule = learning.pcd(gaussian_rbm.free_energy, rbm_gibbs.as_top_level_api("gaussian"), 10)
+    expected, _, _ = jax.jit(rule.step)(key, rule.init(key, initial, data), initial, data)
+    for name in gaussian_rbm.GaussianRBMParams._fields:
+        np.testing.assert_allclose(grads[name], getattr(expected, name), rtol=1e-5, atol=1e-6)
+    samples = infer.sample(model, theta, None, 10, jax.random.key(5), data, num_chains=3)
+    assert samples["v"].shape == (3, 10, 5) and bool(jnp.all(jnp.isfinite(samples["v"])))
