@@ -52,6 +52,21 @@ def machine_description() -> str:
     )
 
 
+def scanned_steps(step, n_steps: int):
+    """``run(key, carry, params) -> carry``: ``n_steps`` of ``step(key, carry, params)`` in
+    one ``lax.scan`` inside one ``jax.jit``, a key split per step (how the speed benches
+    time a kernel, with the parameters passed at call time)."""
+
+    @jax.jit
+    def run(key, carry, params):
+        def body(carry, key):
+            return step(key, carry, params), None
+
+        return jax.lax.scan(body, carry, jax.random.split(key, n_steps))[0]
+
+    return run
+
+
 def median_seconds(fn, repeats: int) -> tuple[float, list[float]]:
     """Median wall time of ``fn()`` (which must block until its result is ready)."""
     times = []

@@ -40,24 +40,11 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
+from _common import machine_description, scanned_steps  # noqa: E402
 
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
 from numpyro_ebm.kernels import rbm_gibbs  # noqa: E402
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits  # noqa: E402
-
-
-def _scan_sweeps(sweep, n_sweeps: int):
-    """``run(key, carry, params) -> carry`` doing ``n_sweeps`` sweeps in one lax.scan."""
-
-    @jax.jit
-    def run(key, carry, params):
-        def body(carry, key):
-            return sweep(key, carry, params), None
-
-        return jax.lax.scan(body, carry, jax.random.split(key, n_sweeps))[0]
-
-    return run
 
 
 def matmul_only(key, v, params):
@@ -150,11 +137,11 @@ def main(argv=None):
     )
     unit_params = params._replace(W=params.W / jnp.linalg.norm(params.W, 2))
     variants = {
-        "matmul-only (speed of light)": (_scan_sweeps(matmul_only, args.sweeps), v0, unit_params),
-        "no-RNG floor (fixed threshold)": (_scan_sweeps(no_rng_floor, args.sweeps), v0, params),
-        "naive plain JAX (threefry uniform)": (_scan_sweeps(naive_gibbs, args.sweeps), v0, params),
+        "matmul-only (speed of light)": (scanned_steps(matmul_only, args.sweeps), v0, unit_params),
+        "no-RNG floor (fixed threshold)": (scanned_steps(no_rng_floor, args.sweeps), v0, params),
+        "naive plain JAX (threefry uniform)": (scanned_steps(naive_gibbs, args.sweeps), v0, params),
         "numpyro_ebm rbm_gibbs": (
-            _scan_sweeps(ours, args.sweeps),
+            scanned_steps(ours, args.sweeps),
             _ALGORITHM.init(v0, params),
             params,
         ),

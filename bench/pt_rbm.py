@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
-from gibbs_rbm import _scan_sweeps, matmul_only  # noqa: E402
+from _common import machine_description, scanned_steps  # noqa: E402
+from gibbs_rbm import matmul_only  # noqa: E402
 
 from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
 from numpyro_ebm.kernels import parallel_tempering as pt  # noqa: E402
@@ -92,7 +92,7 @@ def main(argv=None):
         "PT sweep only (no swaps)": (sweep_only, pt_state.replicas, tempered),
         "PT step (sweep + DEO swaps)": (pt_step, pt_state, tempered),
     }
-    runs = {name: (_scan_sweeps(fn, args.sweeps), c, p) for name, (fn, c, p) in variants.items()}
+    runs = {name: (scanned_steps(fn, args.sweeps), c, p) for name, (fn, c, p) in variants.items()}
     key = jax.random.key(2)
     load_before = os.getloadavg()[0]
     for run, carry, p in runs.values():  # compile and warm up

@@ -42,7 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, cpu_model_and_vector_flags, machine_description  # noqa: E402
+from _common import (  # noqa: E402
+    command_line,
+    cpu_model_and_vector_flags,
+    machine_description,
+    scanned_steps,
+)
+from gibbs_rbm import matmul_only  # noqa: E402
 
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm, lattice_ising  # noqa: E402
 from numpyro_ebm.kernels import (  # noqa: E402
@@ -73,11 +79,6 @@ def entry_key(clock: str = "wall") -> str:
     """The key of the committed entries: the CPU model, AVX-512 or not, and the clock."""
     cpu, vector = cpu_model_and_vector_flags()
     return f"{cpu}, {'AVX-512' if vector.startswith('AVX-512') else 'no AVX-512'}, {clock} clock"
-
-
-def _matmul_only(key, v, params):
-    """The two matmuls of a block-Gibbs sweep and nothing else (``W`` of spectral norm 1)."""
-    return (v @ params.W) @ params.W.T
 
 
 def _cases(quick: bool):
@@ -112,7 +113,7 @@ def _cases(quick: bool):
     pt = parallel_tempering.as_top_level_api(parallel_tempering.rbm_tempering())
     betas = parallel_tempering.geometric_ladder(replicas, 0.1)
     return {
-        REFERENCE: (_matmul_only, visible, unit_rbm),
+        REFERENCE: (matmul_only, visible, unit_rbm),
         "rbm_gibbs": (stepper(gibbs), gibbs.init(visible, rbm), rbm),
         "dbm_gibbs": (stepper(deep_gibbs), deep_gibbs.init(visible, deep), deep),
         "boltzmann_gibbs": (stepper(systematic), systematic.init(units, bm), bm),
@@ -127,20 +128,9 @@ def _cases(quick: bool):
     }
 
 
-def _scan(step, n_steps: int):
-    @jax.jit
-    def run(key, carry, params):
-        def body(carry, key):
-            return step(key, carry, params), None
-
-        return jax.lax.scan(body, carry, jax.random.split(key, n_steps))[0]
-
-    return run
-
-
 def measure(steps: int, repeats: int, quick: bool = False, clock=time.perf_counter) -> dict:
     """Steps per second (median) and the median per-round ratio to the reference."""
-    runs = {name: (_scan(fn, steps), c, p) for name, (fn, c, p) in _cases(quick).items()}
+    runs = {name: (scanned_steps(fn, steps), c, p) for name, (fn, c, p) in _cases(quick).items()}
     key = jax.random.key(7)
     for run, carry, params in runs.values():  # compile and warm up
         jax.block_until_ready(run(key, carry, params))
