@@ -20,11 +20,14 @@ The 20 rounds are written out as ``jax.numpy`` integer operations, so XLA fuses
 them with the sigmoid and the comparison into one vectorised loop over the
 draws, where JAX's own CPU lowering of threefry is a rolled ``while`` loop
 whose iterations each write two arrays to memory, and no float uniform is
-built. A block is spent on each draw even though one draw needs fewer than 64
-bits: sharing a block between draws at different positions makes XLA:CPU
-recompute the block for each of them (a loop fusion computes every output
-element on its own; there is no multi-output loop fusion and optimisation
-barriers are dropped), which measured slower.
+built. :func:`threefry_words` gives the two words of every position's block and
+:func:`bernoulli_from_words` draws from them, for a kernel that redraws each
+position once but in several stages (checkerboard Gibbs: one block per site per
+sweep, used in the site's half). A block is spent on each draw even though one
+draw needs fewer than 64 bits: sharing a block between draws at different
+positions makes XLA:CPU recompute the block for each of them (a loop fusion
+computes every output element on its own; there is no multi-output loop fusion
+and optimisation barriers are dropped by jaxlib 0.10), which measured slower.
 
 Why the draws are exact enough
 ------------------------------
