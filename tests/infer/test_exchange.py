@@ -312,6 +312,18 @@ def test_jitted_step_traces_once_and_vmaps_over_chains(coupling_data):
 # --------------------------------------------------------------------------------------
 
 
+def _ising_data_model(coupling_site):
+    """The observed 3x3 Ising images with the coupling from ``coupling_site()``."""
+
+    def model(data):
+        coupling = coupling_site()
+        with numpyro.plate("images", data.shape[0]):
+            params = homogeneous(coupling, 0.0 * coupling)
+            numpyro.sample("y", UnnormalizedEnergy(ising_bits, params, SHAPE, "binary"), obs=data)
+
+    return model
+
+
 def _init(kernel, *args):
     with jax.numpy_dtype_promotion("standard"):
         return kernel.init(jax.random.key(0), 10, None, args, {})
@@ -327,16 +339,7 @@ def test_model_without_a_doubly_intractable_energy_points_to_nuts():
 
 
 def test_param_sites_point_to_contrastive_divergence(coupling_data):
-    def learned(data):
-        coupling = numpyro.param("coupling", jnp.asarray(0.3))
-        with numpyro.plate("images", data.shape[0]):
-            numpyro.sample(
-                "y",
-                UnnormalizedEnergy(
-                    ising_bits, homogeneous(coupling, 0.0 * coupling), SHAPE, "binary"
-                ),
-                obs=data,
-            )
+    learned = _ising_data_model(lambda: numpyro.param("coupling", jnp.asarray(0.3)))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", potentials.DoublyIntractableWarning)
@@ -353,16 +356,9 @@ def test_data_outside_the_support_names_the_site(coupling_data):
 
 
 def test_cftp_on_a_non_monotone_model_names_the_site(coupling_data):
-    def antiferromagnet(data):
-        coupling = numpyro.sample("coupling", dist.Uniform(-1.0, -0.1))
-        with numpyro.plate("images", data.shape[0]):
-            numpyro.sample(
-                "y",
-                UnnormalizedEnergy(
-                    ising_bits, homogeneous(coupling, 0.0 * coupling), SHAPE, "binary"
-                ),
-                obs=data,
-            )
+    antiferromagnet = _ising_data_model(
+        lambda: numpyro.sample("coupling", dist.Uniform(-1.0, -0.1))
+    )
 
     with pytest.raises(ValueError, match="cftp.*'y' is not monotone"):
         _init(Exchange(antiferromagnet, auxiliary="cftp"), coupling_data)
