@@ -28,12 +28,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> Path:
+def _save(fig, path, dpi: int = 80) -> Path:
     """Lay out ``fig``, write it to ``path`` (creating its folder) as a PNG, and close it."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=dpi)
     import matplotlib.pyplot as plt  # loaded by _pyplot already
 
     plt.close(fig)
@@ -90,9 +90,10 @@ def plot_history(
     if not keys:
         raise ValueError("history has nothing to plot")
     epochs = history.get("epoch", list(range(1, len(history[keys[0]]) + 1)))
-    columns = min(3, len(keys))
+    # two panels a row, saved at 120 dpi: the figure stays readable scaled to a page column
+    columns = min(2, len(keys))
     rows = math.ceil(len(keys) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 2.8 * rows), squeeze=False)
     for ax, key in zip(axes.ravel(), keys, strict=False):
         ax.plot(epochs, history[key], marker="." if len(epochs) < 60 else None)
         ax.set_title(key.replace("_", " "))
@@ -101,7 +102,7 @@ def plot_history(
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
     fig.suptitle(title)
-    return _save(fig, path)
+    return _save(fig, path, dpi=120)
 
 
 def _finite_or_nan(values) -> np.ndarray:

@@ -46,3 +46,14 @@ def test_plot_filters_is_symmetric_around_zero(tmp_path, monkeypatch):
     assert len(images) == 2
     np.testing.assert_allclose(images[0].get_array(), W[:, 0].reshape(2, 2))
     assert images[0].get_clim() == (-1.0, 1.0) and images[1].get_clim() == (-2.0, 2.0)
+
+
+def test_plot_history_of_six_panels_stays_readable_in_a_page_column(tmp_path):
+    # the demo's six panels once came out 3 wide at 80 dpi: 960 px whose labels were
+    # unreadable scaled to a docs column; two a row at 120 dpi keep them legible
+    import matplotlib.image
+
+    history = {"epoch": [1, 2]} | {f"metric_{i}": [0.0, 1.0] for i in range(6)}
+    path = plots.plot_history(history, tmp_path / "six.png")
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert width >= 1000 and height >= 900, (width, height)
