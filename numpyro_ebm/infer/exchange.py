@@ -434,11 +434,10 @@ class Exchange(MCMCKernel):
 
     @staticmethod
     def _check_support(name, fn, value):
-        if isinstance(fn, Unit) or value is None:
-            return
-        if not all(isinstance(leaf, np.ndarray | jax.Array | int | float) for leaf in [value]):
-            return
-        if isinstance(value, jax.core.Tracer):
+        concrete = isinstance(value, np.ndarray | jax.Array | int | float) and not isinstance(
+            value, jax.core.Tracer
+        )
+        if isinstance(fn, Unit) or not concrete:  # factors have no data; tracers no values
             return
         inside = np.asarray(fn.support(jnp.asarray(value)))
         if not inside.all():

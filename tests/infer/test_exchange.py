@@ -284,6 +284,7 @@ def test_float32_run_keeps_float32_and_reports_acceptance(coupling_run):
     assert 0.1 < accept.mean() < 0.6  # adapted towards the target 0.3
 
 
+@pytest.mark.slow  # MCMC already jits and vmaps the step in the tests above
 def test_jitted_step_traces_once_and_vmaps_over_chains(coupling_data):
     kernel = Exchange(coupling_model)
     traces = []
