@@ -282,6 +282,8 @@ def test_float32_run_keeps_float32_and_reports_acceptance(coupling_run):
     assert coupling_run.get_samples()["coupling"].dtype == jnp.float32
     accept = np.asarray(coupling_run.get_extra_fields()["accept_prob"])
     assert 0.1 < accept.mean() < 0.6  # adapted towards the target 0.3
+    # what the progress bar shows (vectorized chains: averaged over them)
+    assert "acc. prob=" in coupling_run.sampler.get_diagnostics_str(coupling_run.last_state)
 
 
 @pytest.mark.slow  # MCMC already jits and vmaps the step in the tests above
