@@ -178,7 +178,7 @@ def test_validate_state_errors_name_the_problem():
     with pytest.raises(TypeError, match="floating-point"):
         boltzmann.validate_state(params, jnp.zeros((2, D), jnp.int32))
     spins = -jnp.ones((2, D))
-    with pytest.raises(ValueError, match=r"binary \(0/1\)"):
+    with pytest.raises(ValueError, match=r"holds ±1 spins but the model takes 0/1 units"):
         boltzmann.validate_state(params, spins, spins=False)
     boltzmann.validate_state(params, spins, spins=True)
     with pytest.raises(ValueError, match=r"spins in \{-1, \+1\}"):

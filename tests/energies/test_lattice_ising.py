@@ -202,7 +202,7 @@ def test_validate_state_errors():
         lattice_ising.validate_state(params, jnp.ones((3, 4)).at[1, 1].set(jnp.nan))
     with pytest.raises(ValueError, match=r"spins in \{-1, \+1\}"):
         lattice_ising.validate_state(params, jnp.zeros((3, 4)))
-    with pytest.raises(ValueError, match=r"binary \(0/1\)"):
+    with pytest.raises(ValueError, match=r"holds ±1 spins but the model takes 0/1 units"):
         lattice_ising.validate_state(params, -jnp.ones((3, 4)), spins=False)
     with pytest.raises(TypeError, match="floating-point"):
         lattice_ising.validate_state(params, jnp.ones((3, 4), jnp.int32))

@@ -219,7 +219,7 @@ def test_init_rejects_bad_positions_and_energies():
     good = jnp.zeros((3, D))
     with pytest.raises(ValueError, match="non-finite"):
         binary_gibbs.init(good.at[0, 0].set(jnp.nan), params, boltzmann.energy)
-    with pytest.raises(ValueError, match=r"binary \(0/1\)"):
+    with pytest.raises(ValueError, match=r"holds ±1 spins but the model takes 0/1 units"):
         binary_gibbs.init(-jnp.ones((3, D)), params, boltzmann.energy)
     with pytest.raises(TypeError, match="floating-point"):
         binary_gibbs.init(jnp.zeros((3, D), jnp.int32), params, boltzmann.energy)

@@ -181,7 +181,7 @@ def test_init_rejects_bad_params_and_positions():
         boltzmann_gibbs.init(jnp.zeros((3, 4)), params)
     with pytest.raises(ValueError, match="non-finite"):
         boltzmann_gibbs.init(good.at[0, 0].set(jnp.nan), params)
-    with pytest.raises(ValueError, match=r"binary \(0/1\)"):
+    with pytest.raises(ValueError, match=r"holds ±1 spins but the model takes 0/1 units"):
         boltzmann_gibbs.init(-jnp.ones((3, D)), params, spins=False)
     with pytest.raises(ValueError, match=r"spins in \{-1, \+1\}"):
         boltzmann_gibbs.init(good, params, spins=True)
