@@ -194,11 +194,17 @@ def scan_epoch(
     def run_epoch(state: TrainState, data, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)
         order = jax.random.permutation(shuffle_key, data.shape[0])[: n_batches * batch_size]
-        batches = data[order].reshape((n_batches, batch_size) + data.shape[1:])
-        if layout is not None:
-            batches = layout.constrain_batches(batches)
         keys = jax.random.split(steps_key, n_batches)
-        state, reports = jax.lax.scan(lambda s, inputs: step(s, *inputs), state, (keys, batches))
+
+        def body(state, inputs):
+            key, rows = inputs
+            # each step gathers its own minibatch: no shuffled copy of the whole data set
+            batch = data[rows]
+            if layout is not None:
+                batch = layout.constrain_batch(batch)
+            return step(state, key, batch)
+
+        state, reports = jax.lax.scan(body, state, (keys, order.reshape(n_batches, batch_size)))
         if state_shardings is not None:
             state = jax.lax.with_sharding_constraint(state, state_shardings)
         return (state, *summarize_epoch(reports))

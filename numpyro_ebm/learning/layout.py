@@ -126,10 +126,10 @@ class TrainingLayout(NamedTuple):
         """The sharding of every leaf of a placed state."""
         return jax.tree.map(lambda x: x.sharding, state)
 
-    def constrain_batches(self, batches):
-        """Inside the compiled epoch: minibatches ``(n_batches, batch, ...)`` split over ``data``."""
+    def constrain_batch(self, batch):
+        """Inside the compiled epoch: one minibatch ``(batch, ...)`` split over ``data``."""
         if self.data_axis is None:
-            return batches
+            return batch
         return jax.lax.with_sharding_constraint(
-            batches, sharding.chain_sharding(self.mesh, self.data_axis, dim=1)
+            batch, sharding.chain_sharding(self.mesh, self.data_axis, dim=0)
         )
