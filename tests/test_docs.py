@@ -28,6 +28,8 @@ TESTED_ELSEWHERE = {
     "scaling.md": "tests/_multidevice.py",  # needs several devices
     "tempering.md": "tests/kernels/test_docs_tempering.py",  # also checks the PT estimate
 }
+# pages whose code trains or races samplers for 10-20 s: run with -m slow (the suite's budget)
+SLOW_PAGES = {"discrete_samplers.md", "learning_numpyro_models.md", "proteins.md"}
 FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
 
@@ -47,7 +49,11 @@ def _python_blocks(text: str) -> list[str]:
 
 def _run_here():
     return [
-        pytest.param(page, id=str(page.relative_to(DOCS)))
+        pytest.param(
+            page,
+            id=str(page.relative_to(DOCS)),
+            marks=[pytest.mark.slow] if page.name in SLOW_PAGES else [],
+        )
         for page in _pages()
         if _python_blocks(page.read_text()) and not _tested_by(page)
     ]

@@ -21,6 +21,7 @@ from numpyro_ebm.datasets import load_digits
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import binary_gibbs, mala, parallel_tempering, rbm_gibbs
+from numpyro_ebm.learning import replay
 
 N_HIDDEN = 16
 N_CHAINS = 20
@@ -475,11 +476,23 @@ def _pt_pcd(energy):
     return learning.pt_pcd(energy, tempering, 50, jnp.array([0.5, 0.75, 1.0]))
 
 
-@pytest.mark.slow  # two compiled rules over binary Gibbs through the model
-@pytest.mark.parametrize("negative", [_fpcd, _pt_pcd], ids=["fast-weights", "tempered"])
+def _replay(energy):
+    def binary_noise(key, n):  # fresh starts for binary chains: uniform 0/1 units
+        return jax.random.bernoulli(key, 0.5, (n, N_SPINS)).astype(jnp.float32)
+
+    sampler = binary_gibbs.as_top_level_api(energy)
+    return replay.persistent_with_replay(
+        energy, sampler, 50, buffer_size=200, k=2, noise_fn=binary_noise
+    )
+
+
+@pytest.mark.slow  # three compiled rules over binary Gibbs through the model
+@pytest.mark.parametrize(
+    "negative", [_fpcd, _pt_pcd, _replay], ids=["fast-weights", "tempered", "replay-buffer"]
+)
 def test_learning_rules_run_as_the_negative_phase_unchanged(ising_data, negative):
-    """negative= takes the library's learning rules (fast weights, parallel tempering) on
-    the row energy: the step's gradient equals the same rule's on ising_energy with the
+    """negative= takes the library's learning rules (fast weights, parallel tempering, a
+    replay buffer) on the row energy: the step's gradient equals the same rule's on ising_energy with the
     same key (the row energy is the Ising energy, up to float rounding)."""
     _, data = ising_data
     key = jax.random.key(21)
