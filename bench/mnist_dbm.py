@@ -113,6 +113,14 @@ def per_class_rows(labels, n_images: int):
     return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)])
 
 
+def pt_ladder(args):
+    """The tempering ladder: ``--pt-betas`` as given (e.g. a ``bench/dbm_ladder.py``
+    pilot's tuned ladder), else geometric from ``--pt-min-beta`` with ``--pt-replicas``."""
+    if args.pt_betas:
+        return jnp.asarray([float(b) for b in args.pt_betas.split(",")], dtype=jnp.float32)
+    return pt.geometric_ladder(args.pt_replicas, args.pt_min_beta)
+
+
 def dbm_rule(args):
     """The DBM rule the options ask for."""
     positive = {
@@ -126,7 +134,7 @@ def dbm_rule(args):
     elif args.rule == "fpcd":
         rule = dbm_rules.dbm_fpcd(args.chains, k=args.k, **fast, **positive)
     else:
-        ladder = pt.geometric_ladder(args.pt_replicas, args.pt_min_beta)
+        ladder = pt_ladder(args)
         if args.fast_lr > 0:
             rule = dbm_rules.dbm_pt_fpcd(args.chains, ladder, k=args.k, **fast, **positive)
         else:
@@ -141,10 +149,15 @@ def dbm_rule(args):
     return rule
 
 
-def train(args, train_data):
+def pretrain(args, train_data):
+    """Greedy pretraining (or the ``--pretrained`` file): parameters, histories, timings."""
     steps_per_epoch = train_data.shape[0] // args.batch_size
     timings = {}
     started, cpu_started = time.perf_counter(), time.process_time()
+    if args.pretrained:
+        pretrained = load_dbm_params(args.pretrained)
+        timings["pretrained_from"] = args.pretrained
+        return pretrained, [], timings
     pre = dbm_rules.greedy_pretrain(
         jax.random.key(args.seed),
         train_data,
@@ -165,10 +178,18 @@ def train(args, train_data):
     )
     timings["pretrain_seconds"] = round(time.perf_counter() - started, 1)
     timings["pretrain_process_cpu_seconds"] = round(time.process_time() - cpu_started, 1)
+    pretrain_history = [{k: [float(x) for x in v] for k, v in h.items()} for h in pre.histories]
+    return pre.params, pretrain_history, timings
+
+
+def train(args, train_data, pretrained):
+    """DBM training from the pretrained parameters: ``fit`` with the options' rule."""
+    steps_per_epoch = train_data.shape[0] // args.batch_size
+    timings = {}
     started, cpu_started = time.perf_counter(), time.process_time()
     result = fit(
         jax.random.key(args.seed + 1),
-        pre.params,
+        pretrained,
         train_data,
         dbm_rule(args),
         _sgd(
@@ -190,8 +211,7 @@ def train(args, train_data):
     timings["dbm_train_seconds"] = round(time.perf_counter() - started, 1)
     timings["dbm_train_process_cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     history = {k: [float(x) for x in v] for k, v in result.history.items()}
-    pretrain_history = [{k: [float(x) for x in v] for k, v in h.items()} for h in pre.histories]
-    return pre.params, result.params, timings, history, pretrain_history
+    return result.params, timings, history
 
 
 def tightness(args, params, test_data, test_labels, estimate, label):
@@ -261,7 +281,8 @@ def _save(path, params):
     np.savez_compressed(path, **{k: np.asarray(v) for k, v in params._asdict().items()})
 
 
-def _load(path):
+def load_dbm_params(path) -> dbm.DBMParams:
+    """DBM parameters from a ``.npz`` written by this script (W1, W2, b, c1, c2)."""
     with np.load(path) as arrays:
         return dbm.DBMParams(*(jnp.asarray(arrays[k]) for k in dbm.DBMParams._fields))
 
@@ -298,6 +319,17 @@ def main(argv=None):
     parser.add_argument("--fast-decay", type=float, default=19.0 / 20.0)
     parser.add_argument("--pt-replicas", type=int, default=4)
     parser.add_argument("--pt-min-beta", type=float, default=0.5)
+    parser.add_argument(
+        "--pt-betas", default=None, help="explicit ladder, comma-separated, ending in 1"
+    )
+    parser.add_argument(
+        "--pretrained", default=None, help="skip pretraining; start from these parameters (.npz)"
+    )
+    parser.add_argument(
+        "--pretrain-only",
+        action="store_true",
+        help="stop after pretraining (writes *_pretrained.npz)",
+    )
     parser.add_argument("--centered", action="store_true", help="the centered DBM")
     parser.add_argument("--offset-rate", type=float, default=0.01)
     parser.add_argument("--hidden-offsets", choices=dbm_rules.OFFSET_SOURCES, default="data")
@@ -360,14 +392,18 @@ def main(argv=None):
     }
     started = time.perf_counter()
     if args.evaluate:
-        params = _load(args.evaluate)
+        params = load_dbm_params(args.evaluate)
     else:
-        pretrained, params, timings, history, pretrain_history = train(args, train_data)
-        _save(results / f"{stem}.npz", params)
+        pretrained, pretrain_history, timings = pretrain(args, train_data)
         _save(results / f"{stem}_pretrained.npz", pretrained)
-        summary.update(
-            timings, config=vars(args), history=history, pretrain_history=pretrain_history
-        )
+        summary.update(timings, config=vars(args), pretrain_history=pretrain_history)
+        if args.pretrain_only:
+            (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+            print(json.dumps(timings, indent=2))
+            return summary
+        params, timings, history = train(args, train_data, pretrained)
+        _save(results / f"{stem}.npz", params)
+        summary.update(timings, history=history)
         (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         if not args.no_pretrained_eval:
             summary.update(evaluate(args, pretrained, train_data, test_data, "pretrained_"))
