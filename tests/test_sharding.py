@@ -59,8 +59,9 @@ def run_script(script: Path, *args: str, env: dict | None = None, timeout: float
 
 
 # one worker runs every test here, so the module-scoped 4-device subprocess (the costliest
-# fixture of the suite) runs once a session, not once in each xdist worker
-pytestmark = pytest.mark.xdist_group("multidevice_subprocess")
+# fixture of the suite: 96 s of an idle 2-core run) runs once a session, not once in each
+# xdist worker; it is `slow` to keep the default suite within its 9-minute budget
+pytestmark = [pytest.mark.xdist_group("multidevice_subprocess"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

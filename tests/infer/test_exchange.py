@@ -179,6 +179,7 @@ def test_unknown_coupling_matches_the_exact_posterior(coupling_run, coupling_dat
     assert np.all(np.asarray(coupling_run.get_extra_fields()["coalescence_time"]) == 0)
 
 
+@pytest.mark.slow  # a NUTS run: 8 s
 def test_dropping_log_z_misses_the_posterior(coupling_run, coupling_data):
     """NUTS on the same model, which drops log Z(coupling): its posterior piles up at the
     prior's upper end (about 0.99) while the exact posterior mean is about 0.44."""
@@ -263,6 +264,7 @@ def test_monotone_violation_finds_the_negative_coupling(small_ising):
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 9 s; float32 runs cover the contract by default
 def test_float64_chains_print_summary_and_arviz(coupling_data, capsys):
     with jax.enable_x64(True):
         data = jnp.asarray(coupling_data, jnp.float64)
