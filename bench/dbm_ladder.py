@@ -35,9 +35,15 @@ from numpyro_ebm.kernels import parallel_tempering as pt
 
 
 def pilot(rng_key, params, start_visible, betas, n_rounds: int, n_steps: int, swap: str):
-    """``adapt_ladder`` from chains at ``start_visible`` (hidden layers from the
+    """``adapt_ladder`` from chains at ``start_visible`` (hidden layers drawn from the
     bottom-up mean field), every replica starting from the same configuration."""
-    start = dbm_gibbs.init(start_visible, params)
+    key_start, rng_key = jax.random.split(rng_key)
+    mean_field = dbm_gibbs.init(start_visible, params)
+    keys = jax.random.split(key_start)
+    start = mean_field._replace(
+        hidden1=jax.random.bernoulli(keys[0], mean_field.hidden1).astype(start_visible.dtype),
+        hidden2=jax.random.bernoulli(keys[1], mean_field.hidden2).astype(start_visible.dtype),
+    )
     replicas = jax.tree.map(lambda x: jnp.stack([x] * betas.shape[0]), start)
     algorithm = pt.as_top_level_api(pt.dbm_tempering(), swap)
     state = algorithm.init(replicas, params, betas)
