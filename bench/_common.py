@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmark scripts (timing, machine description, MNIST path, 2-D quadrature)."""
+"""Shared helpers for the benchmark scripts (timing, machine description, MNIST path, 2-D quadrature,
+the JSON summary and the command that wrote it, figures)."""
 
 from __future__ import annotations
 
@@ -215,21 +216,41 @@ def timed_toy_fit(args, rng_key, params, train, rule, energy_fn, metrics):
     return result, time.perf_counter() - started
 
 
-def command_line(script: str, argv) -> str:
-    """The command that ran ``script`` (``argv``, or the process's arguments)."""
+def command_line(script: str, argv=None, *, flags: list[str] | None = None) -> str:
+    """The command that ran the module ``bench.<script>``: ``python -m bench.<script>``
+    and ``flags`` (already quoted), else ``argv``, else the process's arguments."""
     import sys
 
-    return f"python bench/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+    if flags is None:
+        flags = list(argv if argv is not None else sys.argv[1:])
+    return " ".join([f"python -m bench.{script}", *flags])
 
 
-def write_summary(args, summary: dict) -> Path:
-    """``<output-dir>/<name>.json``; returns the output directory."""
+def write_summary(path, summary: dict, *, indent: int = 2, end: str = "") -> Path:
+    """Write ``summary`` as JSON to ``path`` (its directory created if missing) and
+    return the path. ``indent`` and ``end`` keep each script's committed layout."""
     import json
 
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{args.name}.json").write_text(json.dumps(summary, indent=2))
-    return output
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=indent) + end)
+    return path
+
+
+def summary_path(args) -> Path:
+    """``<--output-dir>/<--name>.json``, where the toy scripts write their summary."""
+    return Path(args.output_dir) / f"{args.name}.json"
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the off-screen Agg backend (the scripts only save PNGs;
+    imported on first use, so a run without figures never loads matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def density_figure(
@@ -250,11 +271,7 @@ def density_figure(
     ``panels`` is ``[(points, label), ...]``; ``log_density[i, j]`` is at
     ``(axis[i], axis[j])``; ``decorate(axes)`` draws what a script adds (squares, experts).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 5), constrained_layout=True)
     extent = (axis[0], axis[-1], axis[0], axis[-1])
     for ax, (points, label) in zip(axes, panels, strict=True):

@@ -17,26 +17,23 @@ each variant's speed relative to the matmul-only loop *of the same round*.
 ``--params`` evaluates a trained RBM (an ``.npz`` with ``W``, ``b``, ``c``) instead
 of random weights; the time does not depend on the weights. Example::
 
-    python bench/ais_rbm.py --repeats 5
+    python -m bench.ais_rbm --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
-
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.evaluation import ais  # noqa: E402
+from bench._common import machine_description
+from bench.recipes import load_rbm
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.evaluation import ais
 
 
 @jax.jit
@@ -88,10 +85,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.params:
-        with np.load(args.params) as arrays:
-            params = bernoulli_rbm.BernoulliRBMParams(
-                *(jnp.asarray(arrays[name], jnp.float32) for name in ("W", "b", "c"))
-            )
+        params = load_rbm(args.params, jnp.float32)
     else:
         params = bernoulli_rbm.init_params(
             jax.random.key(0), args.visible, args.hidden, weight_scale=0.1, dtype=jnp.float32

@@ -38,39 +38,36 @@ that ignored the gap would put 1/25 = 0.04 on every cell. Writes
 ``bench/results``). Examples (about a minute each on a lightly loaded 2-core
 machine)::
 
-    python bench/clusters24.py                                        # CD-1
-    python bench/clusters24.py --rule pcd --name clusters24_pcd       # PCD-1, 1000 chains
+    python -m bench.clusters24                                        # CD-1
+    python -m bench.clusters24 --rule pcd --name clusters24_pcd       # PCD-1, 1000 chains
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from bench import RESULTS
+from bench._common import (
     add_toy_arguments,
     command_line,
     density_figure,
     grid_centres,
     machine_description,
+    summary_path,
     timed_toy_fit,
     write_summary,
 )
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import poe
+from numpyro_ebm.kernels import unigauss_gibbs
+from numpyro_ebm.learning import contrastive_divergence as cdlib
 
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import poe  # noqa: E402
-from numpyro_ebm.kernels import unigauss_gibbs  # noqa: E402
-from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 GEOMETRY = datasets.clusters_grid_geometry()  # 5 x 5, centre missing, spacing 1, std 0.1
 
 
@@ -230,10 +227,10 @@ def main(argv=None):
         "eval_seconds": round(eval_seconds, 1),
         "quadrature": f"midpoint rule, step {step:g}, on the box [-{args.box_half:g}, {args.box_half:g}]^2",
         "machine": machine_description(),
-        "command": command_line("clusters24.py", argv),
+        "command": command_line("clusters24", argv),
         "config": vars(args),
     }
-    output = write_summary(args, summary)
+    output = write_summary(summary_path(args), summary).parent
     if not args.no_plot:
         plot(
             output / f"{args.name}.png",

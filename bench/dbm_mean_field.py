@@ -14,29 +14,26 @@ and the mean error of the per-image bound term -E_q[E] + H(q) in nats.
 Settings are timed interleaved, round by round (``--repeats``), and the ratios are to
 the fixed-10 setting in the same round. Example::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/dbm_mean_field.py --repeats 3
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.dbm_mean_field --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, mnist_path  # noqa: E402
+from bench import RESULTS
+from bench._common import command_line, machine_description, mnist_path, write_summary
+from bench.recipes import load_params
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import dbm
+from numpyro_ebm.learning import dbm as dbm_rules
 
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import dbm  # noqa: E402
-from numpyro_ebm.learning import dbm as dbm_rules  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = {  # name: (max iterations, tolerance, damping)
     "fixed 0 (bottom-up only)": (0, 0.0, 0.0),
     "fixed 3": (3, 0.0, 0.0),
@@ -47,11 +44,6 @@ SETTINGS = {  # name: (max iterations, tolerance, damping)
     "tolerance 1e-3, damping 0.5": (30, 1e-3, 0.5),
 }
 REFERENCE = "fixed 10 (committed run)"
-
-
-def _load(path):
-    with np.load(path) as arrays:
-        return dbm.DBMParams(*(jnp.asarray(arrays[k]) for k in dbm.DBMParams._fields))
 
 
 def _runner(rule, n_batches):
@@ -82,7 +74,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(RESULTS / "dbm_mean_field.json"))
     args = parser.parse_args(argv)
 
-    params = _load(args.params)
+    params = load_params(args.params, dbm.DBMParams)
     split = datasets.load_mnist(mnist_path(args.mnist), binarize="stochastic")
     train = jnp.asarray(split.x_train)
     n = args.batches * args.batch_size
@@ -136,13 +128,12 @@ def main(argv=None):
         }
     summary = {
         "machine": machine_description(),
-        "command": "python bench/dbm_mean_field.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("dbm_mean_field", argv),
         "batches": args.batches,
         "repeats": args.repeats,
         "settings": table,
     }
-    Path(args.output).write_text(json.dumps(summary, indent=2))
+    write_summary(args.output, summary)
     print(json.dumps(summary, indent=2))
     return summary
 

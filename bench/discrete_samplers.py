@@ -40,10 +40,10 @@ Writes ``discrete_samplers_<experiment>.json`` and ``.png`` into ``--output-dir`
 
 Examples::
 
-    python bench/discrete_samplers.py                       # Ising, 50,000 steps, 16 chains
-    python bench/discrete_samplers.py --steps 2000 --chains 4   # smoke run
-    python bench/discrete_samplers.py --experiment rbm --rbm-epochs 1
-    python bench/discrete_samplers.py --replot
+    python -m bench.discrete_samplers                       # Ising, 50,000 steps, 16 chains
+    python -m bench.discrete_samplers --steps 2000 --chains 4   # smoke run
+    python -m bench.discrete_samplers --experiment rbm --rbm-epochs 1
+    python -m bench.discrete_samplers --replot
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -59,11 +58,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
-
-from numpyro_ebm.energies import bernoulli_rbm, boltzmann  # noqa: E402
-from numpyro_ebm.kernels import (  # noqa: E402
+from bench import RESULTS
+from bench._common import command_line, machine_description, pyplot, write_summary
+from numpyro_ebm.energies import bernoulli_rbm, boltzmann
+from numpyro_ebm.kernels import (
     dmala,
     gibbs_with_gradients,
     hamming_ball,
@@ -72,8 +70,6 @@ from numpyro_ebm.kernels import (  # noqa: E402
     path_auxiliary,
     rbm_gibbs,
 )
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # --------------------------------------------------------------------------------------
 # Target: the periodic lattice Ising model of ising_sample.py
@@ -400,10 +396,7 @@ def rbm_experiment(args) -> dict:
 
 
 def plot(result: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = result["samplers"]
     if result["experiment"] == "rbm":
@@ -469,10 +462,8 @@ def main(argv=None):
         print(machine)
         result = ising_experiment(args) if args.experiment == "ising" else rbm_experiment(args)
         result["machine"] = machine
-        result["command"] = "python bench/discrete_samplers.py " + " ".join(
-            sys.argv[1:] if argv is None else argv
-        )
-        (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+        result["command"] = command_line("discrete_samplers", argv)
+        write_summary(out / f"{stem}.json", result, indent=1)
     print(f"wrote {out / f'{stem}.json'} and {plot(result, out / f'{stem}.png')}")
     return result
 

@@ -57,14 +57,13 @@ the squares. Writes ``four_squares.json`` and ``four_squares.png`` into
 ``--output-dir`` (default ``bench/results``). Example (defaults: 400 epochs, about
 2.5 minutes on a lightly loaded 2-core machine)::
 
-    python bench/four_squares.py
+    python -m bench.four_squares
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -73,8 +72,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from bench import RESULTS
+from bench._common import (
     add_toy_arguments,
     command_line,
     density_figure,
@@ -82,17 +81,16 @@ from _common import (  # noqa: E402
     grid_centres,
     grid_quadrature,
     machine_description,
+    summary_path,
     timed_toy_fit,
     write_summary,
 )
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import mlp
+from numpyro_ebm.kernels import hmc, random_walk
+from numpyro_ebm.learning import contrastive_divergence as cdlib
+from numpyro_ebm.learning import replay
 
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import mlp  # noqa: E402
-from numpyro_ebm.kernels import hmc, random_walk  # noqa: E402
-from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
-from numpyro_ebm.learning import replay  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 TRUE_LOG_DENSITY = -math.log(4.0)
 
 
@@ -375,10 +373,10 @@ def main(argv=None):
         ),
         "quadrature": f"midpoint rule, step {args.grid_step:g}, on [-{half:g}, {half:g}]^2",
         "machine": machine_description(),
-        "command": command_line("four_squares.py", argv),
+        "command": command_line("four_squares", argv),
         "config": vars(args),
     }
-    output = write_summary(args, summary)
+    output = write_summary(summary_path(args), summary).parent
     if not args.no_plot:
         plot(output / f"{args.name}.png", quad, samples, np.asarray(train), summary["model"])
 

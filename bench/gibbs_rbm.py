@@ -24,27 +24,22 @@ that ratio. ``--clock cpu`` measures process CPU time instead of wall time
 contention-free measure of work). ``--per-draw`` times the Bernoulli draw alone
 instead (ns per draw). Example::
 
-    python bench/gibbs_rbm.py --sweeps 200 --repeats 15 --chains 100
+    python -m bench.gibbs_rbm --sweeps 200 --repeats 15 --chains 100
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, scanned_steps  # noqa: E402
-
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.kernels import rbm_gibbs  # noqa: E402
-from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits  # noqa: E402
+from bench._common import machine_description, scanned_steps
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.kernels import bernoulli_from_logits, rbm_gibbs
 
 
 def matmul_only(key, v, params):

@@ -32,10 +32,10 @@ paper's 500-2000 DBN is ``--top-init random --top-hidden 2000``.
 
 Examples::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbn.py
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbn.py --top-init random \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_dbn
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_dbn --top-init random \\
         --top-hidden 2000 --epochs 20 --lr 0.02 --hidden-activities probabilities
-    python bench/mnist_dbn.py --data synthetic --train-bottom --bottom-hidden 8 \\
+    python -m bench.mnist_dbn --data synthetic --train-bottom --bottom-hidden 8 \\
         --top-hidden 6 --bottom-epochs 2 --epochs 2 --ais-runs 8 --ais-temperatures 50 \\
         --bound-samples 4 --output-dir /tmp/dbn_smoke   # a few seconds
 """
@@ -52,23 +52,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import mnist_rbm500  # noqa: E402
-from _common import (  # noqa: E402
+from bench import REPOSITORY, RESULTS, mnist_rbm500
+from bench._common import (
+    command_line,
     interval_figures,
     log_z_figures,
     machine_description,
     mnist_path,
+    write_summary,
 )
-from mnist_dbm import _sgd  # noqa: E402
+from bench.recipes import load_rbm, save_rbm, sgd_with_momentum_ramp
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.evaluation import ais, deep
+from numpyro_ebm.learning import dbn
+from numpyro_ebm.learning import rbm as rbm_rules
 
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.evaluation import ais, deep  # noqa: E402
-from numpyro_ebm.learning import dbn  # noqa: E402
-from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_BOTTOM = RESULTS / "mnist_rbm_784_500.npz"
 PAPER_TEST_BOUND = -86.22  # Salakhutdinov & Murray (2008), 784-500-2000 DBN, test bound
 
@@ -88,19 +87,8 @@ def synthetic_data(n_visible: int, n_train: int, n_test: int, seed: int):
 def _shown_path(path) -> str:
     """``path`` relative to the repository when it lies inside it (for the JSON record)."""
     path = Path(path).resolve()
-    root = RESULTS.parent.parent
+    root = REPOSITORY
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
-def load_rbm(path) -> bernoulli_rbm.BernoulliRBMParams:
-    with np.load(path) as arrays:
-        return bernoulli_rbm.BernoulliRBMParams(
-            *(jnp.asarray(arrays[k]) for k in bernoulli_rbm.BernoulliRBMParams._fields)
-        )
-
-
-def save_rbm(path, params: bernoulli_rbm.BernoulliRBMParams):
-    np.savez_compressed(path, **{k: np.asarray(v) for k, v in params._asdict().items()})
 
 
 def bottom_layer(args, train_data, test_data):
@@ -126,30 +114,35 @@ def bottom_layer(args, train_data, test_data):
             return params, info
     else:
         # mnist_rbm500's recipe: centered PCD-k, SGD with momentum, linear decay, L2 decay
-        recipe = argparse.Namespace(
+        # (in ordinary coordinates: the centered rule's own decay is off)
+        rule = rbm_rules.centered(
+            rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k), weight_decay=0.0
+        )
+        schedule = dict(
             hidden=args.bottom_hidden,
             epochs=args.bottom_epochs,
             batch_size=args.batch_size,
-            chains=args.chains,
-            k=args.k,
-            rule="pcd",  # read by the FPCD-aware version of mnist_rbm500.train
-            fast_lr=0.0,
-            fast_decay=0.0,
-            centered=True,
-            centered_weight_decay=0.0,  # the L2 decay is weight_decay's, in ordinary coordinates
             lr=args.bottom_lr,
             final_lr_fraction=0.0,
             momentum=args.momentum,
             weight_decay=args.weight_decay,
             seed=args.seed,
-            checkpoint_dir=None,
-            resume=False,
+        )
+        recipe = dict(
+            schedule,
+            chains=args.chains,
+            k=args.k,
+            rule="pcd",
+            centered=True,
+            centered_weight_decay=0.0,
         )
         started, cpu = time.perf_counter(), time.process_time()
-        params, _, _, history = mnist_rbm500.train(recipe, train_data, test_data)
+        params, _, _, history = mnist_rbm500.train_rbm(
+            rule, train_data, test_data, **schedule, config=recipe
+        )
         info = {
-            "bottom_source": "trained (mnist_rbm500.train, centered)",
-            "bottom_config": vars(recipe),
+            "bottom_source": "trained (mnist_rbm500.train_rbm, centered)",
+            "bottom_config": recipe,
             "bottom_train_seconds": round(time.perf_counter() - started, 1),
             "bottom_train_cpu_seconds": round(time.process_time() - cpu, 1),
             "bottom_history": history,
@@ -178,7 +171,7 @@ def bottom_layer(args, train_data, test_data):
 
 def train_top(args, bottom, train_data, test_data):
     steps_per_epoch = train_data.shape[0] // args.batch_size
-    optimizer = _sgd(
+    optimizer = sgd_with_momentum_ramp(
         args.lr,
         args.final_lr_fraction,
         args.momentum,
@@ -354,7 +347,7 @@ def main(argv=None):
     stem = args.name or f"mnist_dbn_{bottom.W.shape[0]}_{bottom.W.shape[1]}_{top_name}"
     summary = {
         "machine": machine_description(),
-        "command": "python bench/mnist_dbn.py " + " ".join(argv),
+        "command": command_line("mnist_dbn", argv),
         "data": args.data,
         "paper_test_variational_bound": PAPER_TEST_BOUND,
         "config": vars(args),
@@ -379,10 +372,10 @@ def main(argv=None):
         params, timings, history = train_top(args, bottom, train_data, test_data)
         save_rbm(output / f"{stem}.npz", params.layers[1])
         summary.update(timings, top_history=history)
-        (output / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        write_summary(output / f"{stem}.json", summary)
     summary.update(evaluate(args, params, train_data, test_data))
     summary["total_seconds"] = round(time.perf_counter() - started, 1)
-    (output / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    write_summary(output / f"{stem}.json", summary)
     if not args.quiet:
         shown = {k: v for k, v in summary.items() if not k.endswith("history") and k != "config"}
         print(json.dumps(shown, indent=2))

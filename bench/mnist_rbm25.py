@@ -11,8 +11,8 @@ learning rate 0.005, 150 epochs). ``--rule pt-pcd`` / ``pt-fpcd`` train with
 parallel-tempering chains (``--replicas``, ``--min-beta``, ``--ladder``, ``--swap``,
 ``--pt-base``). Examples::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm25.py \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_rbm25
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_rbm25 \\
         --rule pt-pcd --replicas 10
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -29,23 +28,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from bench import RESULTS
+from bench._common import (
     add_tempering_arguments,
+    command_line,
     machine_description,
     mnist_path,
     tempered_rbm_rule,
+    write_summary,
 )
-
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.evaluation import exact  # noqa: E402
-from numpyro_ebm.kernels import rbm_gibbs  # noqa: E402
-from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
-from numpyro_ebm.learning import fit  # noqa: E402
-from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.recipes import save_rbm
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.evaluation import exact
+from numpyro_ebm.kernels import rbm_gibbs
+from numpyro_ebm.learning import contrastive_divergence as cdlib
+from numpyro_ebm.learning import fit
+from numpyro_ebm.learning import rbm as rbm_rules
 
 
 def main(argv=None):
@@ -126,12 +125,7 @@ def main(argv=None):
     stem = args.name or f"mnist_rbm_784_{args.hidden}"
     results = Path(args.results_dir)
     results.mkdir(exist_ok=True)
-    np.savez_compressed(
-        results / f"{stem}.npz",
-        W=np.asarray(params.W),
-        b=np.asarray(params.b),
-        c=np.asarray(params.c),
-    )
+    save_rbm(results / f"{stem}.npz", params)
     summary = {
         "test_log_likelihood": test_ll,
         "train_log_likelihood": train_ll,
@@ -139,11 +133,10 @@ def main(argv=None):
         "train_seconds": round(train_seconds, 1),
         "log_z_seconds": round(eval_seconds, 1),
         "machine": machine_description(),
-        "command": "python bench/mnist_rbm25.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("mnist_rbm25", argv),
         "config": vars(args),
     }
-    (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    write_summary(results / f"{stem}.json", summary)
     print(json.dumps(summary, indent=2))
 
 

@@ -17,13 +17,13 @@ centered FPCD-1 (fast learning rate 0.02), 500 epochs, learning rate 0.02, no Op
 weight decay and an L2 decay of 2e-4 in centered coordinates. Examples (the first is
 that recipe, the second the same command spelled out, the third plain PCD-1)::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py --centered \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_rbm500
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_rbm500 --centered \\
         --rule fpcd --fast-lr 0.02 --epochs 500 --lr 0.02 --weight-decay 0 \\
         --centered-weight-decay 2e-4
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py --no-centered \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_rbm500 --no-centered \\
         --rule pcd --epochs 300 --lr 0.005 --weight-decay 1e-4
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_rbm500.py \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_rbm500 \\
         --evaluate bench/results/mnist_rbm_784_500.npz --extra-ais-runs 1000
 """
 
@@ -31,38 +31,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from bench import RESULTS
+from bench._common import (
     add_tempering_arguments,
+    command_line,
     interval_figures,
     log_z_figures,
     machine_description,
     mnist_path,
     tempered_rbm_rule,
+    write_summary,
 )
-
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.learning import fit  # noqa: E402
-from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
-from numpyro_ebm.learning.regularizers import momentum_schedule, weight_decay  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.recipes import load_rbm, save_rbm
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.learning import fit, regularizers
+from numpyro_ebm.learning import rbm as rbm_rules
 
 
 def train(args, train_data, test_data):
-    params = bernoulli_rbm.init_params(
-        jax.random.key(args.seed), train_data.shape[1], args.hidden, data=train_data
-    )
+    """The command line's run: the rule of ``--rule`` and its options, trained by
+    :func:`train_rbm` with the flags' schedule."""
     if args.rule in ("pt-pcd", "pt-fpcd"):
         rule = tempered_rbm_rule(args, train_data)
     elif args.rule == "fpcd":
@@ -79,29 +74,76 @@ def train(args, train_data, test_data):
         rule = rbm_rules.centered(rule, weight_decay=centered_decay)
     elif args.centered_weight_decay:
         raise SystemExit("--centered-weight-decay needs --centered")
-    steps_per_epoch = train_data.shape[0] // args.batch_size
-    steps = args.epochs * steps_per_epoch
-    schedule = optax.linear_schedule(args.lr, args.lr * args.final_lr_fraction, steps)
-    momentum = momentum_schedule(0.5, args.momentum, 5 * steps_per_epoch)
+    return train_rbm(
+        rule,
+        train_data,
+        test_data,
+        hidden=args.hidden,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        final_lr_fraction=args.final_lr_fraction,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+        config={k: v for k, v in vars(args).items() if k != "evaluate"},
+    )
+
+
+def train_rbm(
+    rule,
+    train_data,
+    test_data,
+    *,
+    hidden: int,
+    epochs: int,
+    batch_size: int = 100,
+    lr: float = 0.02,
+    final_lr_fraction: float = 0.0,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    checkpoint_dir=None,
+    resume: bool = False,
+    config: dict | None = None,
+):
+    """The 784-500 recipe: a ``hidden``-unit Bernoulli RBM (visible biases at the data's
+    log-odds) trained by ``rule`` with SGD, the learning rate decaying linearly from
+    ``lr`` to ``lr * final_lr_fraction``, momentum ramped from 0.5 to ``momentum`` over
+    five epochs (Hinton 2010, "A practical guide to training RBMs", section 9) and L2
+    ``weight_decay`` on ``W``; the held-out metrics on ``test_data[:2000]``.
+
+    Returns ``(params, wall seconds, process CPU seconds, history)``. ``config`` is what
+    a checkpoint records (and a resume compares).
+    """
+    params = bernoulli_rbm.init_params(
+        jax.random.key(seed), train_data.shape[1], hidden, data=train_data
+    )
+    steps_per_epoch = train_data.shape[0] // batch_size
+    steps = epochs * steps_per_epoch
+    schedule = optax.linear_schedule(lr, lr * final_lr_fraction, steps)
+    momentum_ramp = regularizers.momentum_schedule(0.5, momentum, 5 * steps_per_epoch)
     optimizer = optax.chain(
-        weight_decay(args.weight_decay),
-        optax.inject_hyperparams(optax.sgd)(learning_rate=schedule, momentum=momentum),
+        regularizers.weight_decay(weight_decay),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=schedule, momentum=momentum_ramp),
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     result = fit(
-        jax.random.key(args.seed + 1),
+        jax.random.key(seed + 1),
         params,
         train_data,
         rule,
         optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        epochs=epochs,
+        batch_size=batch_size,
         held_out=test_data[:2000],
         energy_fn=bernoulli_rbm.free_energy,
-        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_dir=checkpoint_dir,
         checkpoint_every=10,
-        resume=args.resume,
-        config={k: v for k, v in vars(args).items() if k != "evaluate"},
+        resume=resume,
+        config=config,
     )
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
@@ -239,25 +281,16 @@ def main(argv=None):
     RESULTS.mkdir(exist_ok=True)
     summary = {
         "machine": machine_description(),
-        "command": "python bench/mnist_rbm500.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("mnist_rbm500", argv),
     }
     if args.evaluate:
-        with np.load(args.evaluate) as arrays:
-            params = bernoulli_rbm.BernoulliRBMParams(
-                jnp.asarray(arrays["W"]), jnp.asarray(arrays["b"]), jnp.asarray(arrays["c"])
-            )
+        params = load_rbm(args.evaluate)
         previous = RESULTS / f"{stem}.json"
         if previous.exists():
             summary = {**json.loads(previous.read_text()), **summary}
     else:
         params, seconds, cpu_seconds, history = train(args, train_data, test_data)
-        np.savez_compressed(
-            RESULTS / f"{stem}.npz",
-            W=np.asarray(params.W),
-            b=np.asarray(params.b),
-            c=np.asarray(params.c),
-        )
+        save_rbm(RESULTS / f"{stem}.npz", params)
         summary.update(
             train_seconds=round(seconds, 1),
             train_process_cpu_seconds=round(cpu_seconds, 1),
@@ -265,9 +298,9 @@ def main(argv=None):
             config=vars(args),
             history=history,
         )
-        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        write_summary(RESULTS / f"{stem}.json", summary)
     summary.update(evaluate(args, params, train_data, test_data))
-    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    write_summary(RESULTS / f"{stem}.json", summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
 
 

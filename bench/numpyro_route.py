@@ -15,7 +15,7 @@ Both with SGD with momentum and 100 persistent chains. The epochs are timed inte
 rounds of each round's fit/NumPyro time ratio (robust to a machine whose load changes).
 Example::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/numpyro_route.py --repeats 5
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.numpyro_route --repeats 5
 
 ``--synthetic N`` replaces MNIST by N random binary rows (the smoke test).
 """
@@ -23,9 +23,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -33,13 +31,11 @@ import numpy as np
 import numpyro
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, mnist_path  # noqa: E402
-
-from numpyro_ebm import datasets, infer, potentials  # noqa: E402
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.learning import engine  # noqa: E402
-from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
+from bench._common import machine_description, mnist_path
+from numpyro_ebm import datasets, infer, potentials
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.learning import engine
+from numpyro_ebm.learning import rbm as rbm_rules
 
 
 def rbm_model(initial: bernoulli_rbm.BernoulliRBMParams):

@@ -25,30 +25,26 @@ Times are medians over ``--repeats`` epochs after a warm-up epoch (compilation
 excluded); the compiled epochs, the matmul-only and the update-only loops are timed
 interleaved (one of each per round) and their ratios are medians of per-round ratios. Example::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/pcd_epoch.py
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.pcd_epoch
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, median_seconds, mnist_path  # noqa: E402
-
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.learning import engine, fit  # noqa: E402
-from numpyro_ebm.learning import rbm as rbm_rules  # noqa: E402
-from numpyro_ebm.learning.base import LearningRule  # noqa: E402
-from numpyro_ebm.learning.checkpoint import TrainState  # noqa: E402
+from bench._common import machine_description, median_seconds, mnist_path
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.learning import engine, fit
+from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning.base import LearningRule
+from numpyro_ebm.learning.checkpoint import TrainState
 
 
 def matmul_only_epoch(n_batches: int, batch_size: int):

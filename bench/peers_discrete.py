@@ -4,7 +4,7 @@ Run it in the separate peer environment, never in the package's own::
 
     python3.11 -m venv /work/peervenv
     /work/peervenv/bin/pip install -e /work/main thrml hamon
-    /work/peervenv/bin/python bench/peers_discrete.py
+    /work/peervenv/bin/python -m bench.peers_discrete
 
 Target: the homogeneous 32x32 Ising model, free boundaries, no field, at three
 couplings (K = 0.30, the critical 0.4407, 0.60). thrml (``thrml.models.IsingEBM``,
@@ -25,10 +25,8 @@ block Gibbs rows for a dense coupling matrix, and hamon's adaptive non-reversibl
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -36,11 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
-
-from numpyro_ebm.energies import lattice_ising  # noqa: E402
-from numpyro_ebm.kernels import checkerboard_gibbs  # noqa: E402
+from bench import RESULTS
+from bench._common import command_line, machine_description, write_summary
+from numpyro_ebm.energies import lattice_ising
+from numpyro_ebm.kernels import checkerboard_gibbs
 
 CRITICAL_COUPLING = 0.5 * math.log1p(math.sqrt(2.0))
 
@@ -133,7 +130,7 @@ def main(argv=None):
     parser.add_argument("--sweeps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--couplings", type=float, nargs="*", default=[0.3, CRITICAL_COUPLING, 0.6])
-    parser.add_argument("--output-dir", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--output-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
     import importlib.metadata as metadata
 
@@ -191,11 +188,10 @@ def main(argv=None):
     result = {
         "machine": machine,
         "versions": versions,
-        "command": "python bench/peers_discrete.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command_line("peers_discrete", argv),
         "rows": rows,
     }
-    (out / "peers_discrete.json").write_text(json.dumps(result, indent=1))
+    write_summary(out / "peers_discrete.json", result, indent=1)
     print(f"wrote {out / 'peers_discrete.json'}")
     return result
 

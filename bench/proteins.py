@@ -25,15 +25,13 @@ For each family (``--families``, files of ``$NUMPYRO_EBM_PROTEINS`` or ``--data-
 
 Example (a short run)::
 
-    NUMPYRO_EBM_PROTEINS=../shared/data/proteins python bench/proteins.py \\
+    NUMPYRO_EBM_PROTEINS=../shared/data/proteins python -m bench.proteins \\
         --families lattice --epochs 10 --max-train 10000
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -43,16 +41,15 @@ import numpy as np
 import optax
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
-
-from numpyro_ebm.datasets import fasta  # noqa: E402
-from numpyro_ebm.energies import potts, potts_rbm  # noqa: E402
-from numpyro_ebm.evaluation import annealing  # noqa: E402
-from numpyro_ebm.evaluation import potts as potts_eval  # noqa: E402
-from numpyro_ebm.kernels import potts_rbm_gibbs  # noqa: E402
-from numpyro_ebm.learning import potts as potts_rules  # noqa: E402
-from numpyro_ebm.learning.fit import fit  # noqa: E402
+from bench import RESULTS
+from bench._common import command_line, machine_description, write_summary
+from numpyro_ebm.datasets import fasta
+from numpyro_ebm.energies import potts, potts_rbm
+from numpyro_ebm.evaluation import annealing
+from numpyro_ebm.evaluation import potts as potts_eval
+from numpyro_ebm.kernels import potts_rbm_gibbs
+from numpyro_ebm.learning import potts as potts_rules
+from numpyro_ebm.learning.fit import fit
 
 FAMILIES = {
     "lattice": ("Lattice_Proteins_MSA.fasta", "Lattice_Proteins_pnat.txt"),
@@ -304,7 +301,7 @@ def main(argv=None):
     parser.add_argument("--plm-epochs", type=int, default=5, help="0: skip the Potts model")
     parser.add_argument("--plm-lr", type=float, default=0.01)
     parser.add_argument("--plm-l2", type=float, default=1e-3)
-    parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
     data_dir = fasta.proteins_directory(args.data_dir)
     out_dir = Path(args.out_dir)
@@ -317,8 +314,8 @@ def main(argv=None):
             raise SystemExit(f"unknown family {name!r}; choose from {sorted(FAMILIES)}")
         result, test_index = run_family(name, args, data_dir)
         result["machine"] = machine
-        result["command"] = "python bench/proteins.py " + " ".join(argv or sys.argv[1:])
-        (out_dir / f"proteins_{name}.json").write_text(json.dumps(result, indent=2))
+        result["command"] = command_line("proteins", argv)
+        write_summary(out_dir / f"proteins_{name}.json", result)
         np.savez_compressed(out_dir / f"proteins_{name}_split.npz", test_index=test_index)
         summaries[name] = result
     return summaries

@@ -23,28 +23,24 @@ swaps is ``(t_step - t_sweep) / t_step``. Variants are timed interleaved over
 ``--repeats`` rounds (medians over rounds of per-round ratios), as in
 ``bench/gibbs_rbm.py``. Example::
 
-    python bench/pt_rbm.py --replicas 8 --chains 100 --sweeps 50 --repeats 7
+    python -m bench.pt_rbm --replicas 8 --chains 100 --sweeps 50 --repeats 7
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, scanned_steps  # noqa: E402
-from gibbs_rbm import matmul_only  # noqa: E402
-
-from numpyro_ebm.energies import bernoulli_rbm  # noqa: E402
-from numpyro_ebm.kernels import parallel_tempering as pt  # noqa: E402
-from numpyro_ebm.kernels import rbm_gibbs  # noqa: E402
+from bench._common import machine_description, scanned_steps
+from bench.gibbs_rbm import matmul_only
+from numpyro_ebm.energies import bernoulli_rbm
+from numpyro_ebm.kernels import parallel_tempering as pt
+from numpyro_ebm.kernels import rbm_gibbs
 
 _GIBBS = rbm_gibbs.as_top_level_api("bernoulli")
 

@@ -24,8 +24,8 @@ entry is reported and not a failure). ``--write`` stores this run as the committ
 figures of this line and CPU kind. It is a benchmark, not a test: run it on an idle
 machine, on both JAX lines (Python 3.11: JAX 0.10; Python >= 3.12: JAX 0.12)::
 
-    .venv/bin/python bench/regression.py --repeats 9
-    .venv312/bin/python bench/regression.py --repeats 9
+    .venv/bin/python -m bench.regression --repeats 9
+    .venv312/bin/python -m bench.regression --repeats 9
 """
 
 from __future__ import annotations
@@ -41,17 +41,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from bench import RESULTS
+from bench._common import (
     command_line,
     cpu_model_and_vector_flags,
     machine_description,
     scanned_steps,
+    write_summary,
 )
-from gibbs_rbm import matmul_only  # noqa: E402
-
-from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm, lattice_ising  # noqa: E402
-from numpyro_ebm.kernels import (  # noqa: E402
+from bench.gibbs_rbm import matmul_only
+from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm, lattice_ising
+from numpyro_ebm.kernels import (
     binary_gibbs,
     boltzmann_gibbs,
     checkerboard_gibbs,
@@ -61,7 +61,6 @@ from numpyro_ebm.kernels import (  # noqa: E402
     rbm_gibbs,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCE = "matmul-only RBM sweep (reference)"
 CHAINS = 100
 
@@ -242,15 +241,14 @@ def main(argv=None) -> int:
         stored[kind] = {
             "jax": jax.__version__,
             "machine": machine_description(),
-            "command": command_line("regression.py", argv),
+            "command": command_line("regression", argv),
             "steps": args.steps,
             "repeats": args.repeats,
             "quick": args.quick,
             "clock": args.clock,
             "kernels": fresh,
         }
-        directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stored, indent=2) + "\n")
+        write_summary(path, stored, end="\n")
         print(f"wrote {path}")
     return 1 if failures else 0
 

@@ -68,10 +68,10 @@ Examples::
 
     # the committed run (bench/results/sampler_shootout.*; about 35 minutes on a loaded
     # 2-core machine, most of it compilation)
-    python bench/sampler_shootout.py --budget 3 --pilot-steps 30 --min-steps 200 --max-steps 50000
-    python bench/sampler_shootout.py --quick               # a couple of minutes: smoke run
-    python bench/sampler_shootout.py --targets ising5_cold --samplers "block Gibbs" --budget 10
-    python bench/sampler_shootout.py --replot              # table and figure from the JSON
+    python -m bench.sampler_shootout --budget 3 --pilot-steps 30 --min-steps 200 --max-steps 50000
+    python -m bench.sampler_shootout --quick               # a couple of minutes: smoke run
+    python -m bench.sampler_shootout --targets ising5_cold --samplers "block Gibbs" --budget 10
+    python -m bench.sampler_shootout --replot              # table and figure from the JSON
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -91,14 +90,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description  # noqa: E402
-
-from numpyro_ebm import diagnostics  # noqa: E402
-from numpyro_ebm.diagnostics import SamplerSpec  # noqa: E402
-from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm, lattice_ising  # noqa: E402
-from numpyro_ebm.evaluation import exact  # noqa: E402
-from numpyro_ebm.kernels import (  # noqa: E402
+from bench import RESULTS
+from bench._common import command_line, machine_description, pyplot, write_summary
+from numpyro_ebm import diagnostics
+from numpyro_ebm.diagnostics import SamplerSpec
+from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm, lattice_ising
+from numpyro_ebm.evaluation import exact
+from numpyro_ebm.kernels import (
     binary_gibbs,
     checkerboard_gibbs,
     dmala,
@@ -667,16 +665,15 @@ def _rows(target):
     return rows
 
 
-def command_line(args) -> str:
-    parts = ["python bench/sampler_shootout.py"]
-    if args.quick:
-        parts.append("--quick")
+def resolved_flags(args) -> list[str]:
+    """The flags that fix the run's rows, with ``--quick``'s values spelled out."""
+    parts = ["--quick"] if args.quick else []
     names = ("budget", "chains", "pilot_steps", "min_steps", "max_steps", "max_runs", "seed")
     for name in names:
         parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     if args.targets:
         parts.append("--targets " + " ".join(args.targets))
-    return " ".join(parts)
+    return parts
 
 
 def markdown_table(rows) -> str:
@@ -718,9 +715,7 @@ def plot(rows, path):
     (one bar a sampler that ran on it, colours by sampler)."""
     from matplotlib.ticker import NullFormatter
 
-    from numpyro_ebm.diagnostics.comparison import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     targets = list(dict.fromkeys(r["target"] for r in rows))
     samplers = list(dict.fromkeys(r["sampler"] for r in rows))
     rows = [dict(r, worst_error_in_mcse=_worst_error_in_mcse(r)) for r in rows]
@@ -778,7 +773,7 @@ def plot(rows, path):
 
 def write_outputs(result, out: Path, name: str, figure: bool = True):
     """The JSON, the markdown table and (``figure``) the PNG of the rows so far."""
-    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    write_summary(out / f"{name}.json", result, indent=1)
     table = markdown_table(result["rows"])
     failed = "".join(
         f"\n- failed: {f['target']} / {f['sampler']}: {f['error']}"
@@ -812,7 +807,7 @@ def main(argv=None):
     )
     parser.add_argument("--targets", nargs="*", default=None)
     parser.add_argument("--samplers", nargs="*", default=None, help="subset of sampler names")
-    parser.add_argument("--output-dir", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--output-dir", default=str(RESULTS))
     parser.add_argument("--name", default="sampler_shootout", help="output file stem")
     parser.add_argument(
         "--replot", action="store_true", help="only rewrite the table and figure from the JSON"
@@ -833,7 +828,7 @@ def main(argv=None):
     started = time.perf_counter()
     targets = all_targets(args.targets)
     result = {
-        "command": command_line(args),
+        "command": command_line("sampler_shootout", flags=resolved_flags(args)),
         "machine": machine_description(),
         "budget_seconds_per_row": args.budget,
         "targets": {

@@ -27,7 +27,7 @@ It then prints a projection of a 784-500 PCD-1 epoch on MNIST and a 1,000-run,
 assumptions are arguments, next to what the measured per-device rate of this
 machine would give. Example (the figures in BENCHMARKS.md)::
 
-    python bench/scaling.py --devices 1 2 --repeats 5
+    python -m bench.scaling --devices 1 2 --repeats 5
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from bench import REPOSITORY
 
 
 def _worker(args) -> dict:
@@ -254,7 +253,7 @@ def projection(args, measured_gflops_per_device: float | None) -> str:
     return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--real", action="store_true", help="use this machine's devices")
@@ -277,25 +276,32 @@ def main():
     parser.add_argument("--collective-latency-us", type=float, default=20.0)
     parser.add_argument("--step-overhead-us", type=float, default=30.0)
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    flags = list(sys.argv[1:] if argv is None else argv)
     if args.worker is not None:
         print(json.dumps(_worker(args)))
         return
 
-    sys.path.insert(0, str(HERE))
-    from _common import machine_description
+    from bench._common import machine_description
 
     results = []
     for n in args.devices:
-        command = [sys.executable, __file__, "--worker", str(n)] + [
-            a for a in sys.argv[1:] if a != "--real"
+        command = [sys.executable, "-m", "bench.scaling", "--worker", str(n)] + [
+            a for a in flags if a != "--real"
         ]
         environment = dict(os.environ)
         if not args.real:
             environment["XLA_FLAGS"] = (
                 environment.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}"
             )
-        out = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            command,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPOSITORY,
+        )
         if out.returncode:
             raise SystemExit(out.stderr[-3000:])
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -67,17 +67,15 @@ points for the RBM). Writes ``score_matching_compare_<problem>.json`` (and
 ``.png``) into ``--output-dir`` (default ``bench/results``). Example (all three
 problems, 6 minutes on a 2-core machine shared with other jobs, load average 8)::
 
-    python bench/score_matching_compare.py --problem all
+    python -m bench.score_matching_compare --problem all
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -87,20 +85,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import clusters24  # noqa: E402
-import four_squares  # noqa: E402
-from _common import grid_centres, grid_quadrature, machine_description  # noqa: E402
+from bench import RESULTS, clusters24, four_squares
+from bench._common import (
+    command_line,
+    grid_centres,
+    grid_quadrature,
+    machine_description,
+    pyplot,
+    write_summary,
+)
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import gaussian_rbm, mlp, poe
+from numpyro_ebm.evaluation import exact
+from numpyro_ebm.kernels import random_walk, rbm_gibbs, unigauss_gibbs
+from numpyro_ebm.learning import contrastive_divergence as cdlib
+from numpyro_ebm.learning import fit
+from numpyro_ebm.learning import score_matching as smlib
 
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import gaussian_rbm, mlp, poe  # noqa: E402
-from numpyro_ebm.evaluation import exact  # noqa: E402
-from numpyro_ebm.kernels import random_walk, rbm_gibbs, unigauss_gibbs  # noqa: E402
-from numpyro_ebm.learning import contrastive_divergence as cdlib  # noqa: E402
-from numpyro_ebm.learning import fit  # noqa: E402
-from numpyro_ebm.learning import score_matching as smlib  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 PROBLEMS = ("four_squares", "clusters24", "gbrbm")
 
 # per-problem defaults (overridden by the command line when given)
@@ -602,10 +603,7 @@ def report(name: str, info: dict):
 
 
 def plot(path: Path, summary: dict, methods: dict, images, data):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ref = summary["reference"]
     ceiling = ref.get("true_test_log_likelihood", ref.get("teacher_test_log_likelihood"))
@@ -698,13 +696,12 @@ def main(argv=None):
             methods=methods,
             total_seconds=round(time.perf_counter() - started, 1),
             machine=machine_description(),
-            command="python bench/score_matching_compare.py "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            command=command_line("score_matching_compare", argv),
             config={k: v for k, v in vars(pargs).items()},
         )
         summary["config"]["problem"] = problem
         stem = f"score_matching_compare_{problem}"
-        (output / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        write_summary(output / f"{stem}.json", summary)
         if not args.no_plot:
             plot(output / f"{stem}.png", summary, methods, images, data)
         print(f"  -> {output / stem}.json ({summary['total_seconds']:.0f} s)", flush=True)

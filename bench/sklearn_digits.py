@@ -23,7 +23,7 @@ first fit, which compiles the epoch), and, after the seeds, the first fit in fre
 fitting once; ours also counts the XLA compilations and their seconds). The logistic
 regression's time is the same code for both and printed for scale.
 
-Run: ``python bench/sklearn_digits.py --seeds 10 --fresh 3`` (``--n-iter 1 --seeds 2
+Run: ``python -m bench.sklearn_digits --seeds 10 --fresh 3`` (``--n-iter 1 --seeds 2
 --fresh 1 --max-train 500`` for a smoke run). ``--extra centering=True`` adds a row for
 one of our options beyond scikit-learn (repeatable, ``name=value``).
 """
@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import convolve
+
+from bench import REPOSITORY
 
 RBM_SETTINGS = dict(n_components=100, learning_rate=0.06, n_iter=10)
 
@@ -171,7 +173,8 @@ def fresh_process(implementation, args, cache_directory=None):
         environment["NUMPYRO_EBM_CACHE_DIR"] = str(cache_directory)
     command = [
         sys.executable,
-        __file__,
+        "-m",
+        "bench.sklearn_digits",
         "--first-fit",
         implementation,
         "--n-iter",
@@ -180,7 +183,9 @@ def fresh_process(implementation, args, cache_directory=None):
     command += ["--n-components", str(args.n_components)]
     if args.max_train is not None:
         command += ["--max-train", str(args.max_train)]
-    completed = subprocess.run(command, capture_output=True, text=True, env=environment)
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=environment, cwd=REPOSITORY
+    )
     if completed.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -227,8 +232,7 @@ def main(argv=None):
 
 def compare(args):
     """The seeds, the fresh processes and the tables (``main`` without its arguments)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine_description
+    from bench._common import machine_description, write_summary
 
     data = digits_data(args.max_train)
     print(machine_description())
@@ -347,8 +351,7 @@ def compare(args):
         + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
     )
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_summary(args.json, summary)
     return summary
 
 

@@ -7,7 +7,7 @@ persistent chains' energy R-hat within an epoch, the free-energy gap between hel
 and training images (overfitting), and for tempered runs the mean swap acceptance. Prints the figures at 25/50/75/100% of
 training. Example (the two 784-500 runs of BENCHMARKS.md)::
 
-    python bench/training_curves.py bench/results/mnist_rbm_784_500.json \\
+    python -m bench.training_curves bench/results/mnist_rbm_784_500.json \\
         bench/results/mnist_rbm_784_500_pt.json --out bench/results/mnist_rbm_784_500_curves.png
 """
 
@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from bench._common import pyplot
 
 PANELS = (
     ("chain_rhat", "chains' energy R-hat"),
@@ -51,10 +53,7 @@ def milestones(history: dict[str, np.ndarray], fractions=(0.25, 0.5, 0.75, 1.0))
 
 
 def plot(runs: list[tuple[str, dict[str, np.ndarray]]], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.8), sharex=True)
     for ax, (key, title) in zip(axes, PANELS, strict=True):

@@ -9,17 +9,11 @@ in BENCHMARKS.md.
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import mnist_dbm  # noqa: E402
+from bench import mnist_dbm
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 ``main`` runs end to end on its synthetic data (no MNIST) with tiny sizes: with a
 bottom RBM loaded from a file (and its figures from the JSON beside it, as for the
-committed MNIST RBM) or trained with ``mnist_rbm500.train`` (slow variant), it trains
+committed MNIST RBM) or trained with ``mnist_rbm500.train_rbm`` (slow variant), it trains
 the top RBM with ``greedy_layerwise``, runs a short AIS and the Monte Carlo bound, and
 must write the top RBM (.npz) and its JSON to the given directory with finite figures.
 The figures of a real run are in BENCHMARKS.md; nothing statistical is asserted here.
@@ -10,20 +10,13 @@ The figures of a real run are in BENCHMARKS.md; nothing statistical is asserted 
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
+from bench import mnist_dbn, recipes
 from numpyro_ebm.energies import bernoulli_rbm
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import mnist_dbn  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -38,7 +31,7 @@ import mnist_dbn  # noqa: E402
 def test_mnist_dbn_runs_on_synthetic_data_and_writes_its_results(tmp_path, bottom):
     if bottom == "loaded":
         params = bernoulli_rbm.init_params(jax.random.key(0), 16, 6, weight_scale=0.1)
-        mnist_dbn.save_rbm(tmp_path / "bottom.npz", params)
+        recipes.save_rbm(tmp_path / "bottom.npz", params)
         record = {"test_log_likelihood_ais": -10.5, "train_command": "a fixture"}
         (tmp_path / "bottom.json").write_text(json.dumps(record))
         bottom_args = ["--bottom", str(tmp_path / "bottom.npz")]
@@ -59,7 +52,7 @@ def test_mnist_dbn_runs_on_synthetic_data_and_writes_its_results(tmp_path, botto
         assert summary["bottom_figures_from"] == "AIS run here"
     written = json.loads((tmp_path / "smoke.json").read_text())
     assert written == json.loads(json.dumps(summary))
-    assert written["command"].startswith("python bench/mnist_dbn.py --data synthetic")
+    assert written["command"].startswith("python -m bench.mnist_dbn --data synthetic")
     assert "cores" in written["machine"]
     for key in (
         "test_variational_bound", "train_variational_bound_first_10000",

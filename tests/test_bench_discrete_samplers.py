@@ -2,14 +2,11 @@
 
 import itertools
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import discrete_samplers  # noqa: E402
+from bench import discrete_samplers
 
 
 @pytest.mark.slow
@@ -41,7 +38,7 @@ def test_small_ising_run_writes_json_and_figure(tmp_path):
     names = ["Gibbs", "GWG", "DMALA", "DULA", "LB", "PAS", "Hamming ball"]
     assert list(result["samplers"]) == names + [f"PT over {result['best_single']}"]
     written = json.loads((tmp_path / "discrete_samplers_ising.json").read_text())
-    assert written["command"].startswith("python bench/discrete_samplers.py --size 4")
+    assert written["command"].startswith("python -m bench.discrete_samplers --size 4")
     for row in written["samplers"].values():
         assert row["steps"] == [100, 200] and np.isfinite(row["log_rmse"]).all()
     assert (tmp_path / "discrete_samplers_ising.png").stat().st_size > 10_000

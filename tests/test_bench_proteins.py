@@ -6,19 +6,12 @@ figures of a real run are in BENCHMARKS.md. Nothing statistical is asserted here
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import proteins
 from numpyro_ebm.datasets import fasta
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import proteins  # noqa: E402
 
 
 @pytest.mark.slow  # trains three small models (~30 s)

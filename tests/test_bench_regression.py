@@ -8,16 +8,10 @@ asserted (that is what the benchmark itself does, on an idle machine).
 """
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import regression  # noqa: E402
+from bench import regression
 
 
 def _entry(jax_version, **ratios):
@@ -73,7 +67,7 @@ def test_quick_run_writes_and_rereads_its_figures(tmp_path):
         "checkerboard_gibbs",
         "parallel_tempering",
     }
-    assert stored["command"].startswith("python bench/regression.py --quick")
+    assert stored["command"].startswith("python -m bench.regression --quick")
     # a committed ratio far above any real one makes the next run fail
     stored["kernels"]["rbm_gibbs"]["ratio_to_reference"] = 1e6
     path.write_text(json.dumps({regression.entry_key(): stored}))

@@ -9,19 +9,13 @@ statistical is asserted here.
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import score_matching_compare  # noqa: E402
+from bench import score_matching_compare
 
 METHOD_KEYS = (
     "test_log_likelihood", "train_log_likelihood", "log_partition_function",
@@ -61,7 +55,7 @@ def _check(tmp_path, problem, summary, expected_methods):
         if name.startswith("sm_"):
             assert math.isfinite(info["final_epoch_score_matching_loss"])
             assert info["cost_per_update"]["x_gradients"] == written["budget"]["batch_size"]
-    assert written["command"].startswith("python bench/score_matching_compare.py --problem")
+    assert written["command"].startswith("python -m bench.score_matching_compare --problem")
     assert "cores" in written["machine"]
     return written
 

@@ -10,21 +10,14 @@ statistical is asserted here.
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from bench import sampler_shootout
 from numpyro_ebm import diagnostics
 from numpyro_ebm.energies import lattice_ising
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import sampler_shootout  # noqa: E402
 
 
 def test_transfer_matrix_moments_match_enumeration():
@@ -48,7 +41,7 @@ def test_quick_run_writes_table_json_and_figure(tmp_path):
     argv = ["--quick", "--targets", "ising4_hot", "four_squares_poe", "--output-dir", str(tmp_path)]
     result = sampler_shootout.main(argv + ["--samplers", *samplers])
     written = json.loads((tmp_path / "sampler_shootout.json").read_text())
-    assert written["command"].startswith("python bench/sampler_shootout.py --quick")
+    assert written["command"].startswith("python -m bench.sampler_shootout --quick")
     rows = written["rows"]
     assert [(r["target"], r["sampler"]) for r in rows] == [
         ("ising4_hot", "block Gibbs"),

@@ -2,18 +2,12 @@
 BernoulliRBM) with tiny arguments; the figures of a real run are in BENCHMARKS.md."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("sklearn")
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import sklearn_digits  # noqa: E402
+from bench import sklearn_digits
 
 
 @pytest.mark.slow  # fresh processes, RBM fits and logistic regressions on the digits (~40 s)

@@ -8,19 +8,12 @@ asserted; the real runs' figures belong in BENCHMARKS.md.
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import mnist_rbm25  # noqa: E402
-import mnist_rbm500  # noqa: E402
+from bench import mnist_rbm25, mnist_rbm500
 
 PT_FLAGS = ["--replicas", "3", "--min-beta", "0.1", "--swap", "deo"]
 

@@ -8,22 +8,14 @@ figures of a real run are in BENCHMARKS.md; nothing statistical is asserted here
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from bench import clusters24, four_squares
 from numpyro_ebm.energies import mlp
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import clusters24  # noqa: E402
-import four_squares  # noqa: E402
 
 
 def _finite(summary, keys):
@@ -62,7 +54,7 @@ def test_four_squares_runs_and_writes_json(tmp_path):
     for key in ("mass_in_squares", "outer_band_mass", "sample_fraction_in_squares"):
         assert 0 <= written[key] <= 1 + 1e-6
     assert len(written["mass_in_squares_coarse_history"]) == 2
-    assert written["command"].startswith("python bench/four_squares.py --epochs 2")
+    assert written["command"].startswith("python -m bench.four_squares --epochs 2")
     assert "cores" in written["machine"]
 
 

@@ -1,18 +1,11 @@
 """bench/training_curves.py on the committed 784-500 runs: milestones and the figure."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-RESULTS = BENCH / "results"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import training_curves  # noqa: E402
+from bench import RESULTS, training_curves
 
 
 def test_milestones_are_the_stored_history_and_the_figure_is_written(tmp_path):

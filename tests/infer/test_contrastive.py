@@ -4,8 +4,6 @@ path (learning.pcd, learning.rbm.bernoulli_rbm_pcd), closed forms and enumeratio
 from __future__ import annotations
 
 import math
-import pathlib
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -457,10 +455,7 @@ def test_rbm_trained_by_the_numpyro_route_has_the_function_paths_test_likelihood
 
 @pytest.mark.slow  # a smoke run of bench/numpyro_route.py on synthetic rows (~30 s)
 def test_numpyro_route_bench_runs_on_synthetic_rows(capsys):
-    bench = str(pathlib.Path(__file__).resolve().parents[2] / "bench")
-    if bench not in sys.path:
-        sys.path.insert(0, bench)
-    import numpyro_route
+    from bench import numpyro_route
 
     ratio = numpyro_route.main(["--synthetic", "500", "--hidden", "8", "--repeats", "1"])
     assert math.isfinite(ratio) and ratio > 0
