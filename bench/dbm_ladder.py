@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench._common import machine_description, mnist_path
+from bench._common import command_line, machine_description, mnist_path, write_summary
 from bench.mnist_dbm import load_dbm_params
 from numpyro_ebm import datasets
 from numpyro_ebm.kernels import dbm_gibbs
@@ -78,6 +78,7 @@ def main(argv=None):
     rejection = np.diff(np.asarray(tuning.cumulative_barrier))  # at the last round's ladder
     summary = {
         "machine": machine_description(),
+        "command": command_line("dbm_ladder", argv),
         "params": args.params,
         "pilot_ladder": [float(b) for b in np.asarray(betas)],
         "last_round_rejection_rates": [float(r) for r in rejection],
@@ -90,8 +91,7 @@ def main(argv=None):
     print(json.dumps(summary, indent=2))
     print("--pt-betas " + ",".join(f"{b:.5f}" for b in summary["tuned_ladder"]))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+        write_summary(args.json, summary)
     return summary
 
 
