@@ -47,7 +47,7 @@ def run_demo(
     from numpyro_ebm import datasets
     from numpyro_ebm.energies import bernoulli_rbm
     from numpyro_ebm.evaluation import exact, metrics
-    from numpyro_ebm.kernels import rbm_gibbs
+    from numpyro_ebm.kernels import rbm_gibbs, runner
     from numpyro_ebm.learning import fit, pcd
 
     started = time.perf_counter()
@@ -117,13 +117,18 @@ def run_demo(
     )
 
     @jax.jit
-    def sample(state, key):
-        def body(state, k):
-            return gibbs.step(k, state, params)[0], None
+    def sample(state, key, params):
+        return runner.run_sampler(
+            key,
+            gibbs,
+            state,
+            params,
+            sample_sweeps,
+            vmap_chains=False,  # block Gibbs moves every chain with one matrix product
+            transform=runner.final_state_only,
+        )[0]
 
-        return jax.lax.scan(body, state, jax.random.split(key, sample_sweeps))[0]
-
-    chains = sample(chains, key_sample)
+    chains = sample(chains, key_sample, params)
     summary = {
         "test_log_likelihood": test_ll,
         "train_log_likelihood": train_ll,

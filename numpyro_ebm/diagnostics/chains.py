@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import PRNGKeyArray
 
 from numpyro_ebm import _checks, sharding
+from numpyro_ebm.kernels import runner
 
 __all__ = ["run_chains"]
 
@@ -36,10 +36,12 @@ def check_initial_positions(initial_positions) -> int:
 
 
 def init_sampler_chains(sampler: SamplingAlgorithm, initial_positions, params, batched: bool):
-    if batched:
-        return sampler.init(initial_positions, params)
-    sampler.init(jax.tree.map(lambda x: x[0], initial_positions), params)  # validation
-    return jax.vmap(sampler.init, in_axes=(0, None))(initial_positions, params)
+    """:func:`~numpyro_ebm.kernels.runner.init_chains`, after the kernel's own ``init``
+    validation on the first chain when it is vmapped (under ``vmap`` values are not
+    inspected)."""
+    if not batched:
+        sampler.init(jax.tree.map(lambda x: x[0], initial_positions), params)  # validation
+    return runner.init_chains(sampler, initial_positions, params, vmap_chains=not batched)
 
 
 def _state_shapes(sampler: SamplingAlgorithm, initial_positions, params):
@@ -49,19 +51,6 @@ def _state_shapes(sampler: SamplingAlgorithm, initial_positions, params):
         return jax.eval_shape(lambda x, p: sampler.init(x, p), initial_positions, params)
     except Exception:  # the real init, run next, reports the problem
         return None
-
-
-def multi_chain_step(sampler: SamplingAlgorithm, batched: bool, n_chains: int) -> Callable:
-    """``step(states, key, params)`` moving all chains: one key for a batched kernel,
-    ``vmap`` over split keys otherwise."""
-
-    def step(states, key, params):
-        if batched:
-            return sampler.step(key, states, params)
-        keys = jax.random.split(key, n_chains)
-        return jax.vmap(sampler.step, in_axes=(0, 0, None))(keys, states, params)
-
-    return step
 
 
 def run_chains(
@@ -139,12 +128,7 @@ def run_chains(
     ``burn_in + n_steps`` transitions, so the kernel is compiled once; ``record``
     runs only on the kept transitions. The loop is compiled anew on every call.
     """
-    for name, value, low in (("n_steps", n_steps, 1), ("burn_in", burn_in, 0), ("thin", thin, 1)):
-        if not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    if n_steps % thin:
-        raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin})")
-    n_draws = n_steps // thin
+    runner.check_schedule(n_steps, burn_in, thin)
     n_chains = check_initial_positions(initial_positions)
     declared = None  # the chain dimensions a batched kernel's state declares, if any
     if mesh is not None:
@@ -168,44 +152,23 @@ def run_chains(
             states, mesh, chain_axis, dim=0 if declared is None else declared, count=n_chains
         )
 
-    step = multi_chain_step(sampler, batched, n_chains)
-
-    def output(states, info):
-        return (states, info) if record is None else record(states, info)
-
     def run(rng_key, states, params):
-        # One scan over all burn_in + n_steps transitions, so the kernel is compiled
-        # once (separate scans for burn-in and thinning would compile it up to three
-        # times). Recorded transitions are written into a preallocated buffer; the
-        # record itself only runs (lax.cond) on the transitions that are kept.
-        total = burn_in + n_steps
-        keys = jax.random.split(rng_key, total)
-        shapes = jax.eval_shape(lambda s, k: output(*step(s, k, params)), states, keys[0])
-        buffer = jax.tree.map(lambda x: jnp.zeros((n_draws,) + x.shape, x.dtype), shapes)
-
-        def body(carry, inputs):
-            states, buffer = carry
-            t, key = inputs
-            states, info = step(states, key, params)
-            offset = t - burn_in + 1  # transitions done after burn-in
-            write = (offset > 0) & (offset % thin == 0)
-            index = jnp.clip(offset // thin - 1, 0, n_draws - 1)
-            row = jax.lax.cond(
-                write,
-                output,
-                lambda *_: jax.tree.map(lambda b: b[index], buffer),
-                states,
-                info,
-            )
-            buffer = jax.tree.map(lambda b, r: b.at[index].set(r), buffer, row)
-            return (states, buffer), None
-
-        steps = jnp.arange(total, dtype=jnp.int32)
-        draws = jax.lax.scan(body, (states, buffer), (steps, keys))[0][1]
+        draws = runner.run_sampler(
+            rng_key,
+            sampler,
+            states,
+            params,
+            n_steps,
+            vmap_chains=not batched,
+            burn_in=burn_in,
+            thin=thin,
+            transform=record,
+        )[1]
         if mesh is not None:
             dims = 1
             if declared is not None and record is None:
                 # (states, infos) as declared by their types, after the draw axis
+                shapes = jax.eval_shape(lambda d: jax.tree.map(lambda x: x[0], d), draws)
                 dims = jax.tree.map(lambda d: d + 1, sharding.chain_dims(shapes))
             draws = sharding.constrain_chains(draws, mesh, chain_axis, dim=dims, count=n_chains)
         return draws

@@ -25,9 +25,9 @@ from numpyro_ebm import _arviz, _checks, potentials, sharding
 from numpyro_ebm.diagnostics.chains import (
     check_initial_positions,
     init_sampler_chains,
-    multi_chain_step,
 )
 from numpyro_ebm.diagnostics.inference_data import summarize, to_inference_data
+from numpyro_ebm.kernels import runner
 
 __all__ = [
     "SamplerSpec",
@@ -289,13 +289,13 @@ def _run_spec(
     n_chains = check_initial_positions(initial_positions)
     states = init_sampler_chains(spec.algorithm, initial_positions, params, spec.batched)
     states, params = place(states, params, spec.batched)
-    step = multi_chain_step(spec.algorithm, spec.batched, n_chains)
+    step = runner.step_chains(spec.algorithm, vmap_chains=not spec.batched)
     count = spec.evaluations_per_step
     if count is None:
         count = _default_evaluations
 
     def transition(states, key, params):
-        states, info = step(states, key, params)
+        states, info = step(key, states, params)
         evals = count(info) if callable(count) else count
         return states, record(states, info, params), _total(evals, n_chains)
 

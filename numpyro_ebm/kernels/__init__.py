@@ -22,6 +22,8 @@ recompiling.
   codes), their draws :mod:`categorical` (one random word per site).
 - Around any of these: :mod:`parallel_tempering` (replica exchange with
   non-reversible even-odd swaps, tunable ladder, AIS's base-rate path for RBMs).
+- Running any of these: :mod:`runner` (``init_chains``, ``step_chains``, ``run_sampler``:
+  the one chain runner, with the one chain-batching flag ``vmap_chains``).
 - For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
   Gaussian-Bernoulli RBM).
 """
@@ -45,6 +47,7 @@ from numpyro_ebm.kernels import (
     path_auxiliary,
     random_walk,
     rbm_gibbs,
+    runner,
     unigauss_gibbs,
 )
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
@@ -73,6 +76,7 @@ __all__ = [
     "langevin",
     "numpyro_gibbs",
     "parallel_tempering",
+    "runner",
     "categorical",
     "potts_rbm_gibbs",
     "potts_gibbs",

@@ -1,7 +1,7 @@
 """Negative-phase chains shared by the learning rules: start, initialise and advance them.
 
 Used by the contrastive rules (:mod:`~numpyro_ebm.learning.contrastive_divergence`,
-:mod:`~numpyro_ebm.learning.replay`, :mod:`~numpyro_ebm.learning.rbm`,
+:mod:`~numpyro_ebm.learning.replay`, :mod:`~numpyro_ebm.learning.rbm_rules`,
 :mod:`~numpyro_ebm.learning.dbm`, :mod:`~numpyro_ebm.learning.dbn`). A sampler is
 any kernel with the project's contract, ``init(position, params)`` and
 ``step(rng_key, state, params)``; ``vmap_chains`` says whether the kernel takes
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from numpyro_ebm import _checks
 from numpyro_ebm.kernels import parallel_tempering as pt
+from numpyro_ebm.kernels import runner
 
 __all__ = [
     "check_steps",
@@ -50,10 +51,9 @@ def initial_positions(rng_key, data, n_chains: int):
 
 
 def init_chains(sampler, positions, params, vmap_chains: bool):
-    """Kernel states of chains starting at ``positions`` (leading chain axis)."""
-    if vmap_chains:
-        return jax.vmap(sampler.init, in_axes=(0, None))(positions, params)
-    return sampler.init(positions, params)
+    """Kernel states of chains starting at ``positions`` (leading chain axis):
+    :func:`numpyro_ebm.kernels.runner.init_chains`."""
+    return runner.init_chains(sampler, positions, params, vmap_chains=vmap_chains)
 
 
 def data_validator(sampler, validate_data: Callable | None = None) -> Callable | None:
@@ -75,25 +75,16 @@ def start_chains(sampler, positions, params, vmap_chains: bool, validate_data: C
 
 
 def advance_chains(sampler, rng_key, states, params, n_steps: int, vmap_chains: bool):
-    """``n_steps`` kernel steps on a batch of chains; returns the last state and info."""
-    step = jax.vmap(sampler.step, in_axes=(0, 0, None)) if vmap_chains else sampler.step
+    """``n_steps`` kernel steps on a batch of chains; returns the last state and info
+    (:func:`numpyro_ebm.kernels.runner.run_sampler`, keeping the last step's info)."""
+    states, infos = runner.run_sampler(
+        rng_key, sampler, states, params, n_steps, vmap_chains=vmap_chains, transform=_info
+    )
+    return states, jax.tree.map(lambda x: x[-1], infos)
 
-    def one_step(states, key):
-        if vmap_chains:
-            n = jax.tree.leaves(states)[0].shape[0]
-            key = jax.random.split(key, n)
-        return step(key, states, params)
 
-    keys = jax.random.split(rng_key, n_steps)
-    states, info = one_step(states, keys[0])
-    if n_steps > 1:
-
-        def body(carry, key):
-            return one_step(carry, key)
-
-        states, infos = jax.lax.scan(body, states, keys[1:])
-        info = jax.tree.map(lambda x: x[-1], infos)
-    return states, info
+def _info(state, info):
+    return info
 
 
 def sweeps(kernel, rng_key, chains, params, k: int):
