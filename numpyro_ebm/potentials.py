@@ -76,6 +76,8 @@ __all__ = [
     "allow_learnable_energies",
     "check_model",
     "ENERGY_FACTOR_MARK",
+    "annealed_energy",
+    "energy_gap",
 ]
 
 ENERGY_FACTOR_MARK = "numpyro_ebm_energy"
@@ -103,6 +105,63 @@ def potential_fn(energy_fn: Callable, params, site: str | None = None) -> Callab
         return energy_fn(params, x)
 
     return potential
+
+
+# --------------------------------------------------------------------------------------
+# The annealing path, shared by AIS, reverse AIS and parallel tempering
+# --------------------------------------------------------------------------------------
+
+
+def annealed_energy(energy_fn: Callable, base=None) -> Callable:
+    r"""The energy of the geometric path from a base to the target, ``fn((params, beta), x)``.
+
+    .. math::
+
+        E_\beta(x) = \beta E(\theta, x) - (1 - \beta) \log p_0(x),
+
+    so :math:`e^{-E_\beta} = p_0^{1-\beta} e^{-\beta E}`: the base at
+    :math:`\beta = 0`, the target at :math:`\beta = 1` (Neal 2001). ``(params, beta)``
+    is the parameter pytree a kernel gets at call time, so one compiled sampler serves
+    every temperature. ``base`` is a normalised :math:`p_0` with ``log_prob(x)``
+    (e.g. :class:`numpyro_ebm.evaluation.annealing.GaussianBase`); ``None`` is the flat
+    measure, :math:`E_\beta = \beta E`. :math:`\beta` is cast to the energy's dtype.
+
+    The one definition of the path: annealed importance sampling and reverse AIS
+    (:mod:`numpyro_ebm.evaluation.annealing`) move along it, parallel tempering
+    (:func:`numpyro_ebm.kernels.parallel_tempering.tempered_sampler`) holds one
+    replica at each of its points.
+
+    References
+    ----------
+    Neal, R. M. (2001). Annealed importance sampling. *Statistics and Computing* 11.
+    """
+
+    def energy(params_and_beta, x):
+        params, beta = params_and_beta
+        value = energy_fn(params, x)
+        beta = jnp.asarray(beta).astype(value.dtype)
+        if base is None:
+            return beta * value
+        return beta * value - (1 - beta) * base.log_prob(x)
+
+    return energy
+
+
+def energy_gap(energy_fn: Callable, base=None) -> Callable:
+    r"""``fn(params, x)``: :math:`G(x) = E(\theta, x) + \log p_0(x)`, the slope of the path.
+
+    :math:`E_\beta = E_0 + \beta G` with :math:`E_0 = -\log p_0` (see
+    :func:`annealed_energy`), so a move from :math:`\beta'` to :math:`\beta` changes
+    the log weight of an AIS run by :math:`-(\beta - \beta') G(x)`, and a swap of
+    adjacent parallel-tempering replicas is accepted with probability
+    :math:`\min(1, e^{(\beta_{k+1} - \beta_k)(G(x_{k+1}) - G(x_k))})`.
+    """
+
+    def gap(params, x):
+        value = energy_fn(params, x)
+        return value if base is None else value + base.log_prob(x)
+
+    return gap
 
 
 # --------------------------------------------------------------------------------------

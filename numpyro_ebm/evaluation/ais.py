@@ -68,6 +68,9 @@ __all__ = [
     "MIN_ESS_FRACTION",
     "reliability_problem",
     "base_rate_visible_bias",
+    "anneal",
+    "annealing_chunks",
+    "kahan_add",
     "ais_bernoulli_rbm",
     "ais_bernoulli_rbm_family",
     "raise_bernoulli_rbm",
@@ -351,22 +354,47 @@ def _anneal_chunk(rng_key, params, base_bias, carry: _Carry, betas, betas_prev, 
     return jax.lax.scan(backward if reverse else forward, carry, (keys, betas, betas_prev))[0]
 
 
+def _rbm_chunks(params, base_bias, *, reverse: bool):
+    """:func:`anneal`'s ``run_chunk`` for the fused Bernoulli-RBM sweep."""
+
+    def run_chunk(rng_key, carry, betas, betas_prev):
+        return _anneal_chunk(rng_key, params, base_bias, carry, betas, betas_prev, reverse)
+
+    return run_chunk
+
+
 def annealing_chunks(n_steps: int, n_chunks: int):
+    """``(start, stop)`` of ``n_chunks`` (at most ``n_steps``) near-equal chunks of
+    ``range(n_steps)``: equal lengths keep a chunked scan to at most two compilations."""
     bounds = np.linspace(0, n_steps, min(n_chunks, n_steps) + 1).round().astype(int)
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def _anneal(rng_key, params, base_bias, carry, schedule, reverse, progress, description):
-    """Run all ``K`` steps of ``schedule`` in chunks (a progress bar ticks per chunk).
+def anneal(
+    rng_key: PRNGKeyArray,
+    run_chunk,
+    carry,
+    schedule: Float[Array, " temperatures"],
+    *,
+    reverse: bool,
+    progress: bool = False,
+    description: str = "AIS",
+):
+    r"""The one annealing driver: all :math:`K` steps of ``schedule``, in chunks.
 
-    Forward step ``k`` pairs ``(beta_k, beta_{k-1})``; reverse runs the same pairs
-    from ``k = K`` down to 1.
+    Forward step :math:`k` pairs :math:`(\beta_k, \beta_{k-1})`; reverse (RAISE,
+    :func:`numpyro_ebm.evaluation.annealing.reverse_ais`) runs the same pairs from
+    :math:`k = K` down to 1. ``run_chunk(rng_key, carry, betas, betas_prev) -> carry``
+    makes the steps of one chunk (a compiled scan: the fused RBM sweep of this module or
+    the generic transitions of :mod:`numpyro_ebm.evaluation.annealing`); each chunk gets
+    its own key split from ``rng_key``. With ``progress`` the schedule runs in 50
+    chunks of equal length (at most two compilations) and a progress bar ticks per
+    chunk; without, in one. ``carry.log_weights`` must exist (the bar waits on it).
     """
     betas, betas_prev = schedule[1:], schedule[:-1]
     if reverse:
         betas, betas_prev = betas[::-1], betas_prev[::-1]
     n_steps = betas.shape[0]
-    # equal chunk lengths keep it to at most two compilations
     chunks = annealing_chunks(n_steps, 50 if progress else 1)
     keys = jax.random.split(rng_key, len(chunks))
     bar = None
@@ -376,9 +404,7 @@ def _anneal(rng_key, params, base_bias, carry, schedule, reverse, progress, desc
         bar = tqdm(total=n_steps, desc=description, unit="temp")
     try:
         for key, (start, stop) in zip(keys, chunks, strict=True):
-            carry = _anneal_chunk(
-                key, params, base_bias, carry, betas[start:stop], betas_prev[start:stop], reverse
-            )
+            carry = run_chunk(key, carry, betas[start:stop], betas_prev[start:stop])
             if bar is not None:
                 carry.log_weights.block_until_ready()
                 bar.update(stop - start)
@@ -484,7 +510,15 @@ def ais_bernoulli_rbm(
     if mesh is not None:
         carry = sharding.put_chains(carry, mesh, chain_axis)
         params, base_bias = sharding.put_replicated((params, base_bias), mesh)
-    carry = _anneal(key_anneal, params, base_bias, carry, schedule, False, progress, "AIS")
+    carry = anneal(
+        key_anneal,
+        _rbm_chunks(params, base_bias, reverse=False),
+        carry,
+        schedule,
+        reverse=False,
+        progress=progress,
+        description="AIS",
+    )
     return summarize_log_weights(
         carry.log_weights,
         _log_z_base(base_bias, params.n_hidden),
@@ -570,7 +604,15 @@ def raise_bernoulli_rbm(
     if mesh is not None:
         carry = sharding.put_chains(carry, mesh, chain_axis)
         params, base_bias = sharding.put_replicated((params, base_bias), mesh)
-    carry = _anneal(rng_key, params, base_bias, carry, schedule, True, progress, "RAISE")
+    carry = anneal(
+        rng_key,
+        _rbm_chunks(params, base_bias, reverse=True),
+        carry,
+        schedule,
+        reverse=True,
+        progress=progress,
+        description="RAISE",
+    )
     log_weights = carry.log_weights.reshape(n, n_runs)
     per_example = jax.nn.logsumexp(log_weights, axis=1) - math.log(n_runs)
     standard_error = (
@@ -644,7 +686,15 @@ def ais_bernoulli_rbm_family(
     visible = bernoulli_from_logits(key_init, base, dtype)
     zeros = jnp.zeros(m * n_runs, dtype)
     carry = _Carry(visible, visible @ family.W + family.c, zeros, zeros)
-    carry = _anneal(key_anneal, family, base, carry, schedule, False, progress, "AIS")
+    carry = anneal(
+        key_anneal,
+        _rbm_chunks(family, base, reverse=False),
+        carry,
+        schedule,
+        reverse=False,
+        progress=progress,
+        description="AIS",
+    )
     log_z_base = _log_z_base(base, K).reshape(m, n_runs)[:, 0]
 
     def summary(log_weights, log_z_base, samples):

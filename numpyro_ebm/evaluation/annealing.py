@@ -64,10 +64,10 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from numpyro_ebm import _checks, sharding
+from numpyro_ebm import _checks, potentials, sharding
 from numpyro_ebm.evaluation import ais as _ais
 from numpyro_ebm.evaluation.ais import AISResult, RAISEResult
-from numpyro_ebm.kernels import bernoulli_from_logits
+from numpyro_ebm.kernels import bernoulli_from_logits, runner
 
 __all__ = [
     "GaussianBase",
@@ -171,23 +171,10 @@ class BernoulliBase(NamedTuple):
         return cls(_ais.base_rate_visible_bias(data, pseudo_count))
 
 
-def annealed_energy(energy_fn: Callable, base) -> Callable:
-    r"""The energy of the geometric path, ``fn((params, beta), x)``.
-
-    .. math::
-
-        E_\beta(x) = \beta E(\theta, x) - (1 - \beta) \log p_0(x),
-
-    so :math:`e^{-E_\beta} = p_0^{1-\beta} e^{-\beta E}`: the base at
-    :math:`\beta = 0`, the target at :math:`\beta = 1`. ``(params, beta)`` is
-    the parameter pytree the kernels get at call time.
-    """
-
-    def energy(params_and_beta, x):
-        params, beta = params_and_beta
-        return beta * energy_fn(params, x) - (1 - beta) * base.log_prob(x)
-
-    return energy
+annealed_energy = potentials.annealed_energy
+"""The energy of the geometric path, ``fn((params, beta), x)``: defined once, below the
+kernels, in :func:`numpyro_ebm.potentials.annealed_energy` (this name is an alias kept for
+existing code)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -359,23 +346,25 @@ def _anneal_chunk(
     direction ``reverse`` (a boolean array) are arguments.
     """
     algorithm = sampler(annealed_energy(energy_fn, base))
-    step = jax.vmap(algorithm.step, in_axes=(0, 0, None)) if vmap_chains else algorithm.step
-    n_runs = carry.log_weights.shape[0]
+    gap = potentials.energy_gap(energy_fn, base)
 
     def log_ratio(x):
-        # log f_1(x) - log f_0(x) = -E(x) - log p_0(x)
+        # log f_1(x) - log f_0(x) = -E(x) - log p_0(x), minus the path's slope G(x)
         def one(x):
-            return -energy_fn(params, x) - base.log_prob(x)
+            return -gap(params, x)
 
         return jax.vmap(one)(x) if vmap_chains else one(x)
 
     def move(key, state, beta):
-        def body(state, k):
-            if vmap_chains:
-                k = jax.random.split(k, n_runs)
-            return step(k, state, (params, beta))[0], None
-
-        return jax.lax.scan(body, state, jax.random.split(key, n_steps))[0]
+        return runner.run_sampler(
+            key,
+            algorithm,
+            state,
+            (params, beta),
+            n_steps,
+            vmap_chains=vmap_chains,
+            transform=runner.final_state_only,
+        )[0]
 
     def body(carry: _Carry, xs):
         # forward: increment at the state before the move, added;
@@ -401,43 +390,14 @@ def _summarize(log_weights, samples) -> AISResult:
     return _ais.summarize_log_weights(log_weights, zero, 0, samples=samples)
 
 
-def _anneal(rng_key, params, base, carry, schedule, reverse, static, progress, description):
-    """All ``K`` steps of ``schedule`` in chunks (a progress bar ticks per chunk).
+def _generic_chunks(params, base, *, reverse: bool, static: dict):
+    """:func:`numpyro_ebm.evaluation.ais.anneal`'s ``run_chunk`` for any energy and sampler."""
+    direction = jnp.asarray(reverse)
 
-    Forward step ``k`` pairs ``(beta_k, beta_{k-1})``; reverse runs the same pairs
-    from ``k = K`` down to 1.
-    """
-    betas, betas_prev = schedule[1:], schedule[:-1]
-    if reverse:
-        betas, betas_prev = betas[::-1], betas_prev[::-1]
-    n_steps = betas.shape[0]
-    # equal chunk lengths keep it to at most two compilations
-    chunks = _ais.annealing_chunks(n_steps, 50 if progress else 1)
-    keys = jax.random.split(rng_key, len(chunks))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    def run_chunk(rng_key, carry, betas, betas_prev):
+        return _anneal_chunk(rng_key, params, base, carry, betas, betas_prev, direction, **static)
 
-        bar = tqdm(total=n_steps, desc=description, unit="temp")
-    try:
-        for key, (start, stop) in zip(keys, chunks, strict=True):
-            carry = _anneal_chunk(
-                key,
-                params,
-                base,
-                carry,
-                betas[start:stop],
-                betas_prev[start:stop],
-                jnp.asarray(reverse),
-                **static,
-            )
-            if bar is not None:
-                carry.log_weights.block_until_ready()
-                bar.update(stop - start)
-    finally:
-        if bar is not None:
-            bar.close()
-    return carry
+    return run_chunk
 
 
 def ais(
@@ -540,16 +500,14 @@ def ais(
     if mesh is not None:
         carry = sharding.put_chains(carry, mesh, chain_axis)
         params, base = sharding.put_replicated((params, base), mesh)
-    carry = _anneal(
+    carry = _ais.anneal(
         key_anneal,
-        params,
-        base,
+        _generic_chunks(params, base, reverse=False, static=static),
         carry,
         schedule,
-        False,
-        static,
-        progress,
-        "AIS",
+        reverse=False,
+        progress=progress,
+        description="AIS",
     )
     _check_log_weights(carry.log_weights, "AIS")
     result = _summarize(carry.log_weights, carry.state.position)
@@ -671,16 +629,14 @@ def reverse_ais(
     if mesh is not None:
         carry = sharding.put_chains(carry, mesh, chain_axis)
         params, base = sharding.put_replicated((params, base), mesh)
-    carry = _anneal(
+    carry = _ais.anneal(
         rng_key,
-        params,
-        base,
+        _generic_chunks(params, base, reverse=True, static=static),
         carry,
         schedule,
-        True,
-        static,
-        progress,
-        "RAISE",
+        reverse=True,
+        progress=progress,
+        description="RAISE",
     )
     _check_log_weights(carry.log_weights, "RAISE")
     log_weights = carry.log_weights.reshape(n, n_runs)

@@ -12,7 +12,7 @@ targets the tempered distribution
 on the path from a base :math:`p_0 = e^{-E_0}/Z_0` (default: the flat measure,
 :math:`E_0 = 0`, so :math:`\pi_\beta \propto e^{-\beta E}`) to the target at
 :math:`\beta = 1`, the same geometric path AIS anneals along
-(:func:`numpyro_ebm.evaluation.annealing.annealed_energy`). :math:`G` is the
+(:func:`numpyro_ebm.potentials.annealed_energy`). :math:`G` is the
 *energy gap*. One step offers swaps of the states of adjacent slots
 :math:`(k, k+1)`, each accepted with probability
 
@@ -103,7 +103,7 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from numpyro_ebm import _checks
+from numpyro_ebm import _checks, potentials
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm, gaussian_rbm
 from numpyro_ebm.kernels import boltzmann_gibbs, dbm_gibbs, rbm_gibbs
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
@@ -277,21 +277,15 @@ def tempered_sampler(
         ``state -> position``.
     """
 
-    def tempered_energy(params_and_beta, x):
-        params, beta = params_and_beta
-        energy = energy_fn(params, x)
-        beta = jnp.asarray(beta).astype(energy.dtype)
-        if base is None:
-            return beta * energy
-        return beta * energy - (1 - beta) * base.log_prob(x)
+    gap = potentials.energy_gap(energy_fn, base)
 
     def energy_gap(params, state):
-        x = get_position(state)
-        gap = energy_fn(params, x)
-        return gap if base is None else gap + base.log_prob(x)
+        return gap(params, get_position(state))
 
     return tempered_kernel(
-        sampler(tempered_energy), lambda params, beta: (params, beta), energy_gap
+        sampler(potentials.annealed_energy(energy_fn, base)),
+        lambda params, beta: (params, beta),
+        energy_gap,
     )
 
 
