@@ -148,25 +148,25 @@ def draw(model, params, kernel, key, n_samples, sweeps, step_size=None, progress
     """
     import jax
 
+    from numpyro_ebm.kernels import runner
+
     algorithm, batched = _algorithm(model, kernel, step_size)
     key_init, key_run = jax.random.split(key)
     n_visible = params.W1.shape[0] if model == "dbm" else params.W.shape[0]
     start = _initial_visible(model, params, key_init, (n_samples, n_visible))
-    init = algorithm.init if batched else jax.vmap(algorithm.init, in_axes=(0, None))
-    step = algorithm.step if batched else jax.vmap(algorithm.step, in_axes=(0, 0, None))
+
+    def visible_mean(state, info):
+        return getattr(info, "visible_mean", None)
 
     @jax.jit
     def run(state, keys):
-        def body(state, k):
-            keys = k if batched else jax.random.split(k, n_samples)
-            state, info = step(keys, state, params)
-            return state, getattr(info, "visible_mean", None)
-
-        state, means = jax.lax.scan(body, state, keys)
+        state, means = runner.run_steps(
+            algorithm, state, params, keys, vmap_chains=not batched, transform=visible_mean
+        )
         return state, jax.tree.map(lambda m: m[-1], means)
 
     keys = jax.random.split(key_run, sweeps)
-    state, means = init(start, params), None
+    state, means = runner.init_chains(algorithm, start, params, vmap_chains=not batched), None
     chunk = -(-sweeps // PROGRESS_CHUNKS) if progress else sweeps  # at most two shapes
     bar = None
     if progress:
@@ -189,7 +189,7 @@ def clamped(model, params, key, partial, chains_per_row: int, sweeps: int):
     import jax
     import jax.numpy as jnp
 
-    from numpyro_ebm.kernels import clamped_gibbs
+    from numpyro_ebm.kernels import clamped_gibbs, runner
 
     gibbs = clamped_gibbs.as_top_level_api(model.removesuffix("-rbm"))
     partial = jnp.asarray(partial)
@@ -203,15 +203,15 @@ def clamped(model, params, key, partial, chains_per_row: int, sweeps: int):
 
     @jax.jit
     def run(state, key_burn, key_run):
-        state = (
-            jax.lax.scan(
-                lambda s, k: (gibbs.step(k, s, params)[0], None),
+        if burn_in:
+            state = runner.run_steps(
+                gibbs,
                 state,
+                params,
                 jax.random.split(key_burn, burn_in),
+                vmap_chains=False,
+                transform=runner.final_state_only,
             )[0]
-            if burn_in
-            else state
-        )
 
         def body(carry, k):
             state, total = carry
