@@ -462,7 +462,14 @@ def test_compare_on_a_built_in_target(tmp_path):
         "block Gibbs",
         "single-site Gibbs",
         "DiscreteHMCGibbs",
+        "GWG",
+        "locally balanced",
+        "PAS",
+        "Hamming ball",
+        "DMALA",
+        "DULA",
     ]
+    assert "DMALA step size" in out and "tuned to acceptance 0.55" in out
     assert "exact: energy =" in out and (tmp_path / "compare" / "comparison.png").exists()
 
 

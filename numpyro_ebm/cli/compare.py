@@ -10,8 +10,13 @@ Targets and samplers:
 
 - a Bernoulli RBM (``--target bernoulli-rbm``: 10 visible, 6 hidden units with
   large random weights; or a checkpoint): block Gibbs, single-site Gibbs on the
-  free energy and NumPyro's ``DiscreteHMCGibbs``; exact moments by enumeration
-  when it has at most 20 visible units;
+  free energy, NumPyro's ``DiscreteHMCGibbs``, and the gradient-informed discrete
+  proposals on the free energy: Gibbs-with-gradients, DMALA and DULA (their step
+  size ``--discrete-step-size``, or tuned over the burn-in by
+  :func:`numpyro_ebm.kernels.dmala.adapt_step_size` to an acceptance of 0.55),
+  the locally balanced proposal (square-root balancing), the path auxiliary
+  sampler (path length 3) and the Hamming-ball sampler (blocks of 4, radius 1);
+  exact moments by enumeration when it has at most 20 visible units;
 - a Gaussian-Bernoulli RBM (``--target gaussian-rbm-2d``: 2 visible, 3 hidden
   units, a mixture of 8 Gaussians; or a checkpoint): block Gibbs, HMC, MALA,
   random-walk Metropolis and unadjusted Langevin on the free energy; exact
@@ -51,19 +56,37 @@ SAMPLERS = {
     "block-gibbs": "block Gibbs",
     "single-site-gibbs": "single-site Gibbs",
     "discrete-hmc-gibbs": "DiscreteHMCGibbs",
+    "gwg": "GWG",
+    "dmala": "DMALA",
+    "dula": "DULA",
+    "locally-balanced": "locally balanced",
+    "pas": "PAS",
+    "hamming-ball": "Hamming ball",
     "hmc": "HMC",
     "mala": "MALA",
     "rwmh": "RWMH",
     "ula": "ULA",
 }
-"""``--samplers`` names and the table's: the first three sample a bernoulli-rbm,
-block Gibbs and the last four a gaussian-rbm."""
+"""``--samplers`` names and the table's: block Gibbs samples both RBMs; HMC, MALA,
+RWMH and ULA a gaussian-rbm; the others a bernoulli-rbm."""
+
+GAUSSIAN_ONLY = ("hmc", "mala", "rwmh", "ula")
+FITS = {
+    "bernoulli-rbm": tuple(name for name in SAMPLERS if name not in GAUSSIAN_ONLY),
+    "gaussian-rbm": ("block-gibbs", *GAUSSIAN_ONLY),
+}
+"""The ``--samplers`` names that fit each model, checked before any setup work."""
+
+DULA_STEP_SIZE_FRACTION = 0.5
+"""DULA's step size as a fraction of DMALA's when ``--discrete-step-size`` is given
+(the DMALA paper's Ising settings: 0.4 and 0.2)."""
 
 EXAMPLES = """examples:
   numpyro-ebm compare --target bernoulli-rbm --output compare1
   numpyro-ebm compare --target gaussian-rbm-2d --steps 2000 --burn-in 200 --output compare2
   numpyro-ebm compare run1/checkpoint --chains 8 --steps 500 --output compare3
   numpyro-ebm compare --target gaussian-rbm-2d --samplers hmc,mala --output compare4
+  numpyro-ebm compare --target bernoulli-rbm --samplers block-gibbs,gwg,dmala,pas --output compare5
 """
 
 
@@ -86,6 +109,13 @@ def add_parser(subparsers, parents) -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="HMC step size for a gaussian-rbm (MALA, RWMH and ULA scale from it); default 0.3",
+    )
+    p.add_argument(
+        "--discrete-step-size",
+        type=float,
+        default=None,
+        help="DMALA step size for a bernoulli-rbm (DULA: half of it); default: tuned over the "
+        "burn-in (at least 100 steps) to an acceptance of 0.55",
     )
     p.add_argument("--output", default="compare_output", help="directory for the table and PNG")
     p.add_argument("--seed", type=int, default=0, help="every random choice derives from it")
@@ -111,6 +141,7 @@ def validate(args, parser) -> None:
         parser.error(f"--steps must be at least 4 for ESS and R-hat; got {args.steps}")
     check_positive(parser, args.burn_in, "--burn-in", allow_zero=True)
     check_finite_positive(parser, args.step_size, "--step-size")
+    check_finite_positive(parser, args.discrete_step_size, "--discrete-step-size")
     check_positive(parser, args.seed, "--seed", allow_zero=True)
     if args.samplers is not None:
         args.samplers = [name.strip().lower() for name in args.samplers.split(",") if name.strip()]
@@ -122,11 +153,46 @@ def validate(args, parser) -> None:
             )
 
 
-def _bernoulli_setup(params):
+def _discrete_step_sizes(key, params, start, given: float | None, burn_in: int) -> dict:
+    """DMALA's and DULA's step sizes: from ``--discrete-step-size``, or each tuned by
+    dual averaging on the starting chains (tuning apart from the kernel)."""
+    import jax
+
+    from numpyro_ebm.energies import bernoulli_rbm
+    from numpyro_ebm.kernels import dmala
+
+    if given is not None:
+        return {"DMALA": given, "DULA": DULA_STEP_SIZE_FRACTION * given}
+    sizes = {}
+    for index, (name, adjusted) in enumerate((("DMALA", True), ("DULA", False))):
+        state = dmala.as_top_level_api(bernoulli_rbm.free_energy, 0.5, adjusted=adjusted).init(
+            start, params
+        )
+        _, step_size, _ = dmala.adapt_step_size(
+            jax.random.fold_in(key, index),
+            state,
+            params,
+            bernoulli_rbm.free_energy,
+            n_steps=max(100, burn_in),
+            adjusted=adjusted,
+        )
+        sizes[name] = float(step_size)
+    return sizes
+
+
+def _bernoulli_setup(params, discrete_step_sizes: dict | None = None):
     from numpyro_ebm import diagnostics
     from numpyro_ebm.diagnostics import SamplerSpec
     from numpyro_ebm.energies import bernoulli_rbm
-    from numpyro_ebm.kernels import binary_gibbs, rbm_gibbs
+    from numpyro_ebm.kernels import (
+        binary_gibbs,
+        dmala,
+        gibbs_with_gradients,
+        hamming_ball,
+        locally_balanced,
+        path_auxiliary,
+        rbm_gibbs,
+    )
 
     n_visible = params.W.shape[0]
     energy = bernoulli_rbm.free_energy
@@ -138,7 +204,16 @@ def _bernoulli_setup(params):
         "DiscreteHMCGibbs": diagnostics.discrete_hmc_gibbs_spec(
             energy, params, (n_visible,), site="v"
         ),
+        "GWG": gibbs_with_gradients.as_top_level_api(energy, refresh=False),
+        "locally balanced": locally_balanced.as_top_level_api(energy, refresh=False),
+        "PAS": path_auxiliary.as_top_level_api(energy, path_length=3, refresh=False),
+        "Hamming ball": hamming_ball.as_top_level_api(
+            energy, block_size=min(4, n_visible), radius=1
+        ),
     }
+    for name, step_size in (discrete_step_sizes or {}).items():
+        adjusted = name == "DMALA"
+        samplers[name] = dmala.as_top_level_api(energy, step_size, adjusted=adjusted, refresh=False)
     moments = None
     if n_visible <= MAX_ENUMERATED_VISIBLE:
         moments = diagnostics.enumeration_moments(energy, params, n_visible)
@@ -226,10 +301,24 @@ def run(args) -> int:
     if model == "dbm":
         raise CommandError("compare works on a bernoulli-rbm or gaussian-rbm checkpoint")
     n_visible = params.W.shape[0]
+    misfits = [name for name in args.samplers or () if name not in FITS[model]]
+    if misfits:
+        raise CommandError(
+            f"--samplers: {', '.join(misfits)} cannot sample a {model}; choose from "
+            f"{', '.join(FITS[model])}"
+        )
     if model == "bernoulli-rbm":
-        samplers, energy, moments = _bernoulli_setup(params)
         start = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (args.chains, n_visible))
         start = start.astype(jnp.float32)
+        wanted = set(SAMPLERS) if args.samplers is None else set(args.samplers)
+        step_sizes = None
+        if wanted & {"dmala", "dula"}:
+            step_sizes = _discrete_step_sizes(
+                jax.random.fold_in(key, 3), params, start, args.discrete_step_size, args.burn_in
+            )
+            how = "given" if args.discrete_step_size is not None else "tuned to acceptance 0.55"
+            print(", ".join(f"{k} step size {v:.4g}" for k, v in step_sizes.items()) + f" ({how})")
+        samplers, energy, moments = _bernoulli_setup(params, step_sizes)
     else:
         samplers, energy, moments = _gaussian_setup(params, args.step_size)
         from numpyro_ebm.energies import gaussian_rbm
