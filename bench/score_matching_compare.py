@@ -169,7 +169,11 @@ def train_one(key, params, train, method: Method, optimizer, args, energy_fn, cu
     )
     total = time.perf_counter() - started - sum(curve_seconds)
     cpu_total = time.process_time() - cpu_started - sum(curve_cpu_seconds)
-    epoch_seconds = [w - c for w, c in zip(result.history["wall_time"], curve_seconds, strict=True)]
+    # fit also calls each metric once before training, to check it: the last calls, one
+    # an epoch, are the ones inside the epochs' wall times
+    wall_times = result.history["wall_time"]
+    per_epoch_curve = curve_seconds[len(curve_seconds) - len(wall_times) :]
+    epoch_seconds = [w - c for w, c in zip(wall_times, per_epoch_curve, strict=True)]
     updates = args.epochs * (len(train) // args.batch_size)
     info = {
         "label": method.label,
