@@ -21,7 +21,8 @@ recompiling.
   :mod:`potts_gibbs` (single-site Gibbs of a pairwise Potts model or any energy over
   codes), their draws :mod:`categorical` (one random word per site).
 - Around any of these: :mod:`parallel_tempering` (replica exchange with
-  non-reversible even-odd swaps, tunable ladder, AIS's base-rate path for RBMs).
+  non-reversible even-odd swaps), its adapters :mod:`tempering` (any kernel at an
+  inverse temperature; AIS's base-rate path for RBMs) and its ladder tuning :mod:`ladder`.
 - Running any of these: :mod:`runner` (``init_chains``, ``step_chains``, ``run_sampler``:
   the one chain runner, with the one chain-batching flag ``vmap_chains``).
 - For NumPyro's ``HMCGibbs``: :mod:`numpyro_gibbs` (exact hidden-unit Gibbs for a
@@ -38,6 +39,7 @@ from numpyro_ebm.kernels import (
     gibbs_with_gradients,
     hamming_ball,
     hmc,
+    ladder,
     langevin,
     locally_balanced,
     mala,
@@ -48,6 +50,7 @@ from numpyro_ebm.kernels import (
     random_walk,
     rbm_gibbs,
     runner,
+    tempering,
     unigauss_gibbs,
 )
 from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
@@ -76,6 +79,8 @@ __all__ = [
     "langevin",
     "numpyro_gibbs",
     "parallel_tempering",
+    "tempering",
+    "ladder",
     "runner",
     "categorical",
     "potts_rbm_gibbs",

@@ -41,7 +41,8 @@ Which pairs are offered a swap (``swap``):
 ``"random_pair"``
     Reversible: one adjacent pair, chosen uniformly at every step (per chain).
 
-How a base kernel runs at :math:`\beta` is a :class:`Tempering`:
+How a base kernel runs at :math:`\beta` is a :class:`Tempering`
+(:mod:`~numpyro_ebm.kernels.tempering`, re-exported here):
 
 - :func:`tempered_sampler` for any energy and any sampler factory
   ``energy_fn -> SamplingAlgorithm`` (the BlackJAX adapters :mod:`~.hmc`,
@@ -57,7 +58,8 @@ How a base kernel runs at :math:`\beta` is a :class:`Tempering`:
 
 The inverse temperatures are an argument of every call,
 ``step(rng_key, state, params, inverse_temperatures)``, so a ladder can be tuned
-(:func:`tune_ladder`, :func:`adapt_ladder`) and learning can change the
+(:mod:`~numpyro_ebm.kernels.ladder`: :func:`tune_ladder`, :func:`adapt_ladder`,
+re-exported here) and learning can change the
 parameters without recompiling. ``step(rng_key, state, TemperedParams(params,
 inverse_temperatures))`` is the same call in the three-argument form of the
 project's kernel contract.
@@ -93,8 +95,6 @@ Non-reversible parallel tempering: a scalable highly parallel MCMC scheme.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -103,10 +103,17 @@ import numpy as np
 from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from numpyro_ebm import _checks, potentials
-from numpyro_ebm.energies import bernoulli_rbm, boltzmann, dbm, gaussian_rbm
-from numpyro_ebm.kernels import boltzmann_gibbs, dbm_gibbs, rbm_gibbs
-from numpyro_ebm.kernels._bernoulli import bernoulli_from_logits
+from numpyro_ebm import _checks
+from numpyro_ebm.kernels.tempering import (  # the adapters, re-exported: their old home
+    Tempering,
+    boltzmann_tempering,
+    dbm_tempering,
+    default_get_position,
+    ladder_shape,
+    rbm_tempering,
+    tempered_kernel,
+    tempered_sampler,
+)
 
 __all__ = [
     "SWAPS",
@@ -114,7 +121,7 @@ __all__ = [
     "TemperedParams",
     "PTState",
     "PTInfo",
-    "LadderTuning",
+    "LadderTuning",  # noqa: F822 (kernels.ladder, through __getattr__)
     "default_get_position",
     "tempered_sampler",
     "tempered_kernel",
@@ -126,304 +133,13 @@ __all__ = [
     "as_top_level_api",
     "target_replica",
     "apply_swaps",
-    "geometric_ladder",
-    "tune_ladder",
-    "adapt_ladder",
-    "round_trip_rate",
+    "geometric_ladder",  # noqa: F822 (kernels.ladder, through __getattr__)
+    "tune_ladder",  # noqa: F822 (kernels.ladder, through __getattr__)
+    "adapt_ladder",  # noqa: F822 (kernels.ladder, through __getattr__)
+    "round_trip_rate",  # noqa: F822 (kernels.ladder, through __getattr__)
 ]
 
 SWAPS = ("deo", "seo", "random_pair")
-
-
-# --------------------------------------------------------------------------------------
-# How a base kernel runs at an inverse temperature
-# --------------------------------------------------------------------------------------
-
-
-class Tempering(NamedTuple):
-    """A base kernel run on every replica at its own inverse temperature.
-
-    Attributes
-    ----------
-    init
-        ``init(positions, params, inverse_temperatures) -> states``: positions
-        and states with the ladder axis first, ``(K, ...)``.
-    step
-        ``step(rng_key, states, params, inverse_temperatures, exchange=None) ->
-        (states, infos, exchanged)``: computes the energy gap :math:`G = E - E_0`
-        of every replica's current state, shape ``(K, *chains)``, calls
-        ``exchange(gaps) -> (permute, exchanged)`` once (the swaps; ``permute``
-        applies them to any pytree with the ladder axis first), applies ``permute``
-        to the states (or to what it already computed from them), then moves
-        every replica at its own :math:`\\beta_k`. Returns the new states, the base
-        kernel's infos (ladder axis first) and ``exchanged``; with
-        ``exchange=None`` there are no swaps and ``exchanged`` is the gaps.
-    min_inverse_temperature
-        Smallest allowed :math:`\\beta_0`.
-    zero_allowed
-        Whether :math:`\\beta_0 = 0` is allowed (``False`` when the tempered
-        distribution at 0 is improper, e.g. a continuous energy without base).
-    """
-
-    init: Callable
-    step: Callable
-    min_inverse_temperature: float = 0.0
-    zero_allowed: bool = True
-
-
-def _no_exchange(gaps):
-    return (lambda tree: tree), gaps
-
-
-def _vmapped_init(algorithm: SamplingAlgorithm, tempered_params: Callable):
-    def init_fn(positions, params, betas):
-        per_replica = jax.vmap(tempered_params, in_axes=(None, 0))(params, betas)
-        # concrete checks of the base kernel on the first replica (vmap skips them)
-        first = jax.tree.map(lambda x: x[0], (positions, per_replica))
-        algorithm.init(*first)
-        return jax.vmap(algorithm.init)(positions, per_replica)
-
-    return init_fn
-
-
-def tempered_kernel(
-    algorithm: SamplingAlgorithm,
-    tempered_params: Callable,
-    energy_gap: Callable,
-    *,
-    zero_allowed: bool = True,
-) -> Tempering:
-    """Temper a kernel whose target is implied by its parameters (e.g. block Gibbs).
-
-    Parameters
-    ----------
-    algorithm
-        The base ``SamplingAlgorithm`` (``init(position, params)``,
-        ``step(rng_key, state, params)``).
-    tempered_params
-        ``(params, beta) -> params`` of the base kernel for :math:`\\pi_\\beta`
-        (for energies linear in their parameters, ``beta * params``).
-    energy_gap
-        ``(params, state) -> G``, the energy gap :math:`E(\\theta, x) - E_0(x)` of
-        the state, shape ``(*chains,)``; for a latent-variable kernel whose state
-        holds the latents too, the *joint* energy (then the swaps act on the
-        joint states, which the Gibbs sweep leaves invariant). It costs one
-        energy evaluation per replica and step.
-    zero_allowed
-        Whether :math:`\\beta = 0` gives a proper distribution.
-    """
-
-    def step(rng_key, states, params, betas, exchange=None):
-        gaps = jax.vmap(energy_gap, in_axes=(None, 0))(params, states)
-        permute, exchanged = (exchange or _no_exchange)(gaps)
-        states = permute(states)
-        per_replica = jax.vmap(tempered_params, in_axes=(None, 0))(params, betas)
-        keys = jax.random.split(rng_key, betas.shape[0])
-        states, infos = jax.vmap(algorithm.step)(keys, states, per_replica)
-        return states, infos, exchanged
-
-    return Tempering(_vmapped_init(algorithm, tempered_params), step, 0.0, zero_allowed)
-
-
-def default_get_position(state):
-    """Position of a kernel state: ``state.position`` (every state of this library's kernels
-    has one, the Gibbs states' visible units included, as BlackJAX's states do)."""
-    try:
-        return state.position
-    except AttributeError:
-        raise TypeError(
-            f"a {type(state).__name__} has no .position; pass get_position=... to say where "
-            "the state keeps its position"
-        ) from None
-
-
-def tempered_sampler(
-    energy_fn: Callable,
-    sampler: Callable[[Callable], SamplingAlgorithm],
-    *,
-    base=None,
-    get_position: Callable = default_get_position,
-) -> Tempering:
-    r"""Temper any sampler that takes an energy function, for any energy.
-
-    The sampler is applied to the tempered energy
-
-    .. math:: E_\beta((\theta, \beta), x) = \beta E(\theta, x) - (1 - \beta)\log p_0(x)
-
-    and gets ``(params, beta)`` as its parameters at call time, the mechanism of
-    :func:`numpyro_ebm.evaluation.annealing.ais`, so every sampler that AIS
-    accepts can be tempered.
-
-    Parameters
-    ----------
-    energy_fn
-        ``energy_fn(params, x)``: a scalar for one position (single-chain samplers
-        such as the BlackJAX adapters; run several PT chains with ``jax.vmap``),
-        or ``(*chains,)`` for a batch (:mod:`~numpyro_ebm.kernels.binary_gibbs`).
-    sampler
-        ``energy_fn -> SamplingAlgorithm``, e.g.
-        ``lambda fn: mala.as_top_level_api(fn, step_size=0.1)`` or
-        ``binary_gibbs.as_top_level_api``. The BlackJAX adapters must keep
-        ``refresh=True`` (their default): a swap puts a state at another
-        temperature, so the log density it caches is stale.
-    base
-        Optional normalised base :math:`p_0` with ``log_prob(x)``
-        (:class:`~numpyro_ebm.evaluation.annealing.GaussianBase`,
-        :class:`~numpyro_ebm.evaluation.annealing.BernoulliBase`); the replica at
-        :math:`\beta = 0` then samples it. Without a base, :math:`\beta_0 = 0`
-        is the flat measure: fine on :math:`\{0,1\}^D`, improper for continuous
-        energies (keep :math:`\beta_0 > 0` there, or give a base).
-    get_position
-        ``state -> position``.
-    """
-
-    gap = potentials.energy_gap(energy_fn, base)
-
-    def energy_gap(params, state):
-        return gap(params, get_position(state))
-
-    return tempered_kernel(
-        sampler(potentials.annealed_energy(energy_fn, base)),
-        lambda params, beta: (params, beta),
-        energy_gap,
-    )
-
-
-def _scaled(params, beta):
-    return jax.tree.map(lambda leaf: jnp.asarray(beta).astype(leaf.dtype) * leaf, params)
-
-
-def _bernoulli_rbm_tempering(base_visible_bias) -> Tempering:
-    """Fused block Gibbs for all replicas of a Bernoulli RBM (two matmuls per replica).
-
-    Replica :math:`\\beta` samples :math:`e^{-\\beta E(v, h) + (1-\\beta) b_A^\\top v}`:
-    hidden logits :math:`\\beta(c + v W)`, visible logits :math:`\\beta(b + W h) +
-    (1-\\beta) b_A`. The unscaled products use the one shared ``W`` (one GEMM over
-    all replicas and chains, as one block-Gibbs sweep of ``K`` times the chains).
-    The energy gap of the current state :math:`(v, h)` (a joint draw: ``h`` was
-    drawn before ``v``), :math:`G = -(b - b_A)^\\top v - (c + v W)^\\top h`, reuses
-    the sweep's first product :math:`c + v W`, so the swaps cost no matmul; they
-    permute :math:`c + v W` (the sweep overwrites the states themselves, so no
-    swapped copy of them is made) and the sweep goes on from the swapped states.
-    """
-
-    def base_bias(params):
-        if base_visible_bias is None:
-            return jnp.zeros_like(params.b)
-        return jnp.asarray(base_visible_bias, params.b.dtype)
-
-    def init_fn(positions, params, betas):
-        visible = bernoulli_rbm.validate_visible(params, positions, "position")
-        dtype = visible.dtype
-        scale = _ladder_shape(jnp.asarray(betas).astype(dtype), visible.ndim)
-        hidden = jax.nn.sigmoid(scale * bernoulli_rbm.hidden_logits(params, visible))
-        return rbm_gibbs.RBMGibbsState(visible, hidden.astype(dtype))
-
-    def one_replica(key, activation_h, beta, params, b_a):
-        key_hidden, key_visible = jax.random.split(key)
-        dtype = activation_h.dtype
-        beta = beta.astype(dtype)
-        logits_h = beta * activation_h
-        hidden = bernoulli_from_logits(key_hidden, logits_h, dtype)
-        logits_v = beta * bernoulli_rbm.visible_logits(params, hidden) + (1 - beta) * b_a
-        new_visible = bernoulli_from_logits(key_visible, logits_v, dtype)
-        info = rbm_gibbs.RBMGibbsInfo(
-            logits_h, jax.nn.sigmoid(logits_h), jax.nn.sigmoid(logits_v).astype(dtype)
-        )
-        return rbm_gibbs.RBMGibbsState(new_visible, hidden), info
-
-    def step(rng_key, states, params, betas, exchange=None):
-        b_a = base_bias(params)
-        visible = states.visible
-        # c + v W of every replica and chain: one GEMM with the shared W
-        activation_h = bernoulli_rbm.hidden_logits(params, visible)
-        # joint energy of (v, h) minus the base's, from the same product:
-        # -b'v - (c + v W)'h + b_A'v
-        gaps = -(visible @ (params.b - b_a)) - jnp.sum(activation_h * states.hidden, axis=-1)
-        permute, exchanged = (exchange or _no_exchange)(gaps)
-        activation_h = permute(activation_h)
-        keys = jax.random.split(rng_key, betas.shape[0])
-        new_states, infos = jax.vmap(one_replica, in_axes=(0, 0, 0, None, None))(
-            keys, activation_h, betas, params, b_a
-        )
-        return new_states, infos, exchanged
-
-    return Tempering(init_fn, step, 0.0, True)
-
-
-def rbm_tempering(model: str = "bernoulli", *, base_visible_bias=None) -> Tempering:
-    r"""Block Gibbs (:mod:`~numpyro_ebm.kernels.rbm_gibbs`) on every replica of an RBM.
-
-    Replicas and swaps act on the joint state :math:`(v, h)` with the joint
-    energy :math:`E(v, h)` (as in Desjardins et al. 2010); the state after a sweep
-    is a joint draw, and the sweep leaves the joint distribution invariant.
-
-    Parameters
-    ----------
-    model
-        ``"bernoulli"``: a fused sweep over all replicas with the shared weights
-        (two matmuls per replica and sweep, the cost of plain block Gibbs) that
-        reuses the sweep's :math:`b + W h` for the energies of the swaps.
-        ``"gaussian"``: the Gaussian-Bernoulli RBM, tempered by scaling its
-        parameters (:math:`W \sqrt\beta`, :math:`c\beta`, :math:`\sigma/\sqrt\beta`,
-        which is :math:`\beta E`); :math:`\beta_0 > 0` (at 0 the visible density
-        is flat and improper). The swap energies cost one more matmul here.
-    base_visible_bias
-        Bernoulli only: visible biases :math:`b_A` of the base-rate model
-        :math:`p_A(v) \propto e^{b_A^\top v}` (Salakhutdinov & Murray 2008;
-        :func:`numpyro_ebm.evaluation.ais.base_rate_visible_bias` makes them from
-        data). The replicas follow the AIS path :math:`p_A^{1-\beta} p_B^\beta`,
-        and the replica at :math:`\beta = 0` draws exact, independent samples of
-        the base at every sweep. ``None``: :math:`b_A = 0`, plain tempering
-        :math:`e^{-\beta E}` (uniform at :math:`\beta = 0`).
-    """
-    rbm_gibbs.check_model(model)
-    if model == "bernoulli":
-        return _bernoulli_rbm_tempering(base_visible_bias)
-    if base_visible_bias is not None:
-        raise ValueError("base_visible_bias applies to the Bernoulli RBM only (model='bernoulli')")
-
-    def tempered_params(params, beta):
-        dtype = params.W.dtype
-        beta = jnp.asarray(beta).astype(dtype)
-        return params._replace(
-            W=jnp.sqrt(beta) * params.W,
-            c=beta * params.c,
-            log_sigma=params.log_sigma - 0.5 * jnp.log(beta),
-        )
-
-    def energy_gap(params, state):
-        return gaussian_rbm.joint_energy(params, state.visible, state.hidden)
-
-    return tempered_kernel(
-        rbm_gibbs.as_top_level_api("gaussian"), tempered_params, energy_gap, zero_allowed=False
-    )
-
-
-def boltzmann_tempering(spins: bool = False, scan: str = "systematic") -> Tempering:
-    """Single-site Gibbs (:mod:`~numpyro_ebm.kernels.boltzmann_gibbs`) on every replica.
-
-    The energy :math:`-\\tfrac12 x^\\top J x - h^\\top x` is linear in
-    :math:`(J, h)`, so replica :math:`\\beta` runs with :math:`(\\beta J, \\beta h)`.
-    """
-
-    def energy_gap(params, state):
-        return boltzmann.energy(params, state.position)
-
-    return tempered_kernel(boltzmann_gibbs.as_top_level_api(spins, scan), _scaled, energy_gap)
-
-
-def dbm_tempering() -> Tempering:
-    """Odd/even block Gibbs (:mod:`~numpyro_ebm.kernels.dbm_gibbs`) on every replica of a DBM.
-
-    The joint energy is linear in all parameters (replica :math:`\\beta` runs with
-    :math:`\\beta\\theta`); swaps act on the joint states :math:`(v, h^1, h^2)`.
-    """
-
-    def energy_gap(params, state):
-        return dbm.joint_energy(params, state.visible, state.hidden1, state.hidden2)
-
-    return tempered_kernel(dbm_gibbs.as_top_level_api(), _scaled, energy_gap)
 
 
 # --------------------------------------------------------------------------------------
@@ -591,11 +307,6 @@ def _split_params(params, inverse_temperatures):
     return params, inverse_temperatures
 
 
-def _ladder_shape(betas, ndim: int):
-    """``betas`` ``(K,)`` reshaped to ``(K, 1, ..., 1)`` of rank ``ndim``."""
-    return betas.reshape(betas.shape + (1,) * (ndim - 1))
-
-
 def init(position, params, inverse_temperatures, tempering: Tempering) -> PTState:
     """Build the state from a position with the ladder axis first.
 
@@ -720,7 +431,7 @@ def build_kernel(tempering: Tempering, swap: str = "deo"):
         def exchange(gaps):
             chains = tuple(gaps.shape[1:])
             dtype = gaps.dtype
-            b = _ladder_shape(betas.astype(dtype), gaps.ndim)
+            b = ladder_shape(betas.astype(dtype), gaps.ndim)
             delta_beta = b[1:] - b[:-1]
             log_ratio = delta_beta * (gaps[1:] - gaps[:-1])
             # equal temperatures always swap (and 0 * inf must not give NaN)
@@ -804,195 +515,16 @@ def target_replica(replicas, axis: int = 0):
     return jax.tree.map(lambda leaf: jnp.take(leaf, -1, axis=axis), replicas)
 
 
-# --------------------------------------------------------------------------------------
-# Ladders
-# --------------------------------------------------------------------------------------
+# The ladder tuning lives in numpyro_ebm.kernels.ladder (it runs this kernel); its names
+# stay reachable here, lazily, since that module imports this one.
+_LADDER_NAMES = frozenset(
+    ("LadderTuning", "geometric_ladder", "tune_ladder", "adapt_ladder", "round_trip_rate")
+)
 
 
-def geometric_ladder(n_replicas: int, min_inverse_temperature: float, dtype=jnp.float32):
-    """``n_replicas`` inverse temperatures spaced geometrically from ``min_inverse_temperature`` to 1.
+def __getattr__(name: str):
+    if name in _LADDER_NAMES:
+        from numpyro_ebm.kernels import ladder
 
-    A common starting ladder (equal ratios :math:`\\beta_{k+1}/\\beta_k`) before
-    :func:`tune_ladder`; with ``min_inverse_temperature = 0`` the first entry is
-    0 and the rest are geometric from ``1 / 2**(n_replicas - 2)``.
-    """
-    if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 2:
-        raise ValueError(f"n_replicas must be an integer >= 2; got {n_replicas!r}")
-    if not 0.0 <= min_inverse_temperature < 1.0:
-        raise ValueError(
-            f"min_inverse_temperature must lie in [0, 1); got {min_inverse_temperature}"
-        )
-    if min_inverse_temperature == 0.0:
-        rest = np.geomspace(0.5 ** max(n_replicas - 2, 0), 1.0, n_replicas - 1)
-        return jnp.asarray(np.concatenate([[0.0], rest]), dtype)
-    return jnp.asarray(np.geomspace(min_inverse_temperature, 1.0, n_replicas), dtype)
-
-
-class LadderTuning(NamedTuple):
-    """What :func:`tune_ladder` found.
-
-    inverse_temperatures
-        The new ladder, equally spaced in the cumulative barrier.
-    barrier
-        :math:`\\hat\\Lambda = \\sum_k r_k`, the global communication barrier.
-    cumulative_barrier
-        :math:`\\hat\\Lambda(\\beta_k) = \\sum_{j<k} r_j` at the old ladder.
-    suggested_n_replicas
-        :math:`\\lceil 2\\hat\\Lambda\\rceil + 1` (at least 2): with that many
-        replicas, equally spaced in the barrier, every pair rejects about half of
-        its swaps, the rule of thumb of Syed et al. (2021), who show the
-        round-trip rate of DEO is within a small factor of its optimum
-        :math:`1/(2 + 2\\Lambda)` from there on.
-    round_trip_rate
-        :func:`round_trip_rate` of the old ladder's rejection rates.
-    """
-
-    inverse_temperatures: Float[Array, " ladder"]
-    barrier: float
-    cumulative_barrier: np.ndarray
-    suggested_n_replicas: int
-    round_trip_rate: float
-
-
-def round_trip_rate(rejection_rates) -> float:
-    """Round trips per step and replica of DEO swaps: :math:`(2 + 2\\sum_k r_k/(1 - r_k))^{-1}`.
-
-    Syed et al. (2021), Theorem 3, for stationary replicas whose swap events are
-    independent ("efficient local exploration"); an upper bound in practice.
-    """
-    r = np.asarray(rejection_rates, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        total = np.sum(r / (1 - r))
-    return float(1.0 / (2.0 + 2.0 * total))
-
-
-def tune_ladder(
-    inverse_temperatures, rejection_rates, n_replicas: int | None = None
-) -> LadderTuning:
-    r"""A ladder whose adjacent pairs have equal rejection rates (Syed et al. 2021, Sec. 5).
-
-    The rejection rate of a pair estimates the integral of the local
-    communication barrier :math:`\lambda(\beta)` between its temperatures, so
-    :math:`\hat\Lambda(\beta_k) = \sum_{j<k} r_j` is the cumulative barrier at
-    the old ladder. It is interpolated monotonically (piecewise linearly; a
-    strictly increasing floor keeps it invertible where no swap was ever
-    rejected) and inverted at ``n_replicas`` equally spaced levels
-    :math:`\hat\Lambda(1)\, k/(n-1)`: the new :math:`\beta_k` then share the
-    barrier equally, which maximises the round-trip rate for a given number of
-    replicas (Syed et al. 2021, Sec. 5.1, schedule optimisation). The end points
-    :math:`\beta_0` and 1 stay.
-
-    Parameters
-    ----------
-    inverse_temperatures
-        The pilot ladder, shape ``(K,)``.
-    rejection_rates
-        Mean rejection rate :math:`1 - \bar\alpha_k` of each adjacent pair,
-        shape ``(K-1,)`` (e.g. ``1 - info.swap_acceptance.mean(axis=(0, 1))``
-        over a pilot run's stacked infos).
-    n_replicas
-        Length of the new ladder (default: ``K``); see ``suggested_n_replicas``.
-    """
-    betas = np.asarray(inverse_temperatures, dtype=np.float64)
-    rates = np.asarray(rejection_rates, dtype=np.float64)
-    if betas.ndim != 1 or betas.shape[0] < 2:
-        raise ValueError(f"inverse_temperatures must have shape (K,), K >= 2; got {betas.shape}")
-    if rates.shape != (betas.shape[0] - 1,):
-        raise ValueError(
-            f"rejection_rates must have shape (K-1,) = ({betas.shape[0] - 1},); got {rates.shape}"
-        )
-    if not np.all(np.isfinite(rates)) or np.any(rates < 0) or np.any(rates > 1):
-        raise ValueError(f"rejection_rates must lie in [0, 1]; got {rates}")
-    if np.any(np.diff(betas) < 0):
-        raise ValueError(f"inverse_temperatures must be non-decreasing; got {betas}")
-    n = betas.shape[0] if n_replicas is None else n_replicas
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"n_replicas must be an integer >= 2; got {n_replicas!r}")
-    cumulative = np.concatenate([[0.0], np.cumsum(rates)])
-    barrier = float(cumulative[-1])
-    # a tiny increasing floor keeps the interpolant strictly increasing (invertible)
-    span = max(barrier, 1.0)
-    floor = 1e-9 * span * np.linspace(0.0, 1.0, betas.shape[0])
-    levels = np.linspace(0.0, cumulative[-1] + floor[-1], int(n))
-    new = np.interp(levels, cumulative + floor, betas)
-    new[0], new[-1] = betas[0], betas[-1]
-    new = np.maximum.accumulate(new)
-    dtype = inverse_temperatures.dtype if hasattr(inverse_temperatures, "dtype") else jnp.float32
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.float32
-    return LadderTuning(
-        jnp.asarray(new, dtype),
-        barrier,
-        cumulative,
-        max(2, int(math.ceil(2 * barrier)) + 1),
-        round_trip_rate(rates),
-    )
-
-
-def adapt_ladder(
-    rng_key: PRNGKeyArray,
-    algorithm: SamplingAlgorithm,
-    state: PTState,
-    params,
-    inverse_temperatures,
-    *,
-    n_rounds: int = 4,
-    n_steps: int = 64,
-    vmap_chains: bool = False,
-):
-    """Tune the ladder by pilot rounds of doubling length (Syed et al. 2021, Algorithm 4).
-
-    Round ``r`` (from 0) runs ``n_steps * 2**r`` steps of ``algorithm`` (a
-    parallel-tempering ``SamplingAlgorithm`` from :func:`as_top_level_api`) at the
-    current ladder, averages the rejection rates over its steps and chains, and
-    moves the ladder with :func:`tune_ladder` (same number of replicas). The
-    ladder is a call-time argument and the rounds run in chunks of ``n_steps``,
-    so everything shares one compiled chunk.
-
-    Parameters
-    ----------
-    vmap_chains
-        ``True`` when ``state`` is a batch of single-chain PT states (a leading
-        chain axis on every leaf), stepped with ``jax.vmap``.
-
-    Returns
-    -------
-    state
-        The state after the last round.
-    inverse_temperatures
-        The tuned ladder.
-    tuning
-        The last round's :class:`LadderTuning` (with the barrier estimate and
-        ``suggested_n_replicas`` for the next run).
-    """
-    for value, name in ((n_rounds, "n_rounds"), (n_steps, "n_steps")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    step = algorithm.step
-    if vmap_chains:
-        step = jax.vmap(step, in_axes=(0, 0, None, None))
-
-    @jax.jit
-    def chunk(key, state, params, betas):
-        def body(state, key):
-            if vmap_chains:
-                key = jax.random.split(key, state.step_count.shape[0])
-            state, info = step(key, state, params, betas)
-            axes = tuple(range(info.swap_acceptance.ndim - 1))
-            return state, jnp.mean(1 - info.swap_acceptance, axis=axes)
-
-        state, rates = jax.lax.scan(body, state, jax.random.split(key, n_steps))
-        return state, jnp.mean(rates, axis=0)
-
-    betas = jnp.asarray(inverse_temperatures)
-    tuning = None
-    for round_index in range(n_rounds):
-        n_chunks = 2**round_index
-        total = 0.0
-        for c in range(n_chunks):
-            key = jax.random.fold_in(jax.random.fold_in(rng_key, round_index), c)
-            state, rates = chunk(key, state, params, betas)
-            total = total + np.asarray(rates, dtype=np.float64)
-        tuning = tune_ladder(betas, total / n_chunks)
-        betas = tuning.inverse_temperatures.astype(betas.dtype)
-    return state, betas, tuning
+        return getattr(ladder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
