@@ -62,9 +62,14 @@ estimated moments; :func:`plot_comparison` draws the table.
 
 Modules
 -------
+:mod:`~numpyro_ebm.diagnostics.summaries`
+    Named per-draw summaries of chain output: :func:`summarize`.
+:mod:`~numpyro_ebm.diagnostics.conversion`
+    Conversion to ArviZ: :func:`to_inference_data`.
+:mod:`~numpyro_ebm.diagnostics.numpyro_mcmc`
+    A NumPyro ``MCMC`` run as ArviZ data: :func:`from_numpyro`.
 :mod:`~numpyro_ebm.diagnostics.inference_data`
-    Conversion to ArviZ: :func:`summarize`, :func:`to_inference_data`,
-    :func:`from_numpyro`.
+    The three above under their old common import path.
 :mod:`~numpyro_ebm.diagnostics.chains`
     Running chains: :func:`run_chains`.
 :mod:`~numpyro_ebm.diagnostics.comparison`
@@ -90,7 +95,16 @@ Liu, J. S. (1996). Peskun's theorem and a modified discrete-state Gibbs sampler.
 *Biometrika* 83(3).
 """
 
-from numpyro_ebm.diagnostics import chains, comparison, exact_moments, inference_data, mixing
+from numpyro_ebm.diagnostics import (
+    chains,
+    comparison,
+    conversion,
+    exact_moments,
+    inference_data,
+    mixing,
+    numpyro_mcmc,
+    summaries,
+)
 from numpyro_ebm.diagnostics.chains import run_chains
 from numpyro_ebm.diagnostics.comparison import (
     COMPARISON_COLUMNS,
@@ -133,5 +147,8 @@ __all__ = [
     "comparison",
     "exact_moments",
     "inference_data",
+    "summaries",
+    "conversion",
+    "numpyro_mcmc",
     "mixing",
 ]

@@ -35,6 +35,19 @@ def check_initial_positions(initial_positions) -> int:
     return int(n_chains)
 
 
+def resolve_vmap_chains(vmap_chains: bool | None, batched: bool | None) -> bool:
+    """The one chain-batching flag from ``vmap_chains`` or its old negated name ``batched``
+    (default: vmap, which works for every kernel)."""
+    if vmap_chains is not None and batched is not None and bool(vmap_chains) == bool(batched):
+        raise ValueError(
+            f"vmap_chains={vmap_chains} and batched={batched} contradict each other (batched is "
+            "the old name of not vmap_chains); give vmap_chains only"
+        )
+    if vmap_chains is not None:
+        return bool(vmap_chains)
+    return True if batched is None else not batched
+
+
 def init_sampler_chains(sampler: SamplingAlgorithm, initial_positions, params, batched: bool):
     """:func:`~numpyro_ebm.kernels.runner.init_chains`, after the kernel's own ``init``
     validation on the first chain when it is vmapped (under ``vmap`` values are not
@@ -62,7 +75,8 @@ def run_chains(
     *,
     burn_in: int = 0,
     thin: int = 1,
-    batched: bool = False,
+    vmap_chains: bool | None = None,
+    batched: bool | None = None,
     record: Callable | None = None,
     mesh=None,
     chain_axis: str | None = None,
@@ -88,11 +102,15 @@ def run_chains(
         Transitions run first and discarded (not stored).
     thin
         Record one transition in ``thin``.
+    vmap_chains
+        The chain-batching flag of :mod:`numpyro_ebm.kernels.runner`. ``True``
+        (default): ``jax.vmap`` over chains with one key a chain (works for every
+        kernel). ``False``: the kernel takes the chain axis itself with one key for
+        all chains (e.g. :mod:`~numpyro_ebm.kernels.rbm_gibbs`, one matmul for all
+        chains).
     batched
-        ``False`` (default): ``jax.vmap`` over chains with one key a chain (works
-        for every kernel). ``True``: the kernel takes the chain axis itself with
-        one key for all chains (e.g. :mod:`~numpyro_ebm.kernels.rbm_gibbs`, one
-        matmul for all chains).
+        The old name of the same choice, its negation (``batched=True`` is
+        ``vmap_chains=False``); kept for existing code. Give one of the two.
     record
         ``record(state, info) -> pytree`` of what to keep from each recorded
         transition (shapes ``(chain, ...)``); default both. To keep memory
@@ -105,7 +123,7 @@ def run_chains(
         its size) and ``params`` replicated; the draws come back split the same
         way along their chain axis. The draws do not depend on the number of
         devices (see :mod:`numpyro_ebm.sharding`). Without a mesh, everything
-        runs on the default device. With ``batched=True`` a state that declares
+        runs on the default device. With ``vmap_chains=False`` a state that declares
         its chain axis (``chain_dims``, e.g. parallel tempering's
         :class:`~numpyro_ebm.kernels.parallel_tempering.PTState`, whose positions
         are ``(n_replicas, n_chains, ...)``) is split along it, and the chain
@@ -121,7 +139,7 @@ def run_chains(
     Notes
     -----
     All starting positions are checked for finite floating-point values; with
-    ``batched=False`` the kernel's own ``init`` validation runs on the first chain
+    ``vmap_chains=True`` the kernel's own ``init`` validation runs on the first chain
     (the others are initialised under ``vmap``, where values are not inspected).
 
     Burn-in, thinning and recording share one ``lax.scan`` over all
@@ -129,6 +147,7 @@ def run_chains(
     runs only on the kept transitions. The loop is compiled anew on every call.
     """
     runner.check_schedule(n_steps, burn_in, thin)
+    batched = not resolve_vmap_chains(vmap_chains, batched)
     n_chains = check_initial_positions(initial_positions)
     declared = None  # the chain dimensions a batched kernel's state declares, if any
     if mesh is not None:

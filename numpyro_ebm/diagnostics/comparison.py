@@ -26,7 +26,8 @@ from numpyro_ebm.diagnostics.chains import (
     check_initial_positions,
     init_sampler_chains,
 )
-from numpyro_ebm.diagnostics.inference_data import summarize, to_inference_data
+from numpyro_ebm.diagnostics.conversion import to_inference_data
+from numpyro_ebm.diagnostics.summaries import summarize
 from numpyro_ebm.kernels import runner
 
 __all__ = [

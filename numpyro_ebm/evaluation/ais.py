@@ -73,8 +73,10 @@ __all__ = [
     "kahan_add",
     "ais_bernoulli_rbm",
     "ais_bernoulli_rbm_family",
-    "raise_bernoulli_rbm",
-    "log_likelihood_bernoulli_rbm",
+    "reverse_ais_bernoulli_rbm",
+    "ais_log_likelihood_bernoulli_rbm",
+    "raise_bernoulli_rbm",  # alias
+    "log_likelihood_bernoulli_rbm",  # alias
 ]
 
 
@@ -527,7 +529,7 @@ def ais_bernoulli_rbm(
     )
 
 
-def raise_bernoulli_rbm(
+def reverse_ais_bernoulli_rbm(
     rng_key: PRNGKeyArray,
     params: bernoulli_rbm.BernoulliRBMParams,
     data: Float[Array, "n visible"],
@@ -623,7 +625,7 @@ def raise_bernoulli_rbm(
     )
 
 
-def log_likelihood_bernoulli_rbm(
+def ais_log_likelihood_bernoulli_rbm(
     params: bernoulli_rbm.BernoulliRBMParams, data, estimate: AISResult
 ) -> LogLikelihoodEstimate:
     r"""Average test log-likelihood :math:`\overline{-F(v)} - \log \hat Z` with the AIS interval."""
@@ -654,7 +656,7 @@ def ais_bernoulli_rbm_family(
     ``m * n_runs`` runs anneal together as in :func:`ais_bernoulli_rbm` (two
     matmuls per temperature over all of them). This is how the partition
     function of a DBM's hidden layers with :math:`v` clamped is estimated for many
-    test vectors at once (:func:`numpyro_ebm.evaluation.deep.dbm_log_likelihood_ais`).
+    test vectors at once (:func:`numpyro_ebm.evaluation.deep.ais_log_likelihood_dbm`).
 
     Returns
     -------
@@ -707,3 +709,12 @@ def ais_bernoulli_rbm_family(
         carry.visible.reshape(m, n_runs, params.n_visible),
     )
     return result._replace(n_temperatures=int(schedule.shape[0]))
+
+
+# Old names, kept as aliases for existing code (one word order: method, quantity, model).
+raise_bernoulli_rbm = reverse_ais_bernoulli_rbm
+"""Alias of :func:`reverse_ais_bernoulli_rbm` (RAISE is reverse AIS: the old name)."""
+log_likelihood_bernoulli_rbm = ais_log_likelihood_bernoulli_rbm
+"""Alias of :func:`ais_log_likelihood_bernoulli_rbm` (the old name, which collided with
+:func:`numpyro_ebm.evaluation.exact.log_likelihood_bernoulli_rbm`: an array there, an
+estimate here)."""
