@@ -124,7 +124,16 @@ def test_split_packages_re_export_exactly_their_modules_public_names():
 
     for package, modules in {
         "datasets": ("toy", "images", "downloads", "fasta"),
-        "diagnostics": ("inference_data", "chains", "comparison", "exact_moments", "mixing"),
+        "diagnostics": (
+            "summaries",
+            "conversion",
+            "numpyro_mcmc",
+            "inference_data",  # the three above under their old common path
+            "chains",
+            "comparison",
+            "exact_moments",
+            "mixing",
+        ),
     }.items():
         top = importlib.import_module(f"numpyro_ebm.{package}")
         exported = {}
@@ -197,3 +206,79 @@ def test_no_private_name_is_used_across_modules():
             ):
                 violations.append(f"{path}:{node.lineno} uses {modules[node.value.id]}.{node.attr}")
     assert not violations, "\n".join(sorted(violations))
+
+
+def _third_party_private_uses(path: Path):
+    """``(package, what)`` for every private name of an installed third-party package that
+    ``path`` uses: ``from pkg.mod import _name``, a private module (``pkg._mod``) in an
+    import, and ``alias._name`` where ``alias`` is an imported third-party module. The
+    standard library is left out (``sys._getframe`` is documented CPython API)."""
+    tree = ast.parse(path.read_text())
+    aliases = {}  # local name -> third-party module it stands for
+    uses = []
+
+    def third_party(dotted: str) -> bool:
+        top = dotted.split(".")[0]
+        return top not in ("numpyro_ebm", "__future__") and top not in sys.stdlib_module_names
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if third_party(alias.name):
+                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+                    if any(part.startswith("_") for part in alias.name.split(".")):
+                        uses.append((alias.name.split(".")[0], alias.name))
+        elif isinstance(node, ast.ImportFrom) and node.module and third_party(node.module):
+            top = node.module.split(".")[0]
+            if any(part.startswith("_") for part in node.module.split(".")):
+                uses.append((top, node.module))
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    uses.append((top, f"{node.module}.{alias.name}"))
+                else:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            module = aliases[node.value.id]
+            uses.append((module.split(".")[0], f"{module}.{node.attr}"))
+    return uses
+
+
+def test_third_party_private_names_are_isolated_in_one_adapter_module_each():
+    """A private name of BlackJAX, NumPyro, JAX, scikit-learn... may change in any release;
+    each package's private names are used by ONE module of ours (its adapter, e.g.
+    ``kernels/_blackjax_adapter.py``), so an upgrade that breaks them breaks one file."""
+    users = {}
+    for path in PACKAGE.rglob("*.py"):
+        for package, what in _third_party_private_uses(path):
+            users.setdefault(package, {}).setdefault(_module_name(path), []).append(what)
+    spread = {package: modules for package, modules in users.items() if len(modules) > 1}
+    assert not spread, "\n".join(
+        f"{package}: {sorted(modules)} all use its private names: {modules}"
+        for package, modules in spread.items()
+    )
+
+
+def test_the_third_party_private_name_check_sees_each_kind_of_use(tmp_path):
+    source = tmp_path / "example.py"
+    source.write_text(
+        "import numpy as np\n"
+        "import jax._src.core\n"
+        "from numpyro.primitives import _PYRO_STACK\n"
+        "from sklearn.utils._param_validation import Interval\n"
+        "import sys\n"
+        "np._NoValue, sys._getframe\n"
+    )
+    found = sorted(_third_party_private_uses(source))
+    assert found == [
+        ("jax", "jax._src.core"),
+        ("numpy", "numpy._NoValue"),
+        ("numpyro", "numpyro.primitives._PYRO_STACK"),
+        ("sklearn", "sklearn.utils._param_validation"),
+    ]
