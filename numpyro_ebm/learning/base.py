@@ -9,9 +9,11 @@ A learning rule is a pair of pure functions in the style of
 ``grads`` estimate :math:`-\partial \log p(\text{batch}) / \partial\theta`, so
 any Optax optimizer applies them to *minimise*; ``state`` holds what persists
 between batches (chains, fast weights, a replay buffer); ``info`` reports the
-batch (for contrastive rules a :class:`ContrastiveInfo`, which
-:func:`~numpyro_ebm.learning.fit.fit` reads by field name). Every rule joins the
-contract suite ``tests/learning/test_rule_contract.py``.
+batch (for contrastive rules a :class:`ContrastiveInfo`). An info reports its own
+metrics: its ``metrics()`` method returns the dict of per-step scalars (and the per-chain
+``negative_energies``) that :func:`~numpyro_ebm.learning.engine.step_report` records, so
+the engine never looks for fields by name. Every rule joins the contract suite
+``tests/learning/test_rule_contract.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["LearningRule", "RuleInit", "RuleStep", "ContrastiveInfo"]
+from numpyro_ebm.learning.negative_phases import sampler_metrics
+
+__all__ = ["LearningRule", "RuleInit", "RuleStep", "ContrastiveInfo", "loss_metrics"]
 
 
 class RuleInit(Protocol):
@@ -85,8 +90,8 @@ class ContrastiveInfo(NamedTuple):
     positive_hidden
         :math:`p(h = 1 \mid v)` of the batch under the current parameters, shape
         ``(batch, hidden)``, for rules that compute it anyway (the closed-form
-        Bernoulli-RBM rules of :mod:`~numpyro_ebm.learning.rbm`). Wrappers that
-        need it (:func:`~numpyro_ebm.learning.rbm.centered`'s hidden offset) read
+        Bernoulli-RBM rules of :mod:`~numpyro_ebm.learning.rbm_rules`). Wrappers that
+        need it (:func:`~numpyro_ebm.learning.rbm_rules.centered`'s hidden offset) read
         it here instead of recomputing it (a matmul per batch), and recompute it
         when it is ``None`` (the default).
     """
@@ -96,3 +101,32 @@ class ContrastiveInfo(NamedTuple):
     sampler_info: Any
     negative_energies: Float[Array, " chains"] | None = None
     positive_hidden: Float[Array, "batch hidden"] | None = None
+
+    def metrics(self) -> dict:
+        """The step's metrics: ``positive_energy``, ``negative_energy``, the negative phase's
+        kernel metrics (:func:`~numpyro_ebm.learning.negative_phases.sampler_metrics`:
+        ``acceptance_rate``, and ``swap_rate``, ``round_trips`` for tempered chains) and
+        ``negative_energies`` (``None`` when the negatives are no persistent chains).
+
+        Also the reading of a rule's info written elsewhere with these fields
+        (:func:`~numpyro_ebm.learning.composition.rule_metrics`), hence ``getattr``."""
+        report = {
+            "positive_energy": self.positive_energy,
+            "negative_energy": self.negative_energy,
+            **sampler_metrics(self.sampler_info),
+        }
+        if hasattr(self, "negative_energies"):
+            report["negative_energies"] = self.negative_energies
+        return report
+
+
+def loss_metrics(info) -> dict:
+    """The ``metrics()`` of the infos of rules that minimise a loss without a sampler
+    (score matching, the pseudo-likelihood): ``loss``, ``positive_energy``,
+    ``negative_energy`` and ``acceptance_rate`` (NaN: no sampler)."""
+    return {
+        "loss": info.loss,
+        "positive_energy": info.positive_energy,
+        "negative_energy": info.negative_energy,
+        "acceptance_rate": jnp.nan,
+    }

@@ -1,4 +1,11 @@
-r"""Contrastive-divergence learning rules: CD-k, PCD and FPCD.
+r"""Contrastive-divergence learning rules: CD-k, PCD and FPCD (thin aliases).
+
+**Aliases, kept for old code.** The rules are built from parts now
+(:func:`numpyro_ebm.learning.composition.pcd` with a negative phase of
+:mod:`numpyro_ebm.learning.negative_phases`); each factory here is one call of it, and
+the states and :func:`contrastive_gradient` are re-exported from there. New code writes
+``learning.pcd(energy_fn, persistent_chains(...))``. (This module's name is also that of
+its first function; ``learning.cd`` is the function.)
 
 Each factory returns a :class:`~numpyro_ebm.learning.base.LearningRule`, a pair of pure functions in the
 style of Optax:
@@ -30,21 +37,23 @@ contrastive divergence. *ICML*.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
-
-import jax
-import jax.numpy as jnp
 
 from numpyro_ebm.kernels.parallel_tempering import default_get_position
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import (
-    advance_chains,
-    check_fast_weights,
-    check_steps,
-    data_validator,
-    init_chains,
-    initial_positions,
-    start_chains,
+from numpyro_ebm.learning.chains import data_validator
+from numpyro_ebm.learning.composition import (
+    contrastive_gradient,
+    contrastive_terms,
+    energy_gradient,
+    pcd,
+)
+from numpyro_ebm.learning.negative_phases import (
+    CDState,
+    FPCDState,
+    PCDState,
+    data_chains,
+    fast_weights,
+    persistent_chains,
 )
 
 __all__ = [
@@ -54,66 +63,13 @@ __all__ = [
     "FPCDState",
     "ContrastiveInfo",
     "contrastive_gradient",
+    "contrastive_terms",
     "contrastive_divergence",
     "persistent_contrastive_divergence",
     "fast_persistent_contrastive_divergence",
     "default_get_position",
     "data_validator",
 ]
-
-
-class CDState(NamedTuple):
-    """CD-k keeps no state between batches."""
-
-
-class PCDState(NamedTuple):
-    """Persistent chains: the sampler's state, with a leading chain dimension."""
-
-    chains: Any
-
-
-class FPCDState(NamedTuple):
-    """Persistent chains plus the fast weights added to the negative-phase parameters."""
-
-    chains: Any
-    fast_params: Any
-
-
-def contrastive_gradient(
-    energy_fn: Callable, params, batch, negatives, energy_penalty: float = 0.0
-):
-    """Gradient of ``mean E(batch) - mean E(negatives)`` with negatives held constant.
-
-    With ``energy_penalty = alpha > 0`` the surrogate gains
-    ``alpha * (mean E(batch)^2 + mean E(negatives)^2)``, the energy-magnitude
-    regulariser of Du & Mordatch (2019) that keeps a neural energy's scale in check.
-
-    Returns ``(grads, mean positive energy, mean negative energy)``.
-    """
-    grads, positive, negative, _ = contrastive_terms(
-        energy_fn, params, batch, negatives, energy_penalty
-    )
-    return grads, positive, negative
-
-
-def contrastive_terms(energy_fn: Callable, params, batch, negatives, energy_penalty: float):
-    """:func:`contrastive_gradient` that also returns each negative's energy, shape ``(n,)``."""
-    negatives = jax.lax.stop_gradient(negatives)
-
-    def surrogate(p):
-        positive_energies = energy_fn(p, batch)
-        negative_energies = energy_fn(p, negatives)
-        positive = jnp.mean(positive_energies)
-        negative = jnp.mean(negative_energies)
-        loss = positive - negative
-        if energy_penalty:
-            loss = loss + energy_penalty * (
-                jnp.mean(jnp.square(positive_energies)) + jnp.mean(jnp.square(negative_energies))
-            )
-        return loss, (positive, negative, negative_energies)
-
-    grads, (positive, negative, negative_energies) = jax.grad(surrogate, has_aux=True)(params)
-    return grads, positive, negative, negative_energies
 
 
 def contrastive_divergence(
@@ -127,6 +83,9 @@ def contrastive_divergence(
     validate_data: Callable | None = None,
 ) -> LearningRule:
     """CD-k (Hinton 2002): chains start at the batch and run ``k`` kernel steps.
+
+    Alias of ``pcd(energy_gradient(energy_fn, energy_penalty), data_chains(k, sampler=sampler,
+    ...))`` (:func:`~numpyro_ebm.learning.negative_phases.data_chains`).
 
     Parameters
     ----------
@@ -150,21 +109,8 @@ def contrastive_divergence(
         RBM Gibbs kernels, spins for spin kernels). Carried by the rule for
         :func:`~numpyro_ebm.learning.fit.fit`.
     """
-    check_steps(k)
-    validate_data = data_validator(sampler, validate_data)
-
-    def init(rng_key, params, data=None):
-        return CDState()
-
-    def step(rng_key, state: CDState, params, batch):
-        chains = init_chains(sampler, batch, params, vmap_chains)
-        chains, sampler_info = advance_chains(sampler, rng_key, chains, params, k, vmap_chains)
-        grads, positive, negative = contrastive_gradient(
-            energy_fn, params, batch, get_position(chains), energy_penalty
-        )
-        return grads, state, ContrastiveInfo(positive, negative, sampler_info)
-
-    return LearningRule(init, step, validate_data)
+    phase = data_chains(k, sampler=sampler, vmap_chains=vmap_chains, get_position=get_position)
+    return pcd(energy_gradient(energy_fn, energy_penalty), phase, validate_data=validate_data)
 
 
 def persistent_contrastive_divergence(
@@ -180,30 +126,16 @@ def persistent_contrastive_divergence(
 ) -> LearningRule:
     """PCD (Tieleman 2008): ``n_chains`` persistent chains, independent of the batch size.
 
+    Alias of ``pcd(energy_fn, sampler, n_chains, k, ...)``, i.e. ``pcd(energy_gradient(energy_fn),
+    persistent_chains(n_chains, k, sampler=sampler, ...))``.
     ``init(rng_key, params, data)`` starts the chains at random training examples.
     Each step advances every chain ``k`` kernel steps with the current parameters.
     ``validate_data`` as in :func:`contrastive_divergence`.
     """
-    check_steps(k)
-    validate_data = data_validator(sampler, validate_data)
-    if n_chains < 1:
-        raise ValueError(f"n_chains must be positive; got {n_chains}")
-
-    def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
-        return PCDState(start_chains(sampler, positions, params, vmap_chains, validate_data))
-
-    def step(rng_key, state: PCDState, params, batch):
-        chains, sampler_info = advance_chains(
-            sampler, rng_key, state.chains, params, k, vmap_chains
-        )
-        grads, positive, negative, energies = contrastive_terms(
-            energy_fn, params, batch, get_position(chains), energy_penalty
-        )
-        info = ContrastiveInfo(positive, negative, sampler_info, energies)
-        return grads, PCDState(chains), info
-
-    return LearningRule(init, step, validate_data)
+    phase = persistent_chains(
+        n_chains, k, sampler=sampler, vmap_chains=vmap_chains, get_position=get_position
+    )
+    return pcd(energy_gradient(energy_fn, energy_penalty), phase, validate_data=validate_data)
 
 
 def fast_persistent_contrastive_divergence(
@@ -221,34 +153,16 @@ def fast_persistent_contrastive_divergence(
 ) -> LearningRule:
     """FPCD (Tieleman & Hinton 2009): PCD whose chains use ``params + fast_params``.
 
-    The fast parameters follow the same gradient with their own (large)
-    learning rate and decay towards zero each step,
-    ``fast <- fast_decay * fast - fast_learning_rate * grads``, which makes the
+    Alias of ``pcd(energy_gradient(energy_fn), fast_weights(persistent_chains(n_chains, k,
+    sampler=sampler), fast_learning_rate, fast_decay))``
+    (:func:`~numpyro_ebm.learning.negative_phases.fast_weights`). The fast parameters
+    follow the same gradient with their own (large) learning rate and decay towards zero
+    each step, ``fast <- fast_decay * fast - fast_learning_rate * grads``, which makes the
     negative phase leave modes it has just visited and so mix faster.
     ``validate_data`` as in :func:`contrastive_divergence`.
     """
-    check_steps(k)
-    validate_data = data_validator(sampler, validate_data)
-    check_fast_weights(fast_learning_rate, fast_decay)
-
-    def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
-        fast = jax.tree.map(jnp.zeros_like, params)
-        chains = start_chains(sampler, positions, params, vmap_chains, validate_data)
-        return FPCDState(chains, fast)
-
-    def step(rng_key, state: FPCDState, params, batch):
-        negative_params = jax.tree.map(jnp.add, params, state.fast_params)
-        chains, sampler_info = advance_chains(
-            sampler, rng_key, state.chains, negative_params, k, vmap_chains
-        )
-        grads, positive, negative, energies = contrastive_terms(
-            energy_fn, params, batch, get_position(chains), energy_penalty
-        )
-        fast = jax.tree.map(
-            lambda f, g: fast_decay * f - fast_learning_rate * g, state.fast_params, grads
-        )
-        info = ContrastiveInfo(positive, negative, sampler_info, energies)
-        return grads, FPCDState(chains, fast), info
-
-    return LearningRule(init, step, validate_data)
+    phase = persistent_chains(
+        n_chains, k, sampler=sampler, vmap_chains=vmap_chains, get_position=get_position
+    )
+    phase = fast_weights(phase, fast_learning_rate, fast_decay)
+    return pcd(energy_gradient(energy_fn, energy_penalty), phase, validate_data=validate_data)

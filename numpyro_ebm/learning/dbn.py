@@ -22,8 +22,9 @@ a two-layer DBN. The weights are kept tied: the recognition weights used by
 - :func:`up_pass` computes features (the hidden probabilities layer by layer);
 - :func:`generate` runs block Gibbs in the top RBM and then a directed pass down.
 
-:func:`copies_rbm_pcd` is the PCD rule for an RBM whose visible or hidden
-units come in tied copies, used by the greedy pretraining of deep Boltzmann
+:func:`tied_copies_estimator` is the closed-form gradient of an RBM whose visible or
+hidden units come in tied copies (:func:`copies_rbm_pcd`, its PCD rule, is a thin
+alias of the composition), used by the greedy pretraining of deep Boltzmann
 machines (:mod:`numpyro_ebm.learning.dbm`); with one copy of each it is plain
 PCD that also accepts probabilities as training data.
 
@@ -51,14 +52,20 @@ from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.energies.dbn import DBNParams, copies_free_energy
 from numpyro_ebm.kernels import bernoulli_from_logits, rbm_gibbs
 from numpyro_ebm.kernels.up_pass import up_pass
-from numpyro_ebm.learning._stacking import base_rate_bias as _base_rate_bias
-from numpyro_ebm.learning._stacking import bernoulli_sample as _bernoulli_sample
-from numpyro_ebm.learning._stacking import check_activities as _check_activities
-from numpyro_ebm.learning._stacking import hidden_activities as _hidden_activities
-from numpyro_ebm.learning._stacking import is_sequence as _is_sequence
 from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps, sweeps
+from numpyro_ebm.learning.composition import GradientEstimator, pcd
 from numpyro_ebm.learning.fit import fit
+from numpyro_ebm.learning.negative_phases import (
+    ChainModel,
+    NegativeSample,
+    PCDState,
+    persistent_chains,
+)
+from numpyro_ebm.learning.stacking import base_rate_bias as _base_rate_bias
+from numpyro_ebm.learning.stacking import bernoulli_sample as _bernoulli_sample
+from numpyro_ebm.learning.stacking import check_activities as _check_activities
+from numpyro_ebm.learning.stacking import hidden_activities as _hidden_activities
+from numpyro_ebm.learning.stacking import is_sequence as _is_sequence
 
 __all__ = [
     "DBNParams",
@@ -68,6 +75,7 @@ __all__ = [
     "CopiesPCDState",
     "copies_free_energy",
     "copies_rbm_gradient",
+    "tied_copies_estimator",
     "copies_rbm_pcd",
     "greedy_layerwise",
     "up_pass",
@@ -93,10 +101,9 @@ class CopiesChains(NamedTuple):
     hidden: Float[Array, "chains hidden"]
 
 
-class CopiesPCDState(NamedTuple):
-    """State of :func:`copies_rbm_pcd`: the persistent chains."""
-
-    chains: CopiesChains
+CopiesPCDState = PCDState
+"""State of :func:`copies_rbm_pcd`: the persistent chains, a
+:class:`~numpyro_ebm.learning.negative_phases.PCDState` (the old name is kept)."""
 
 
 def _copies_free_energy_from_logits(params, visible_counts, logits, hidden_copies: int):
@@ -136,6 +143,83 @@ def _check_copies(value, name):
     return value
 
 
+def tied_copies_estimator(visible_copies: int = 1, hidden_copies: int = 1) -> GradientEstimator:
+    r"""The closed-form gradient of an RBM with tied copies of its units, as an estimator.
+
+    Salakhutdinov & Hinton (2009, section 3.1) pretrain the bottom RBM of a DBM with two
+    copies of the visible units and the top RBM with two copies of its hidden units. The
+    chains keep unit counts (:class:`CopiesChains`, binomial draws of the copies'
+    sweep); the gradient is :func:`copies_rbm_gradient` with the hidden expectations the
+    last sweep computed, and ``info.negative_energies`` are the chains'
+    :func:`copies_free_energy` from the same pre-activations. With one copy of each it is
+    the Bernoulli RBM's estimator (same draws for the same key) that also accepts
+    probabilities as data. Use it with
+    :func:`~numpyro_ebm.learning.negative_phases.persistent_chains`.
+    """
+    _check_copies(visible_copies, "visible_copies")
+    _check_copies(hidden_copies, "hidden_copies")
+
+    def sweep(rng_key, chains: CopiesChains, params):
+        key_hidden, key_visible = jax.random.split(rng_key)
+        dtype = chains.visible.dtype
+        logits_h = bernoulli_rbm.hidden_logits(params, chains.visible)
+        hidden = _binomial_from_logits(key_hidden, logits_h, hidden_copies, dtype)
+        logits_v = bernoulli_rbm.visible_logits(params, hidden)
+        visible = _binomial_from_logits(key_visible, logits_v, visible_copies, dtype)
+        info = rbm_gibbs.RBMGibbsInfo(
+            logits_h.astype(dtype),
+            jax.nn.sigmoid(logits_h).astype(dtype),
+            (visible_copies * jax.nn.sigmoid(logits_v)).astype(dtype),
+        )
+        return CopiesChains(visible, hidden), info
+
+    def start(rng_key, params, data, n_chains: int):
+        if data is None:
+            raise ValueError(
+                "persistent chains are initialised from the training data; pass data to init"
+            )
+        data = _checks.check_array(data, "data", ndim_min=2)
+        _checks.check_last_dim(data, params.W.shape[0], "data", "visible units")
+        key_rows, key_draw = jax.random.split(rng_key)
+        rows = data[jax.random.randint(key_rows, (n_chains,), 0, data.shape[0])]
+        visible = visible_copies * _bernoulli_sample(key_draw, rows)
+        hidden = hidden_copies * bernoulli_rbm.hidden_probs(params, visible).astype(visible.dtype)
+        return CopiesChains(visible, hidden)
+
+    def gradient(params, chain_params, batch, negatives: NegativeSample, sampler_info):
+        visible = negatives.state.visible
+        statistics = negatives.statistics
+        counts = visible_copies * batch
+        positive_logits = bernoulli_rbm.hidden_logits(params, counts)
+        grads = copies_rbm_gradient(
+            params,
+            counts,
+            hidden_copies * jax.nn.sigmoid(positive_logits),
+            visible,
+            hidden_copies * statistics.hidden_probs,
+        )
+        positive_energy = jnp.mean(
+            _copies_free_energy_from_logits(params, counts, positive_logits, hidden_copies)
+        )
+        # each chain's free energy from the pre-activations its sweep computed (no extra matmul)
+        negative_energies = _copies_free_energy_from_logits(
+            chain_params, visible, statistics.hidden_logits, hidden_copies
+        )
+        # p(h = 1 | batch) for centered's offsets; with tied visible copies the sweep's
+        # pre-activations are those of the counts, not of the batch
+        positive_hidden = jax.nn.sigmoid(positive_logits) if visible_copies == 1 else None
+        info = ContrastiveInfo(
+            positive_energy,
+            jnp.mean(negative_energies),
+            sampler_info,
+            negative_energies,
+            positive_hidden,
+        )
+        return grads, info
+
+    return GradientEstimator(gradient, ChainModel(sweep, start), _checks.validate_bernoulli_data)
+
+
 def copies_rbm_pcd(
     n_chains: int, k: int = 1, *, visible_copies: int = 1, hidden_copies: int = 1
 ) -> LearningRule:
@@ -154,12 +238,13 @@ def copies_rbm_pcd(
     :class:`~numpyro_ebm.energies.bernoulli_rbm.BernoulliRBMParams`.
 
     With one copy of each this is exactly
-    :func:`numpyro_ebm.learning.rbm.bernoulli_rbm_pcd` (same draws for the same
+    :func:`numpyro_ebm.learning.rbm_rules.bernoulli_rbm_pcd` (same draws for the same
     key), except that the training data may hold probabilities (the hidden
     activities of a layer below): the gradient then uses them as they are, and the
     persistent chains start at binary draws from them.
 
-    Same interface as the other rules: ``init(rng_key, params, data)`` and
+    Alias of ``pcd(tied_copies_estimator(visible_copies, hidden_copies),
+    persistent_chains(n_chains, k))``. Same interface as the other rules: ``init(rng_key, params, data)`` and
     ``step(rng_key, state, params, batch) -> (grads, state, info)``; the
     negative statistics come from the chains' state at the start of their last
     sweep with the hidden expectations computed by that sweep.
@@ -168,67 +253,8 @@ def copies_rbm_pcd(
     pre-activations (no extra matmul), for the chain diagnostics of
     :func:`~numpyro_ebm.learning.fit.fit`.
     """
-    check_steps(k)
-    if n_chains < 1:
-        raise ValueError(f"n_chains must be positive; got {n_chains}")
-    _check_copies(visible_copies, "visible_copies")
-    _check_copies(hidden_copies, "hidden_copies")
-
-    def sweep(rng_key, chains: CopiesChains, params):
-        key_hidden, key_visible = jax.random.split(rng_key)
-        dtype = chains.visible.dtype
-        logits_h = bernoulli_rbm.hidden_logits(params, chains.visible)
-        hidden = _binomial_from_logits(key_hidden, logits_h, hidden_copies, dtype)
-        logits_v = bernoulli_rbm.visible_logits(params, hidden)
-        visible = _binomial_from_logits(key_visible, logits_v, visible_copies, dtype)
-        info = rbm_gibbs.RBMGibbsInfo(
-            logits_h.astype(dtype),
-            jax.nn.sigmoid(logits_h).astype(dtype),
-            (visible_copies * jax.nn.sigmoid(logits_v)).astype(dtype),
-        )
-        return CopiesChains(visible, hidden), info
-
-    def init(rng_key, params, data):
-        if data is None:
-            raise ValueError(
-                "persistent chains are initialised from the training data; pass data to init"
-            )
-        data = _checks.check_array(data, "data", ndim_min=2)
-        _checks.check_last_dim(data, params.W.shape[0], "data", "visible units")
-        key_rows, key_draw = jax.random.split(rng_key)
-        rows = data[jax.random.randint(key_rows, (n_chains,), 0, data.shape[0])]
-        visible = visible_copies * _bernoulli_sample(key_draw, rows)
-        hidden = hidden_copies * bernoulli_rbm.hidden_probs(params, visible).astype(visible.dtype)
-        return CopiesPCDState(CopiesChains(visible, hidden))
-
-    def step(rng_key, state: CopiesPCDState, params, batch):
-        before, chains, info = sweeps(sweep, rng_key, state.chains, params, k)
-        negatives = before.visible
-        counts = visible_copies * batch
-        positive_logits = bernoulli_rbm.hidden_logits(params, counts)
-        grads = copies_rbm_gradient(
-            params,
-            counts,
-            hidden_copies * jax.nn.sigmoid(positive_logits),
-            negatives,
-            hidden_copies * info.hidden_probs,
-        )
-        positive_energy = jnp.mean(
-            _copies_free_energy_from_logits(params, counts, positive_logits, hidden_copies)
-        )
-        # each chain's free energy from the pre-activations its sweep computed (no extra matmul)
-        negative_energies = _copies_free_energy_from_logits(
-            params, negatives, info.hidden_logits, hidden_copies
-        )
-        # p(h = 1 | batch) for centered's offsets; with tied visible copies the sweep's
-        # pre-activations are those of the counts, not of the batch
-        positive_hidden = jax.nn.sigmoid(positive_logits) if visible_copies == 1 else None
-        info = ContrastiveInfo(
-            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
-        )
-        return grads, CopiesPCDState(chains), info
-
-    return LearningRule(init, step, _checks.validate_bernoulli_data)
+    estimator = tied_copies_estimator(visible_copies, hidden_copies)
+    return pcd(estimator, persistent_chains(n_chains, k))
 
 
 # --------------------------------------------------------------------------------------
@@ -316,7 +342,7 @@ def greedy_layerwise(
         A Bernoulli-RBM learning rule, or one per layer. Default
         :func:`copies_rbm_pcd` with 100 chains (PCD-1, which accepts
         probabilities as data). A rule that validates binary data in ``init``
-        (e.g. :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`) needs
+        (e.g. :func:`~numpyro_ebm.learning.rbm_rules.bernoulli_rbm_pcd`) needs
         ``hidden_activities="samples"`` above the first layer.
     hidden_activities
         ``"probabilities"`` (default, as in Hinton's and Salakhutdinov's code) or ``"samples"``.

@@ -37,6 +37,7 @@ from jaxtyping import PRNGKeyArray
 from numpyro_ebm.learning import checkpoint
 from numpyro_ebm.learning.base import LearningRule
 from numpyro_ebm.learning.checkpoint import TrainState
+from numpyro_ebm.learning.composition import rule_metrics
 from numpyro_ebm.learning.history import (
     MixingWarning,
     append_record,
@@ -76,8 +77,8 @@ def tree_is_finite(tree) -> bool:
 def find_field(tree, name: str):
     """The value of the first field named ``name`` in a (nested) NamedTuple, or None.
 
-    Kernel infos nest (a tempered kernel's info holds the replicas' infos): this finds
-    ``acceptance_rate`` or ``swap_acceptance`` wherever the kernel keeps it.
+    Kept for code written against it; the engine no longer uses it: each rule's info
+    reports its own metrics (:func:`~numpyro_ebm.learning.composition.rule_metrics`).
     """
     if tree is None:
         return None
@@ -100,34 +101,22 @@ def init_state(params: Any, optimizer: optax.GradientTransformation, rule_state:
 
 
 def step_report(info: Any, grads: Any, chain_diagnostics: bool = True) -> dict:
-    """The per-step metrics of a rule's ``info`` (a ``ContrastiveInfo`` or alike).
+    """The per-step report: the metrics the rule's ``info`` reports, plus the gradients' check.
 
-    Always ``positive_energy``, ``negative_energy``, ``acceptance_rate`` (NaN when the
-    kernel reports none) and ``all_gradients_finite``; ``loss`` when the info has one
-    (score matching); ``negative_energies`` (per chain) with ``chain_diagnostics`` when
-    the info has the field; ``swap_rate`` and ``round_trips`` for tempered negative phases;
-    ``mean_field_iterations`` for the DBM's positive phase.
+    The info reports its own metrics (``info.metrics()``,
+    :func:`~numpyro_ebm.learning.composition.rule_metrics`): always ``positive_energy``,
+    ``negative_energy`` and ``acceptance_rate`` (NaN when the kernel reports none);
+    ``loss`` (score matching, pseudo-likelihood); the per-chain ``negative_energies`` of
+    persistent chains (kept only with ``chain_diagnostics``); ``swap_rate`` and
+    ``round_trips`` for tempered negative phases; ``mean_field_iterations`` for the DBM's
+    positive phase. The engine adds ``all_gradients_finite``.
     """
-    acceptance = find_field(info.sampler_info, "acceptance_rate")
-    report = {
-        "positive_energy": info.positive_energy,
-        "negative_energy": info.negative_energy,
-        "acceptance_rate": jnp.mean(acceptance) if acceptance is not None else jnp.nan,
-        "all_gradients_finite": jnp.all(
-            jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)])
-        ),
-    }
-    if getattr(info, "loss", None) is not None:
-        report["loss"] = info.loss
-    if chain_diagnostics and hasattr(info, "negative_energies"):
-        report["negative_energies"] = info.negative_energies  # None: no persistent chains
-    swap_acceptance = find_field(info.sampler_info, "swap_acceptance")
-    if swap_acceptance is not None:
-        report["swap_rate"] = jnp.mean(swap_acceptance)
-        report["round_trips"] = jnp.sum(find_field(info.sampler_info, "round_trips"))
-    iterations = getattr(info, "mean_field_iterations", None)
-    if iterations is not None:
-        report["mean_field_iterations"] = iterations.astype(jnp.float32)
+    report = dict(rule_metrics(info))
+    if not chain_diagnostics:
+        report.pop("negative_energies", None)
+    report["all_gradients_finite"] = jnp.all(
+        jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)])
+    )
     return report
 
 

@@ -13,7 +13,7 @@ redundancy of a family (Morcos et al. 2011).
   the hidden probabilities the block-Gibbs sweep
   (:mod:`~numpyro_ebm.kernels.potts_rbm_gibbs`) computes anyway: the negative
   statistics at the chains' state at the start of the last sweep, as
-  :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`. Parallel-tempered PCD for
+  :func:`~numpyro_ebm.learning.rbm_rules.bernoulli_rbm_pcd`. Parallel-tempered PCD for
   the Potts RBM is :func:`~numpyro_ebm.learning.tempered.pt_pcd` with
   :func:`~numpyro_ebm.kernels.potts_rbm_gibbs.tempering` (autodiff gradient,
   unweighted). Potts RBMs with dReLU or Gaussian hidden units
@@ -49,15 +49,17 @@ from jaxtyping import Array, Float
 from numpyro_ebm import _checks
 from numpyro_ebm.energies import potts, potts_rbm
 from numpyro_ebm.kernels import potts_rbm_gibbs
-from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import check_steps, initial_positions, sweeps
-from numpyro_ebm.learning.contrastive_divergence import PCDState
+from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule, loss_metrics
+from numpyro_ebm.learning.chains import initial_positions
+from numpyro_ebm.learning.composition import GradientEstimator, pcd
+from numpyro_ebm.learning.negative_phases import ChainModel, NegativeSample, persistent_chains
 
 __all__ = [
     "weighted_rows",
     "split_weighted",
     "categorical_data_validator",
     "potts_rbm_gradient",
+    "potts_rbm_estimator",
     "potts_rbm_pcd",
     "PseudoLikelihoodInfo",
     "pseudo_likelihood",
@@ -143,8 +145,58 @@ def potts_rbm_gradient(
     return potts_rbm.PottsRBMParams(grad_W.reshape(L, q, K), grad_fields, grad_c)
 
 
+def potts_rbm_estimator(n_states: int, weighted: bool = False) -> GradientEstimator:
+    """The Potts RBM's closed-form gradient (:func:`potts_rbm_gradient`) as an estimator.
+
+    The chains are the block-Gibbs sweep of :mod:`~numpyro_ebm.kernels.potts_rbm_gibbs`
+    started at random training rows; the negative statistics are the chains' state at the
+    start of the last sweep with the hidden probabilities that sweep computed. With
+    ``weighted`` the rows carry their weight in a last column (:func:`weighted_rows`) and
+    the positive statistics and energy are weighted means. ``info.negative_energies`` holds
+    each chain's free energy; ``info.positive_hidden`` is left ``None`` (it means a
+    Bernoulli RBM's :math:`p(h \\mid v)` to the wrappers that read it). Use it with
+    :func:`~numpyro_ebm.learning.negative_phases.persistent_chains`.
+    """
+    validate = categorical_data_validator(n_states, weighted)
+
+    def start(rng_key, params, data, n_chains: int):
+        codes, _ = split_weighted(jnp.asarray(data), weighted)
+        positions = initial_positions(rng_key, codes, n_chains)
+        return potts_rbm_gibbs.init(positions, params)
+
+    def gradient(params, chain_params, batch, negatives: NegativeSample, sampler_info):
+        codes, weights = split_weighted(batch, weighted)
+        q = params.W.shape[1]
+        statistics = negatives.statistics
+        negatives = potts_rbm.one_hot(negatives.state.position, q, params.W.dtype)
+        positives = potts_rbm.one_hot(codes, q, params.W.dtype)
+        positive_logits = potts_rbm.hidden_logits(params, positives, "one_hot")
+        positive_hidden = jax.nn.sigmoid(positive_logits)
+        grads = potts_rbm_gradient(
+            params, positives, positive_hidden, negatives, statistics.hidden_probs, weights
+        )
+        fields_pos = jnp.sum(positives * params.fields, axis=(-2, -1))
+        positive_energies = -fields_pos - jnp.sum(jax.nn.softplus(positive_logits), axis=-1)
+        fields_neg = jnp.sum(negatives * chain_params.fields, axis=(-2, -1))
+        negative_energies = -fields_neg - jnp.sum(
+            jax.nn.softplus(statistics.hidden_logits), axis=-1
+        )
+        info = ContrastiveInfo(
+            _weighted_mean(positive_energies, weights),
+            jnp.mean(negative_energies),
+            sampler_info,
+            negative_energies,
+        )
+        return grads, info
+
+    chains = ChainModel(potts_rbm_gibbs.build_kernel(), start)
+    return GradientEstimator(gradient, chains, validate)
+
+
 def potts_rbm_pcd(n_chains: int, n_states: int, k: int = 1, weighted: bool = False):
     """PCD-k for a Potts RBM with the closed-form gradient (four matmuls per batch for k = 1).
+
+    Alias of ``pcd(potts_rbm_estimator(n_states, weighted), persistent_chains(n_chains, k))``.
 
     Parameters
     ----------
@@ -162,40 +214,7 @@ def potts_rbm_pcd(n_chains: int, n_states: int, k: int = 1, weighted: bool = Fal
     ``info.positive_hidden`` is left ``None`` (it means a Bernoulli RBM's
     :math:`p(h \\mid v)` to the wrappers that read it).
     """
-    check_steps(k)
-    n_chains = _checks.check_int(n_chains, "n_chains", minimum=1)
-    validate = categorical_data_validator(n_states, weighted)
-    kernel = potts_rbm_gibbs.build_kernel()
-
-    def init(rng_key, params, data):
-        codes, _ = split_weighted(jnp.asarray(data), weighted)
-        positions = initial_positions(rng_key, codes, n_chains)
-        return PCDState(potts_rbm_gibbs.init(positions, params))
-
-    def step(rng_key, state: PCDState, params, batch):
-        codes, weights = split_weighted(batch, weighted)
-        q = params.W.shape[1]
-        before, chains, info = sweeps(kernel, rng_key, state.chains, params, k)
-        negatives = potts_rbm.one_hot(before.position, q, params.W.dtype)
-        positives = potts_rbm.one_hot(codes, q, params.W.dtype)
-        positive_logits = potts_rbm.hidden_logits(params, positives, "one_hot")
-        positive_hidden = jax.nn.sigmoid(positive_logits)
-        grads = potts_rbm_gradient(
-            params, positives, positive_hidden, negatives, info.hidden_probs, weights
-        )
-        fields_pos = jnp.sum(positives * params.fields, axis=(-2, -1))
-        positive_energies = -fields_pos - jnp.sum(jax.nn.softplus(positive_logits), axis=-1)
-        fields_neg = jnp.sum(negatives * params.fields, axis=(-2, -1))
-        negative_energies = -fields_neg - jnp.sum(jax.nn.softplus(info.hidden_logits), axis=-1)
-        info = ContrastiveInfo(
-            _weighted_mean(positive_energies, weights),
-            jnp.mean(negative_energies),
-            info,
-            negative_energies,
-        )
-        return grads, PCDState(chains), info
-
-    return LearningRule(init, step, validate)
+    return pcd(potts_rbm_estimator(n_states, weighted), persistent_chains(n_chains, k))
 
 
 class PseudoLikelihoodState(NamedTuple):
@@ -219,6 +238,8 @@ class PseudoLikelihoodInfo(NamedTuple):
     positive_energy: Float[Array, ""]
     negative_energy: Float[Array, ""]
     sampler_info: Any
+
+    metrics = loss_metrics
 
 
 def pseudo_likelihood(

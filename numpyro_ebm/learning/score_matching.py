@@ -88,7 +88,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks, potentials
-from numpyro_ebm.learning.base import LearningRule
+from numpyro_ebm.learning.base import LearningRule, loss_metrics
 
 __all__ = [
     "METHODS",
@@ -133,6 +133,8 @@ class ScoreMatchingInfo(NamedTuple):
     positive_energy: Float[Array, ""]
     negative_energy: Float[Array, ""]
     sampler_info: Any
+
+    metrics = loss_metrics
 
 
 # --------------------------------------------------------------------------------------

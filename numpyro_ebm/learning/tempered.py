@@ -1,5 +1,11 @@
 r"""Tempered learning: PCD and FPCD whose persistent chains are the :math:`\beta = 1`
-replica of a parallel-tempering state.
+replica of a parallel-tempering state (thin aliases).
+
+**Aliases, kept for old code.** The negative phase is
+:func:`~numpyro_ebm.learning.negative_phases.tempered_chains` and each factory here is
+one call of :func:`~numpyro_ebm.learning.composition.pcd` with it (and
+:func:`~numpyro_ebm.learning.negative_phases.fast_weights` for the FPCD forms); the
+states are re-exported from :mod:`~numpyro_ebm.learning.negative_phases`.
 
 Plain PCD's chains are a single-temperature local sampler; as the model
 sharpens they stop crossing between modes and the negative phase sees only some
@@ -23,7 +29,7 @@ without recompiling.
   closed-form fast paths for the Bernoulli RBM: the fused sweep of all replicas
   (two matmuls per replica) and the three matmuls of the gradient, :math:`2K + 3`
   per batch against PCD-1's five, i.e. no matmul beyond the ``K`` sweeps; their
-  info gives ``positive_hidden``, so :func:`~numpyro_ebm.learning.rbm.centered`
+  info gives ``positive_hidden``, so :func:`~numpyro_ebm.learning.rbm_rules.centered`
   adds none either.
 
 ``info.sampler_info`` is the PT step's
@@ -45,27 +51,18 @@ contrastive divergence. *ICML*.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
-from jaxtyping import Array, Float
-
-from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import parallel_tempering as pt
-from numpyro_ebm.learning.base import ContrastiveInfo, LearningRule
-from numpyro_ebm.learning.chains import (
-    check_fast_weights,
-    check_ladder,
-    check_steps,
-    initial_positions,
-    tempered_steps,
+from numpyro_ebm.kernels.parallel_tempering import default_get_position
+from numpyro_ebm.learning.base import LearningRule
+from numpyro_ebm.learning.composition import energy_gradient, pcd
+from numpyro_ebm.learning.negative_phases import (
+    PTFPCDState,
+    PTPCDState,
+    fast_weights,
+    tempered_chains,
 )
-from numpyro_ebm.learning.contrastive_divergence import (
-    contrastive_terms,
-    default_get_position,
-)
-from numpyro_ebm.learning.rbm import bernoulli_rbm_gradient, free_energy_from_hidden_logits
+from numpyro_ebm.learning.rbm_rules import bernoulli_rbm_estimator
 
 __all__ = [
     "PTPCDState",
@@ -75,48 +72,6 @@ __all__ = [
     "bernoulli_rbm_pt_pcd",
     "bernoulli_rbm_pt_fpcd",
 ]
-
-
-class PTPCDState(NamedTuple):
-    """Persistent parallel-tempering chains and their ladder.
-
-    With ``fit(..., mesh=)`` the chains are split along their chain axis (the
-    ``PTState`` declares it), never along the ladder, and the ladder is
-    replicated (``chain_dims``; see :func:`numpyro_ebm.sharding.chain_dims`).
-
-    Attributes
-    ----------
-    chains
-        A :class:`~numpyro_ebm.kernels.parallel_tempering.PTState` (with
-        ``vmap_chains``, one per chain, stacked on a leading axis).
-    inverse_temperatures
-        The ladder, shape ``(K,)``; replace it to retune (no recompilation).
-    """
-
-    chains: Any
-    inverse_temperatures: Float[Array, " ladder"]
-
-    chain_dims = {"inverse_temperatures": None}
-
-
-class PTFPCDState(NamedTuple):
-    """:class:`PTPCDState` plus the fast parameters of FPCD."""
-
-    chains: Any
-    inverse_temperatures: Float[Array, " ladder"]
-    fast_params: Any
-
-    chain_dims = {"inverse_temperatures": None, "fast_params": None}
-
-
-def _replicated(positions, n_replicas: int, vmap_chains: bool):
-    """Chains' positions ``(C, ...)`` copied to every replica: ``(K, C, ...)`` or ``(C, K, ...)``."""
-    axis = 1 if vmap_chains else 0
-    return jax.tree.map(lambda x: jnp.stack([x] * n_replicas, axis=axis), positions)
-
-
-def _target(chains, vmap_chains: bool):
-    return pt.target_replica(chains.replicas, axis=1 if vmap_chains else 0)
 
 
 def pt_pcd(
@@ -159,10 +114,11 @@ def pt_pcd(
         Weight of the energy-magnitude penalty (default 0.0, none; see
         :func:`~numpyro_ebm.learning.contrastive_divergence.contrastive_gradient`).
     """
-    return _pt_rule(
-        energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains,
-        get_position, energy_penalty, fast=None,
+    phase = tempered_chains(
+        n_chains, inverse_temperatures, k, tempering=tempering, swap=swap,
+        vmap_chains=vmap_chains, get_position=get_position,
     )  # fmt: skip
+    return pcd(energy_gradient(energy_fn, energy_penalty), phase)
 
 
 def pt_fpcd(
@@ -186,64 +142,12 @@ def pt_fpcd(
     ``fast <- fast_decay * fast - fast_learning_rate * grads``. Other arguments as
     for :func:`pt_pcd`.
     """
-    check_fast_weights(fast_learning_rate, fast_decay)
-    return _pt_rule(
-        energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains,
-        get_position, energy_penalty, fast=(fast_learning_rate, fast_decay),
+    phase = tempered_chains(
+        n_chains, inverse_temperatures, k, tempering=tempering, swap=swap,
+        vmap_chains=vmap_chains, get_position=get_position,
     )  # fmt: skip
-
-
-def _pt_rule(
-    energy_fn, tempering, n_chains, inverse_temperatures, k, swap, vmap_chains, get_position,
-    energy_penalty, fast,
-) -> LearningRule:  # fmt: skip
-    """:func:`pt_pcd`, or :func:`pt_fpcd` when ``fast = (rate, decay)``."""
-    check_steps(k)
-    if n_chains < 1:
-        raise ValueError(f"n_chains must be positive; got {n_chains}")
-    pt.check_swap(swap)
-    ladder = check_ladder(inverse_temperatures)
-    init_pt, run = tempered_steps(tempering, swap, vmap_chains)
-
-    def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
-        betas = ladder.astype(jax.tree.leaves(positions)[0].dtype)
-        chains = init_pt(_replicated(positions, ladder.shape[0], vmap_chains), params, betas)
-        if fast is None:
-            return PTPCDState(chains, betas)
-        return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
-
-    def step(rng_key, state, params, batch):
-        chain_params = params if fast is None else jax.tree.map(jnp.add, params, state.fast_params)
-        _, chains, info = run(rng_key, state.chains, chain_params, state.inverse_temperatures, k)
-        negatives = get_position(_target(chains, vmap_chains))
-        grads, positive, negative, energies = contrastive_terms(
-            energy_fn, params, batch, negatives, energy_penalty
-        )
-        info = ContrastiveInfo(positive, negative, info, energies)
-        if fast is None:
-            return grads, PTPCDState(chains, state.inverse_temperatures), info
-        rate, decay = fast
-        fast_params = jax.tree.map(
-            lambda f, g: (decay * f - rate * g).astype(f.dtype), state.fast_params, grads
-        )
-        return grads, PTFPCDState(chains, state.inverse_temperatures, fast_params), info
-
-    return LearningRule(init, step)
-
-
-def _rbm_negative_phase(run, rng_key, chains, chain_params, betas, k):
-    """The fused PT steps; the target replica's visible state at the start of its last
-    sweep and the sweep's :math:`p(h \\mid v)` and hidden logits for it (no extra matmul)."""
-    before, chains, info = run(rng_key, chains, chain_params, betas, k)
-    # the step swaps first, then sweeps: the target replica's sweep started from the
-    # state of slot K-2 when the last pair swapped (a (chains, visible) select)
-    last_pair_swapped = info.is_swapped[..., -1][..., None]
-    negatives = jnp.where(
-        last_pair_swapped, before.replicas.visible[-2], before.replicas.visible[-1]
-    )
-    replica_info = info.replica_info
-    return negatives, chains, info, replica_info.hidden_probs[-1], replica_info.hidden_logits[-1]
+    phase = fast_weights(phase, fast_learning_rate, fast_decay)
+    return pcd(energy_gradient(energy_fn, energy_penalty), phase)
 
 
 def bernoulli_rbm_pt_pcd(
@@ -260,10 +164,11 @@ def bernoulli_rbm_pt_pcd(
     fused sweep (optionally on the base-rate path, ``base_visible_bias``). The
     negative statistics are the :math:`\\beta = 1` replica's state at the start of
     its last sweep and the sweep's :math:`p(h \\mid v)` for it, as in
-    :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_pcd`; ``info.negative_energies``
+    :func:`~numpyro_ebm.learning.rbm_rules.bernoulli_rbm_pcd`; ``info.negative_energies``
     are those states' free energies (from the sweep's hidden pre-activations).
     """
-    return _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, None)
+    phase = tempered_chains(n_chains, inverse_temperatures, k, swap=swap)
+    return pcd(bernoulli_rbm_estimator(base_visible_bias), phase)
 
 
 def bernoulli_rbm_pt_fpcd(
@@ -278,53 +183,10 @@ def bernoulli_rbm_pt_fpcd(
 ) -> LearningRule:
     """PT-FPCD for a Bernoulli RBM with closed-form gradients (:math:`2K + 3` matmuls per batch).
 
-    As :func:`~numpyro_ebm.learning.rbm.bernoulli_rbm_fpcd`, with every replica at
+    As :func:`~numpyro_ebm.learning.rbm_rules.bernoulli_rbm_fpcd`, with every replica at
     the tempered :math:`\\theta + \\theta_{\\text{fast}}` and the negative
     statistics of the :math:`\\beta = 1` replica under those parameters.
     """
-    check_fast_weights(fast_learning_rate, fast_decay)
-    fast = (fast_learning_rate, fast_decay)
-    return _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, fast)
-
-
-def _rbm_pt_rule(n_chains, inverse_temperatures, k, base_visible_bias, swap, fast):
-    """:func:`bernoulli_rbm_pt_pcd`, or :func:`bernoulli_rbm_pt_fpcd` when ``fast = (rate, decay)``."""
-    check_steps(k)
-    if n_chains < 1:
-        raise ValueError(f"n_chains must be positive; got {n_chains}")
-    pt.check_swap(swap)
-    ladder = check_ladder(inverse_temperatures)
-    init_pt, run = tempered_steps(
-        pt.rbm_tempering(base_visible_bias=base_visible_bias), swap, False
-    )
-
-    def init(rng_key, params, data):
-        positions = initial_positions(rng_key, data, n_chains)
-        betas = ladder.astype(positions.dtype)
-        chains = init_pt(_replicated(positions, ladder.shape[0], False), params, betas)
-        if fast is None:
-            return PTPCDState(chains, betas)
-        return PTFPCDState(chains, betas, jax.tree.map(jnp.zeros_like, params))
-
-    def step(rng_key, state, params, batch):
-        chain_params = params if fast is None else jax.tree.map(jnp.add, params, state.fast_params)
-        negatives, chains, info, negative_hidden, negative_logits = _rbm_negative_phase(
-            run, rng_key, state.chains, chain_params, state.inverse_temperatures, k
-        )
-        positive_logits = bernoulli_rbm.hidden_logits(params, batch)
-        positive_hidden = jax.nn.sigmoid(positive_logits)
-        grads = bernoulli_rbm_gradient(params, batch, positive_hidden, negatives, negative_hidden)
-        positive_energy = jnp.mean(free_energy_from_hidden_logits(params, batch, positive_logits))
-        # the chains' free energies under the parameters they sample
-        negative_energies = free_energy_from_hidden_logits(chain_params, negatives, negative_logits)
-        info = ContrastiveInfo(
-            positive_energy, jnp.mean(negative_energies), info, negative_energies, positive_hidden
-        )
-        if fast is None:
-            return grads, PTPCDState(chains, state.inverse_temperatures), info
-        dtype = params.W.dtype
-        rate, decay = (jnp.asarray(x, dtype) for x in fast)
-        fast_params = jax.tree.map(lambda f, g: decay * f - rate * g, state.fast_params, grads)
-        return grads, PTFPCDState(chains, state.inverse_temperatures, fast_params), info
-
-    return LearningRule(init, step)
+    phase = tempered_chains(n_chains, inverse_temperatures, k, swap=swap)
+    phase = fast_weights(phase, fast_learning_rate, fast_decay)
+    return pcd(bernoulli_rbm_estimator(base_visible_bias), phase)

@@ -31,12 +31,12 @@ import pytest
 from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm, potts, potts_rbm
 from numpyro_ebm.kernels import mala, potts_rbm_gibbs, rbm_gibbs
 from numpyro_ebm.kernels import parallel_tempering as pt
+from numpyro_ebm.learning import composition, negative_phases, replay, score_matching, tempered
 from numpyro_ebm.learning import contrastive_divergence as cdlib
 from numpyro_ebm.learning import dbm as dbm_rules
 from numpyro_ebm.learning import dbn as dbn_rules
 from numpyro_ebm.learning import potts as potts_rules
 from numpyro_ebm.learning import rbm as rbm_rules
-from numpyro_ebm.learning import replay, score_matching, tempered
 
 D, K, K2, N = 6, 4, 3, 24
 
@@ -266,6 +266,39 @@ def _potts_specs():
 
 SPECS += _potts_specs()
 # ---- end of the Potts rules ----
+# ---- rules composed from parts (issue 24): combinations no named factory spelt out ----
+SPECS += [
+    RuleSpec(
+        "composed_centered_rbm_pt_fpcd",
+        lambda: rbm_rules.centered(
+            composition.pcd(
+                rbm_rules.bernoulli_rbm_estimator(),
+                negative_phases.fast_weights(negative_phases.tempered_chains(8, LADDER, k=2)),
+            )
+        ),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "composed_tied_copies_fpcd",
+        lambda: composition.pcd(
+            dbn_rules.tied_copies_estimator(hidden_copies=2),
+            negative_phases.fast_weights(negative_phases.persistent_chains(8, 2)),
+        ),
+        _rbm_params,
+        _binary_data,
+    ),
+    RuleSpec(
+        "composed_potts_rbm_fpcd_weighted",
+        lambda: composition.pcd(
+            potts_rules.potts_rbm_estimator(3, weighted=True),
+            negative_phases.fast_weights(negative_phases.persistent_chains(8)),
+        ),
+        _potts_rbm_params,
+        _potts_weighted_codes,
+    ),
+]
+# ---- end of the composed rules ----
 
 IDS = [spec.name for spec in SPECS]
 # the closed-form Bernoulli-RBM rules (and the tied-copies rule with one visible copy) give
@@ -278,6 +311,8 @@ GIVES_POSITIVE_HIDDEN = {
     "rbm_fpcd",
     "centered_pcd",
     "copies_rbm_pcd_one_copy",
+    "composed_centered_rbm_pt_fpcd",
+    "composed_tied_copies_fpcd",
 }
 
 

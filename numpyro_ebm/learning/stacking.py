@@ -1,5 +1,5 @@
 """Helpers shared by the layer-wise models (:mod:`~numpyro_ebm.learning.dbn` and
-:mod:`~numpyro_ebm.learning.dbm`): binary draws, base-rate biases, the hidden
+:mod:`~numpyro_ebm.learning.dbm_rules`, :mod:`~numpyro_ebm.learning.dbm_pretraining`): binary draws, base-rate biases, the hidden
 activities that feed the next layer, and per-layer arguments."""
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def hidden_activities(rng_key, rbm, data, mode: str, input_scale: float = 1.0):
 
 
 def check_activities(mode: str) -> str:
+    """``mode`` if it names how a layer feeds the next (``"probabilities"`` or ``"samples"``)."""
     if mode not in ("probabilities", "samples"):
         raise ValueError(f"hidden_activities must be 'probabilities' or 'samples'; got {mode!r}")
     return mode
