@@ -1,7 +1,7 @@
 """The data flow is one-directional: a module imports only from layers to its left.
 
-energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> plots -> cli,
-with the input checks, the ArviZ mixing statistics, the device-mesh helpers (sharding) and
+energies -> potentials -> kernels -> learning -> evaluation / diagnostics -> registry / plots
+-> cli, with the input checks, the ArviZ mixing statistics, the device-mesh helpers (sharding) and
 the datasets below everything, and the scikit-learn estimators (``numpyro_ebm.sklearn``, an
 optional extra) on top, imported by nothing else.
 """
@@ -27,6 +27,7 @@ RANK = {
     "evaluation": 5,
     "diagnostics": 5,
     "plots": 6,
+    "registry": 6,  # models and rules by name: needs energies to evaluation, serves cli and sklearn
     "cli": 7,
     "infer": 7,  # NumPyro programs learned (on learning.engine) and inferred (Exchange)
     "sklearn": 8,

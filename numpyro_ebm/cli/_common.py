@@ -38,8 +38,10 @@ __all__ = [
     "write_json",
 ]
 
-MODELS = ("bernoulli-rbm", "gaussian-rbm", "dbm")  # numpyro_ebm.learning.checkpoint.MODEL_MODULES
-"""Model types, as given to ``--model`` (underscores are accepted too)."""
+MODELS = ("bernoulli-rbm", "gaussian-rbm", "dbm")
+"""Model types, as given to ``--model`` (underscores are accepted too): the names of
+:data:`numpyro_ebm.registry.MODELS`, spelt out here so that the argument checks import no JAX
+(``tests/test_cli.py`` checks they are the registry's)."""
 
 DIGITS = "digits"
 """The ``--data`` value that selects the 8x8 digits embedded in the package."""
@@ -400,18 +402,17 @@ def normalise_model(name: str) -> str:
 
 
 def energy_module(model: str):
-    """The module of :mod:`numpyro_ebm.energies` that defines ``model``."""
-    import importlib
+    """The module of :mod:`numpyro_ebm.energies` that defines ``model`` (from the registry)."""
+    from numpyro_ebm import registry
 
-    from numpyro_ebm.learning.checkpoint import MODEL_MODULES
-
-    return importlib.import_module(MODEL_MODULES[model])
+    return registry.get(model).energy_module
 
 
 def init_params(model: str, rng_key, n_visible: int, hidden: list[int], data=None):
     """Initial parameters of ``model`` with ``n_visible`` units and the ``hidden`` layer sizes."""
-    module = energy_module(model)
-    return module.init_params(rng_key, n_visible, *hidden, data=data)
+    from numpyro_ebm import registry
+
+    return registry.get(model).init_params(rng_key, n_visible, *hidden, data=data)
 
 
 def image_shape(spec: str | None, n_visible: int) -> tuple[int, int] | None:

@@ -37,7 +37,7 @@ __all__ = [
     "RAISE_IMAGES",
 ]
 
-MAX_EXACT_BITS = 24
+MAX_EXACT_BITS = 24  # numpyro_ebm.registry.MAX_EXACT_BITS (spelt out: --help imports no JAX)
 """``--method auto`` enumerates up to ``2**24`` states (seconds on a CPU) and uses AIS beyond."""
 
 RAISE_IMAGES = 500
@@ -123,14 +123,6 @@ def validate(args, parser) -> None:
         args.raise_images = None
 
 
-def _exact_bits(model: str, params) -> int:
-    if model == "dbm":
-        return params.n_hidden1
-    if model == "gaussian-rbm":
-        return params.n_hidden
-    return min(params.W.shape)
-
-
 def evaluate_checkpoint(
     model,
     params,
@@ -152,17 +144,13 @@ def evaluate_checkpoint(
     import jax.numpy as jnp
     import numpy as np
 
+    from numpyro_ebm import registry
     from numpyro_ebm.energies import dbm, gaussian_rbm
     from numpyro_ebm.evaluation import ais, deep, exact, metrics
 
-    bits = _exact_bits(model, params)
+    bits = registry.exact_bits(model, params)
     if method == "auto":
         method = "exact" if bits <= MAX_EXACT_BITS else "ais"
-    if method == "ais" and model == "gaussian-rbm":
-        raise CommandError(
-            "AIS for the gaussian-rbm is not offered by the command line (use "
-            "numpyro_ebm.evaluation.annealing.ais); --method exact enumerates its hidden layer"
-        )
     if method == "exact" and bits > exact.MAX_ENUMERATION_BITS:
         raise CommandError(
             f"--method exact would enumerate 2^{bits} states (the limit is "
@@ -173,21 +161,28 @@ def evaluate_checkpoint(
     x = jnp.asarray(data)
     key_ais, key_raise = jax.random.split(key)
     schedule = ais.default_schedule(n_temperatures)
+    partition = registry.log_partition(
+        model,
+        params,
+        key_ais,
+        method=method,
+        n_runs=ais_runs,
+        schedule=schedule,
+        base_data=x if model != "gaussian-rbm" else None,
+        progress=progress,
+    )
+    values["log_partition_function"] = partition.log_z
+    estimate = partition.estimate  # the AIS result, None when exact
+    if estimate is not None:
+        _warn_if_unreliable(estimate)
+        intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
     if model == "bernoulli-rbm":
-        if method == "exact":
-            log_z = exact.log_partition_bernoulli_rbm(params)
-            values["log_partition_function"] = log_z
+        if estimate is None:
             values["log_likelihood"] = float(
-                np.mean(exact.log_likelihood_bernoulli_rbm(params, x, log_z=log_z))
+                np.mean(exact.log_likelihood_bernoulli_rbm(params, x, log_z=partition.log_z))
             )
         else:
-            estimate = ais.ais_bernoulli_rbm(
-                key_ais, params, n_runs=ais_runs, schedule=schedule, base_data=x, progress=progress
-            )
-            _warn_if_unreliable(estimate)
             ll = ais.log_likelihood_bernoulli_rbm(params, x, estimate)
-            values["log_partition_function"] = float(estimate.log_z)
-            intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
             values["log_likelihood"] = float(ll.mean)
             intervals["log_likelihood"] = tuple(float(b) for b in ll.interval)
             if raise_:
@@ -210,30 +205,23 @@ def evaluate_checkpoint(
             metrics.bernoulli_rbm_reconstruction_error(params, x)
         )
     elif model == "gaussian-rbm":
-        log_z = exact.log_partition_gaussian_rbm(params)
-        values["log_partition_function"] = log_z
-        free = jax.jit(gaussian_rbm.free_energy)(params, x)
-        values["log_likelihood"] = float(-np.mean(np.asarray(free, np.float64)) - log_z)
+        free = np.asarray(jax.jit(gaussian_rbm.free_energy)(params, x), np.float64)
+        values["log_likelihood"] = float(-np.mean(free) - partition.log_z)
+        if estimate is not None:  # log p(v) = -F(v) - log Z: the interval of log Z reversed
+            lower, upper = intervals["log_partition_function"]
+            intervals["log_likelihood"] = (-np.mean(free) - upper, -np.mean(free) - lower)
         mean = gaussian_rbm.visible_mean(params, gaussian_rbm.hidden_probs(params, x))
         values["reconstruction_error"] = float(jnp.mean((mean - x) ** 2))
     else:
-        if method == "exact":
-            log_z = deep.exact_log_partition_dbm(params)
-            values["log_partition_function"] = log_z
+        if estimate is None:
             values["log_likelihood"] = float(
-                np.mean(deep.exact_log_likelihood_dbm(params, x, log_z=log_z))
+                np.mean(deep.exact_log_likelihood_dbm(params, x, log_z=partition.log_z))
             )
-        else:
-            estimate = deep.ais_dbm(
-                key_ais, params, n_runs=ais_runs, schedule=schedule, base_data=x, progress=progress
-            )
-            _warn_if_unreliable(estimate)
-            values["log_partition_function"] = float(estimate.log_z)
-            intervals["log_partition_function"] = tuple(float(b) for b in estimate.interval)
-        estimate_for_bound = values["log_partition_function"] if method == "exact" else estimate
-        bound = deep.dbm_variational_bound(params, x, estimate_for_bound)
+        bound = deep.dbm_variational_bound(
+            params, x, partition.log_z if estimate is None else estimate
+        )
         values["log_likelihood_lower_bound"] = float(bound.mean)
-        if method != "exact":
+        if estimate is not None:
             intervals["log_likelihood_lower_bound"] = tuple(float(b) for b in bound.interval)
         q = jax.jit(dbm.mean_field)(params, x)
         recon = jax.nn.sigmoid(dbm.visible_logits(params, q.hidden1))

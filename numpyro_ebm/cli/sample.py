@@ -121,19 +121,17 @@ def _initial_visible(model, params, key, shape):
 
 def _algorithm(model: str, kernel: str, step_size):
     """``(SamplingAlgorithm, batched)``: batched kernels take the chain axis themselves."""
-    from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
-    from numpyro_ebm.kernels import binary_gibbs, dbm_gibbs, hmc, mala, rbm_gibbs
+    from numpyro_ebm import registry
+    from numpyro_ebm.kernels import binary_gibbs, hmc, mala
 
-    if kernel == "gibbs":
-        if model == "dbm":
-            return dbm_gibbs.as_top_level_api(), True
-        return rbm_gibbs.as_top_level_api(model.removesuffix("-rbm")), True
+    spec = registry.get(model)
+    if kernel == "gibbs":  # the model's own block Gibbs
+        return spec.default_kernel(), True
     if kernel == "single-site":
-        return binary_gibbs.as_top_level_api(bernoulli_rbm.free_energy), True
-    energy = gaussian_rbm.free_energy
+        return binary_gibbs.as_top_level_api(spec.free_energy), True
     if kernel == "hmc":
-        return hmc.as_top_level_api(energy, step_size, refresh=False), False
-    return mala.as_top_level_api(energy, step_size, refresh=False), False
+        return hmc.as_top_level_api(spec.free_energy, step_size, refresh=False), False
+    return mala.as_top_level_api(spec.free_energy, step_size, refresh=False), False
 
 
 PROGRESS_CHUNKS = 50

@@ -373,24 +373,15 @@ def _absolute(name: str, value):
     return value
 
 
-_MUST_MATCH = (
-    "model",
-    "n_visible",
-    "hidden",
-    "rule",
-    "k",
-    "chains",
-    "centered",
-    "optimizer",
-    "standardize",
-)
-
-
 def _check_resume(checkpoint_dir: Path, config: dict) -> int | None:
-    """The epoch of the checkpoint to resume, after checking it is the same model and rule."""
+    """The epoch of the checkpoint to resume, after the library's resume policy
+    (:func:`numpyro_ebm.learning.checkpoint.check_resumed_config`) has accepted its settings:
+    a changed model, size, rule, chain count or optimizer is refused here, before any
+    compilation; the changes it allows warn when training resumes."""
     import zipfile
 
     from numpyro_ebm.learning import load_checkpoint
+    from numpyro_ebm.learning.checkpoint import CheckpointError, check_resumed_config
 
     if not (checkpoint_dir / "checkpoint.npz").exists():
         return None
@@ -400,45 +391,28 @@ def _check_resume(checkpoint_dir: Path, config: dict) -> int | None:
         raise CommandError(
             f"--resume: cannot read the checkpoint in {checkpoint_dir}: {exc}"
         ) from None
-    saved = meta.get("config", {})
-    changed = [k for k in _MUST_MATCH if k in saved and saved[k] != config[k]]
-    if changed:
-        details = ", ".join(f"{k}: {saved[k]!r} -> {config[k]!r}" for k in changed)
-        raise CommandError(
-            f"--resume: the checkpoint in {checkpoint_dir} was trained with other settings "
-            f"({details}); use the same settings or another --checkpoint-dir"
-        )
+    try:
+        check_resumed_config(checkpoint_dir, meta.get("config", {}), config)
+    except CheckpointError as exc:
+        raise CommandError(f"--resume: {exc}") from None
     return int(meta["epoch"])
 
 
-def _rule(args, module):
-    from numpyro_ebm.kernels import rbm_gibbs
-    from numpyro_ebm.learning import cd, fpcd, pcd
-    from numpyro_ebm.learning import dbm as dbm_rules
-    from numpyro_ebm.learning import rbm as rbm_rules
+def _rule(args):
+    """The learning rule of the flags, from the model registry."""
+    from numpyro_ebm import registry
 
-    if args.model == "dbm":
-        return dbm_rules.dbm_pcd(args.chains, k=args.k)
-    if args.model == "bernoulli-rbm":
-        rule = {
-            "cd": lambda: rbm_rules.bernoulli_rbm_cd(args.k),
-            "pcd": lambda: rbm_rules.bernoulli_rbm_pcd(args.chains, args.k),
-            "fpcd": lambda: rbm_rules.bernoulli_rbm_fpcd(
-                args.chains, args.k, fast_learning_rate=args.fast_learning_rate
-            ),
-        }[args.rule]()
-        if args.centered:
-            rule = rbm_rules.centered(rule, args.offset_rate, weight_decay=args.weight_decay)
-        return rule
-    gibbs = rbm_gibbs.as_top_level_api("gaussian")
-    energy = module.free_energy
-    return {
-        "cd": lambda: cd(energy, gibbs, args.k),
-        "pcd": lambda: pcd(energy, gibbs, args.chains, args.k),
-        "fpcd": lambda: fpcd(
-            energy, gibbs, args.chains, args.k, fast_learning_rate=args.fast_learning_rate
-        ),
-    }[args.rule]()
+    return registry.build_rule(
+        args.model,
+        args.rule,
+        n_chains=args.chains,
+        k=args.k,
+        fast_learning_rate=args.fast_learning_rate,
+        centering=bool(args.centered),
+        offset_rate=args.offset_rate,
+        # centered: the decay acts on the centered weights inside the rule (see _optimizer)
+        centered_weight_decay=args.weight_decay if args.centered else 0.0,
+    )
 
 
 def _optimizer(args):
@@ -553,6 +527,7 @@ def run(args) -> int:
     import jax
     import numpy as np
 
+    from numpyro_ebm import registry
     from numpyro_ebm.learning import fit
 
     started = time.perf_counter()
@@ -581,7 +556,7 @@ def run(args) -> int:
     # the data check runs first, so non-binary data is reported before the base rates use it
     train = np.asarray(module.validate_visible(template, train, "data"))
     params = init_params(args.model, key_init, n_visible, list(args.hidden), data=train)
-    energy_fn = None if args.model == "dbm" else module.free_energy
+    energy_fn = registry.get(args.model).free_energy  # None for the dbm: no closed form
     if resumed_from is not None and resumed_from >= args.epochs:
         print(
             f"nothing to train: {checkpoint_dir}/checkpoint.npz already holds "
@@ -602,7 +577,7 @@ def run(args) -> int:
             key_fit,
             params,
             train,
-            _rule(args, module),
+            _rule(args),
             _optimizer(args),
             epochs=args.epochs,
             batch_size=args.batch_size,

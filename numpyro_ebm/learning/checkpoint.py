@@ -14,10 +14,16 @@ uses the previous one.
 The fingerprint records what the saved state depends on: the training data
 (shape, dtype and a SHA-256 of its bytes), the PRNG key, the optimizer (its
 first update of a fixed probe gradient, which reflects the learning rate and
-the other hyper-parameters) and the user's ``config``. Resuming on other data
-raises :class:`CheckpointError`; a changed key, optimizer or config warns
-(:class:`CheckpointWarning`), since lowering the learning rate of a resumed run
-can be deliberate, but the run then no longer matches an uninterrupted one.
+the other hyper-parameters) and the user's ``config``.
+
+The resume policy (the library's, the command line's and the scikit-learn estimators'
+alike, all through :func:`check_resumed_config`): a change that makes the checkpoint
+meaningless is an error (:class:`CheckpointError`): other training data, or a changed
+:data:`STRUCTURAL_SETTINGS` entry of ``config`` (the model, its sizes, the rule, its
+chains, the optimizer). A change the saved state survives warns
+(:class:`CheckpointWarning`): a changed key, optimizer hyper-parameter (lowering the
+learning rate of a resumed run can be deliberate) or other ``config`` entry; the run
+then no longer matches an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ __all__ = [
     "load_model",
     "SavedModel",
     "MODEL_MODULES",
+    "STRUCTURAL_SETTINGS",
+    "check_resumed_config",
     "resume_from",
 ]
 
@@ -427,8 +435,52 @@ def run_fingerprint(rng_key, data, optimizer, params, config: dict) -> dict:
     }
 
 
+STRUCTURAL_SETTINGS = (
+    "estimator",
+    "algorithm",
+    "model",
+    "n_visible",
+    "n_features",
+    "hidden",
+    "rule",
+    "k",
+    "chains",
+    "centered",
+    "optimizer",
+    "standardize",
+)
+"""Entries of a run's ``config`` that say what the saved state *is*: the estimator or model,
+its sizes, the learning rule and its chains, the kind of optimizer, the data's
+standardization. Resuming with any of them changed is refused (the saved parameters,
+chains or optimizer moments would be read as something else); entries not listed (a
+learning rate, a note, the paths of the data) may change, with a warning."""
+
+
+def check_resumed_config(path, saved: dict, current: dict) -> bool:
+    """Apply the resume policy to the ``config`` a checkpoint was written with.
+
+    Raises :class:`CheckpointError` when an entry of :data:`STRUCTURAL_SETTINGS` present in
+    both differs (naming each, ``name: old -> new``); returns whether anything else differs
+    (the caller warns).
+    """
+    saved, current = saved or {}, current or {}
+    changed = [
+        name
+        for name in STRUCTURAL_SETTINGS
+        if name in saved and name in current and saved[name] != current[name]
+    ]
+    if changed:
+        details = ", ".join(f"{name}: {saved[name]!r} -> {current[name]!r}" for name in changed)
+        raise CheckpointError(
+            f"the checkpoint in {path} was trained with other settings ({details}); resume "
+            "with the same settings or start in another checkpoint directory"
+        )
+    return saved != current
+
+
 def _compare_fingerprints(path: Path, saved: dict, current: dict) -> None:
-    """Raise for other data; warn for a changed key, optimizer or config."""
+    """Raise for other data or a structural config change; warn for a changed key, optimizer
+    or other config entry (the policy of :func:`check_resumed_config`)."""
     if not saved:  # written before fingerprints existed
         return
     if saved.get("data") != current["data"]:
@@ -455,7 +507,7 @@ def _compare_fingerprints(path: Path, saved: dict, current: dict) -> None:
         )
     ):
         changed.append("optimizer (learning rate or other hyper-parameters)")
-    if saved.get("config") != current["config"]:
+    if check_resumed_config(path, saved.get("config"), current["config"]):
         changed.append(f"config ({saved.get('config')!r} -> {current['config']!r})")
     if changed:
         warnings.warn(
