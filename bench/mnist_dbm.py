@@ -30,11 +30,11 @@ against an AIS estimate of log p(v) on N test images, N/10 per class).
 The defaults are the committed run's recipe (BENCHMARKS.md: 20 pretraining epochs
 per RBM, 120 DBM epochs). Examples::
 
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_dbm
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_dbm \\
         --hidden1 20 --hidden2 20 --pretrain-epochs 1 --epochs 1 --train-subset 2000 \\
         --ais-runs 16 --ais-temperatures 300 --name smoke   # a smoke run, about a minute
-    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python bench/mnist_dbm.py \\
+    NUMPYRO_EBM_MNIST=../shared/data/mnist.npz python -m bench.mnist_dbm \\
         --evaluate bench/results/mnist_dbm_784_500_1000.npz
 """
 
@@ -42,52 +42,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from bench import RESULTS
+from bench._common import (
+    command_line,
     interval_figures,
     log_z_figures,
     machine_description,
     mnist_path,
+    write_summary,
 )
+from bench.recipes import load_params, save_params, sgd_with_momentum_ramp
+from numpyro_ebm import datasets
+from numpyro_ebm.energies import dbm
+from numpyro_ebm.evaluation import ais, deep
+from numpyro_ebm.kernels import parallel_tempering as pt
+from numpyro_ebm.learning import dbm as dbm_rules
+from numpyro_ebm.learning import fit
 
-from numpyro_ebm import datasets  # noqa: E402
-from numpyro_ebm.energies import dbm  # noqa: E402
-from numpyro_ebm.evaluation import ais, deep  # noqa: E402
-from numpyro_ebm.kernels import parallel_tempering as pt  # noqa: E402
-from numpyro_ebm.learning import dbm as dbm_rules  # noqa: E402
-from numpyro_ebm.learning import fit  # noqa: E402
-from numpyro_ebm.learning.regularizers import momentum_schedule, weight_decay  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 PAPER_TEST_BOUND = -84.62  # Salakhutdinov & Hinton (2009), 784-500-1000 DBM, variational bound
-
-
-def _sgd(
-    lr: float,
-    final_fraction: float,
-    momentum: float,
-    decay: float,
-    steps_per_epoch: int,
-    epochs: int,
-):
-    steps = max(1, epochs * steps_per_epoch)
-    schedule = optax.linear_schedule(lr, lr * final_fraction, steps)
-    chain = [] if decay == 0 else [weight_decay(decay)]  # every weight matrix, W1 and W2
-    chain.append(
-        optax.inject_hyperparams(optax.sgd)(
-            learning_rate=schedule, momentum=momentum_schedule(0.5, momentum, 5 * steps_per_epoch)
-        )
-    )
-    return optax.chain(*chain)
 
 
 def synthetic_data(n_visible: int, n_train: int, n_test: int, seed: int):
@@ -163,7 +142,7 @@ def pretrain(args, train_data):
         train_data,
         args.hidden1,
         args.hidden2,
-        _sgd(
+        sgd_with_momentum_ramp(
             args.pretrain_lr,
             0.0,
             args.momentum,
@@ -192,7 +171,7 @@ def train(args, train_data, pretrained):
         pretrained,
         train_data,
         dbm_rule(args),
-        _sgd(
+        sgd_with_momentum_ramp(
             args.lr,
             args.final_lr_fraction,
             args.momentum,
@@ -277,14 +256,9 @@ def evaluate(args, params, train_data, test_data, label, test_labels=None):
     }
 
 
-def _save(path, params):
-    np.savez_compressed(path, **{k: np.asarray(v) for k, v in params._asdict().items()})
-
-
 def load_dbm_params(path) -> dbm.DBMParams:
     """DBM parameters from a ``.npz`` written by this script (W1, W2, b, c1, c2)."""
-    with np.load(path) as arrays:
-        return dbm.DBMParams(*(jnp.asarray(arrays[k]) for k in dbm.DBMParams._fields))
+    return load_params(path, dbm.DBMParams)
 
 
 def main(argv=None):
@@ -386,8 +360,7 @@ def main(argv=None):
     results.mkdir(exist_ok=True, parents=True)
     summary = {
         "machine": machine_description(),
-        "command": "python bench/mnist_dbm.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("mnist_dbm", argv),
         "paper_test_variational_bound": PAPER_TEST_BOUND,
     }
     started = time.perf_counter()
@@ -395,21 +368,21 @@ def main(argv=None):
         params = load_dbm_params(args.evaluate)
     else:
         pretrained, pretrain_history, timings = pretrain(args, train_data)
-        _save(results / f"{stem}_pretrained.npz", pretrained)
+        save_params(results / f"{stem}_pretrained.npz", pretrained)
         summary.update(timings, config=vars(args), pretrain_history=pretrain_history)
         if args.pretrain_only:
-            (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+            write_summary(results / f"{stem}.json", summary)
             print(json.dumps(timings, indent=2))
             return summary
         params, timings, history = train(args, train_data, pretrained)
-        _save(results / f"{stem}.npz", params)
+        save_params(results / f"{stem}.npz", params)
         summary.update(timings, history=history)
-        (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        write_summary(results / f"{stem}.json", summary)
         if not args.no_pretrained_eval:
             summary.update(evaluate(args, pretrained, train_data, test_data, "pretrained_"))
     summary.update(evaluate(args, params, train_data, test_data, "", test_labels))
     summary["total_seconds"] = round(time.perf_counter() - started, 1)
-    (results / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    write_summary(results / f"{stem}.json", summary)
     shown = {k: v for k, v in summary.items() if not k.endswith("history") and k != "config"}
     print(json.dumps(shown, indent=2))
     return summary
