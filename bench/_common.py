@@ -326,21 +326,26 @@ def tempering_ladder(args):
     return jnp.linspace(args.min_beta, 1.0, args.replicas, dtype=jnp.float32)
 
 
-def tempered_rbm_rule(args, train_data):
-    """The closed-form PT-PCD / PT-FPCD rule of ``args.rule`` for a Bernoulli RBM."""
+def tempered_rbm_rule(args, train_data, **options):
+    """The closed-form Bernoulli-RBM rule of ``args.rule`` (``pcd``, ``fpcd``, ``pt-pcd``,
+    ``pt-fpcd``) from the model registry, with ``options`` of
+    :func:`numpyro_ebm.registry.build_rule` (e.g. ``centering``)."""
+    from numpyro_ebm import registry
     from numpyro_ebm.evaluation import ais
-    from numpyro_ebm.learning import tempered
 
-    base = ais.base_rate_visible_bias(train_data) if args.pt_base == "base-rate" else None
-    common = dict(base_visible_bias=base, swap=args.swap)
-    betas = tempering_ladder(args)
-    if args.rule == "pt-fpcd":
-        return tempered.bernoulli_rbm_pt_fpcd(
-            args.chains,
-            betas,
-            args.k,
-            fast_learning_rate=args.fast_lr,
-            fast_decay=getattr(args, "fast_decay", 19 / 20),
-            **common,
-        )
-    return tempered.bernoulli_rbm_pt_pcd(args.chains, betas, args.k, **common)
+    tempering = args.rule.startswith("pt-")
+    base = None
+    if tempering and args.pt_base == "base-rate":
+        base = ais.base_rate_visible_bias(train_data)
+    return registry.build_rule(
+        "bernoulli-rbm",
+        args.rule,
+        n_chains=args.chains,
+        k=args.k,
+        fast_learning_rate=getattr(args, "fast_lr", 0.02),
+        fast_decay=getattr(args, "fast_decay", 19 / 20),
+        inverse_temperatures=tempering_ladder(args) if tempering else None,
+        base_visible_bias=base,
+        swap=getattr(args, "swap", "deo"),
+        **options,
+    )

@@ -52,28 +52,17 @@ from bench.recipes import load_rbm, save_rbm
 from numpyro_ebm import datasets
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.learning import fit, regularizers
-from numpyro_ebm.learning import rbm as rbm_rules
 
 
 def train(args, train_data, test_data):
     """The command line's run: the rule of ``--rule`` and its options, trained by
     :func:`train_rbm` with the flags' schedule."""
-    if args.rule in ("pt-pcd", "pt-fpcd"):
-        rule = tempered_rbm_rule(args, train_data)
-    elif args.rule == "fpcd":
-        rule = rbm_rules.bernoulli_rbm_fpcd(
-            n_chains=args.chains,
-            k=args.k,
-            fast_learning_rate=args.fast_lr,
-            fast_decay=args.fast_decay,
-        )
-    else:
-        rule = rbm_rules.bernoulli_rbm_pcd(n_chains=args.chains, k=args.k)
-    if args.centered:
-        centered_decay = 2e-4 if args.centered_weight_decay is None else args.centered_weight_decay
-        rule = rbm_rules.centered(rule, weight_decay=centered_decay)
-    elif args.centered_weight_decay:
+    if args.centered_weight_decay and not args.centered:
         raise SystemExit("--centered-weight-decay needs --centered")
+    centered_decay = 2e-4 if args.centered_weight_decay is None else args.centered_weight_decay
+    rule = tempered_rbm_rule(
+        args, train_data, centering=args.centered, centered_weight_decay=centered_decay
+    )
     return train_rbm(
         rule,
         train_data,
