@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from numpyro_ebm import registry
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
 from numpyro_ebm.evaluation import ais, exact
-from numpyro_ebm.kernels import parallel_tempering, rbm_gibbs
+from numpyro_ebm.kernels import parallel_tempering, rbm_gibbs, runner
 from numpyro_ebm.learning.checkpoint import TrainState
 from numpyro_ebm.learning.fit import fit as _train
 from numpyro_ebm.sklearn import inputs
@@ -67,13 +67,15 @@ def find_chains(rule_state):
 @functools.partial(jax.jit, static_argnames=("model", "n_sweeps"))
 def run_gibbs(rng_key, params, visible, hidden, *, model: str, n_sweeps: int):
     """``n_sweeps`` block-Gibbs sweeps of the chains ``(visible, hidden)``, compiled per shape."""
-    kernel = rbm_gibbs.build_kernel(model)
-
-    def sweep(state, key):
-        return kernel(key, state, params)[0], None
-
     state = rbm_gibbs.RBMGibbsState(visible, hidden)
-    state, _ = jax.lax.scan(sweep, state, jax.random.split(rng_key, n_sweeps))
+    state, _ = runner.run_steps(
+        rbm_gibbs.as_top_level_api(model),
+        state,
+        params,
+        jax.random.split(rng_key, n_sweeps),
+        vmap_chains=False,  # the block-Gibbs step takes the batch of chains itself
+        transform=runner.final_state_only,
+    )
     return state
 
 
