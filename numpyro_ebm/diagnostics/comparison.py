@@ -25,6 +25,7 @@ from numpyro_ebm import _arviz, _checks, potentials, sharding
 from numpyro_ebm.diagnostics.chains import (
     check_initial_positions,
     init_sampler_chains,
+    resolve_vmap_chains,
 )
 from numpyro_ebm.diagnostics.conversion import to_inference_data
 from numpyro_ebm.diagnostics.summaries import summarize
@@ -62,6 +63,8 @@ class SamplerSpec:
         The kernel takes the chain axis itself with one key for all chains
         (:mod:`~numpyro_ebm.kernels.rbm_gibbs`,
         :mod:`~numpyro_ebm.kernels.binary_gibbs`); otherwise chains are vmapped.
+        The negation of ``vmap_chains``, the one chain-batching flag of
+        :mod:`numpyro_ebm.kernels.runner`: give either (both are set after init).
     evaluations_per_step
         Energy (or energy-and-gradient) evaluations one chain spends per step: a
         number, or ``info -> array`` giving it per chain from the step's info.
@@ -80,8 +83,14 @@ class SamplerSpec:
     """
 
     algorithm: SamplingAlgorithm
-    batched: bool = False
+    batched: bool | None = None
     evaluations_per_step: EvaluationCount = None
+    vmap_chains: bool | None = None
+
+    def __post_init__(self):
+        vmap_chains = resolve_vmap_chains(self.vmap_chains, self.batched)
+        object.__setattr__(self, "vmap_chains", vmap_chains)
+        object.__setattr__(self, "batched", not vmap_chains)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,7 +299,7 @@ def _run_spec(
     n_chains = check_initial_positions(initial_positions)
     states = init_sampler_chains(spec.algorithm, initial_positions, params, spec.batched)
     states, params = place(states, params, spec.batched)
-    step = runner.step_chains(spec.algorithm, vmap_chains=not spec.batched)
+    step = runner.step_chains(spec.algorithm, vmap_chains=spec.vmap_chains)
     count = spec.evaluations_per_step
     if count is None:
         count = _default_evaluations

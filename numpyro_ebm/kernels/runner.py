@@ -142,6 +142,9 @@ def run_steps(
         states, info = step(key, states, params)
         return states, output(states, info)
 
+    if keys.shape[0] == 1:  # CD-1 and PCD-1: no loop around a single step
+        states, recorded = body(initial_state, keys[0])
+        return states, jax.tree.map(lambda x: x[None], recorded)
     return jax.lax.scan(body, initial_state, keys)
 
 
