@@ -1,8 +1,9 @@
 """Partition functions and likelihood-type metrics.
 
 - :mod:`exact`: enumeration (the test oracle).
-- :mod:`ais`: annealed importance sampling and reverse annealing (RAISE) for
-  Bernoulli RBMs (Salakhutdinov & Murray 2008; Burda et al. 2015).
+- :mod:`rbm_annealing`: annealed importance sampling and reverse annealing (RAISE) for
+  Bernoulli RBMs (Salakhutdinov & Murray 2008; Burda et al. 2015), with the one annealing
+  driver; :mod:`ais` is its old name.
 - :mod:`annealing`: AIS and reverse AIS for any energy, with a tractable base
   and the library's kernels as transitions.
 - :mod:`deep_boltzmann`: AIS, variational bounds and their tightness for deep Boltzmann
@@ -24,6 +25,7 @@ from numpyro_ebm.evaluation import (
     exact,
     metrics,
     potts,
+    rbm_annealing,
 )
 
 __all__ = [
@@ -36,4 +38,5 @@ __all__ = [
     "exact",
     "metrics",
     "potts",
+    "rbm_annealing",
 ]

@@ -1,6 +1,6 @@
 r"""Annealed importance sampling (AIS) and reverse annealing for any energy.
 
-The generic counterpart of :mod:`numpyro_ebm.evaluation.ais` (which is
+The generic counterpart of :mod:`numpyro_ebm.evaluation.rbm_annealing` (which is
 specialised to Bernoulli RBMs): any energy :math:`E(\theta, x)` on vectors
 :math:`x \in \mathbb{R}^D` or :math:`\{0,1\}^D`, any of the project's kernels as
 transitions. AIS (Neal 2001) estimates :math:`\log Z` of
@@ -65,8 +65,8 @@ from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks, potentials, sharding
-from numpyro_ebm.evaluation import ais as _ais
-from numpyro_ebm.evaluation.ais import AISResult, RAISEResult
+from numpyro_ebm.evaluation import rbm_annealing
+from numpyro_ebm.evaluation.rbm_annealing import AISResult, RAISEResult
 from numpyro_ebm.kernels import bernoulli_from_logits, runner
 
 __all__ = [
@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 DEFAULT_N_TEMPERATURES = 1000
-"""Length of the default schedule, :func:`numpyro_ebm.evaluation.ais.default_schedule`
+"""Length of the default schedule, :func:`numpyro_ebm.evaluation.rbm_annealing.default_schedule`
 with 1,000 temperatures (the proportions of Salakhutdinov & Murray 2008: 34 in
 :math:`[0, 0.5)`, 276 in :math:`[0.5, 0.9)`, 690 in :math:`[0.9, 1]`). A generic
 transition (several gradient evaluations) costs more than an RBM's Gibbs sweep,
@@ -166,9 +166,9 @@ class BernoulliBase(NamedTuple):
     @classmethod
     def from_data(cls, data, *, pseudo_count: float = 0.05) -> BernoulliBase:
         """Logits of the smoothed unit means of binary ``data`` ``(n, D)``
-        (:func:`numpyro_ebm.evaluation.ais.base_rate_visible_bias`): finite even for
+        (:func:`numpyro_ebm.evaluation.rbm_annealing.base_rate_visible_bias`): finite even for
         units that are always on or off."""
-        return cls(_ais.base_rate_visible_bias(data, pseudo_count))
+        return cls(rbm_annealing.base_rate_visible_bias(data, pseudo_count))
 
 
 annealed_energy = potentials.annealed_energy
@@ -235,8 +235,8 @@ def _resolve_schedule(schedule, n_temperatures, dtype):
         raise ValueError("give schedule or n_temperatures, not both")
     if schedule is None:
         n = DEFAULT_N_TEMPERATURES if n_temperatures is None else n_temperatures
-        return _ais.default_schedule(_check_positive_int(n, "n_temperatures"), dtype)
-    return _ais.check_schedule(schedule, dtype)
+        return rbm_annealing.default_schedule(_check_positive_int(n, "n_temperatures"), dtype)
+    return rbm_annealing.check_schedule(schedule, dtype)
 
 
 def _check_energy(energy_fn, params, n_dim, dtype, vmap_chains, n_chains):
@@ -375,7 +375,9 @@ def _anneal_chunk(
         # zero (not 0 * inf) for repeated temperatures
         value = jnp.where(beta == beta_prev, 0.0, (beta - beta_prev) * log_ratio(x))
         value = jnp.where(reverse, -value, value)
-        log_weights, compensation = _ais.kahan_add(carry.log_weights, carry.compensation, value)
+        log_weights, compensation = rbm_annealing.kahan_add(
+            carry.log_weights, carry.compensation, value
+        )
         return _Carry(state, log_weights, compensation), None
 
     keys = jax.random.split(rng_key, betas.shape[0])
@@ -384,14 +386,14 @@ def _anneal_chunk(
 
 @jax.jit
 def _summarize(log_weights, samples) -> AISResult:
-    """:func:`numpyro_ebm.evaluation.ais.summarize_log_weights` with log Z_0 = 0, compiled
+    """:func:`numpyro_ebm.evaluation.rbm_annealing.summarize_log_weights` with log Z_0 = 0, compiled
     (one compilation instead of some thirty eager ones)."""
     zero = jnp.zeros((), log_weights.dtype)
-    return _ais.summarize_log_weights(log_weights, zero, 0, samples=samples)
+    return rbm_annealing.summarize_log_weights(log_weights, zero, 0, samples=samples)
 
 
 def _generic_chunks(params, base, *, reverse: bool, static: dict):
-    """:func:`numpyro_ebm.evaluation.ais.anneal`'s ``run_chunk`` for any energy and sampler."""
+    """:func:`numpyro_ebm.evaluation.rbm_annealing.anneal`'s ``run_chunk`` for any energy and sampler."""
     direction = jnp.asarray(reverse)
 
     def run_chunk(rng_key, carry, betas, betas_prev):
@@ -448,7 +450,7 @@ def ais(
         Independent annealing runs.
     schedule, n_temperatures
         Inverse temperatures from 0 to 1, non-decreasing; or the length of
-        :func:`numpyro_ebm.evaluation.ais.default_schedule`. Default:
+        :func:`numpyro_ebm.evaluation.rbm_annealing.default_schedule`. Default:
         :data:`DEFAULT_N_TEMPERATURES` (1,000).
     n_steps_per_temperature
         Transitions at each temperature.
@@ -500,7 +502,7 @@ def ais(
     if mesh is not None:
         carry = sharding.put_chains(carry, mesh, chain_axis)
         params, base = sharding.put_replicated((params, base), mesh)
-    carry = _ais.anneal(
+    carry = rbm_annealing.anneal(
         key_anneal,
         _generic_chunks(params, base, reverse=False, static=static),
         carry,
@@ -629,7 +631,7 @@ def reverse_ais(
     if mesh is not None:
         carry = sharding.put_chains(carry, mesh, chain_axis)
         params, base = sharding.put_replicated((params, base), mesh)
-    carry = _ais.anneal(
+    carry = rbm_annealing.anneal(
         rng_key,
         _generic_chunks(params, base, reverse=True, static=static),
         carry,

@@ -37,7 +37,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm.energies import bernoulli_rbm, dbm
 from numpyro_ebm.energies.dbn import DBNParams
-from numpyro_ebm.evaluation import ais, exact
+from numpyro_ebm.evaluation import exact, rbm_annealing
 from numpyro_ebm.evaluation.deep_models import (
     VariationalBound,
     check_exact_hidden,
@@ -65,7 +65,7 @@ def _check_dbn(params: DBNParams, n_layers: int | None = None) -> DBNParams:
     if n_layers is not None and len(params.layers) != n_layers:
         raise ValueError(
             f"this bound is for a DBN with {n_layers} layers (two RBMs); got {len(params.layers)}. "
-            "A one-layer DBN is an RBM: use evaluation.ais.ais_log_likelihood_bernoulli_rbm"
+            "A one-layer DBN is an RBM: use evaluation.rbm_annealing.ais_log_likelihood_bernoulli_rbm"
         )
     for below, above in zip(params.layers[:-1], params.layers[1:], strict=True):
         if below.W.shape[1] != above.W.shape[0]:
@@ -84,9 +84,9 @@ def ais_dbn(
     n_runs: int = 100,
     schedule=None,
     progress: bool = False,
-) -> ais.AISResult:
+) -> rbm_annealing.AISResult:
     r""":math:`\log Z_\text{top}` of a DBN's top RBM by AIS
-    (:func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`).
+    (:func:`~numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm`).
 
     ``base_data`` are *visible* training vectors: the base rates of the top
     RBM's visible layer are taken from a binary up-pass sample of them
@@ -98,7 +98,7 @@ def ais_dbn(
     if base_data is not None:
         base_data = bernoulli_rbm.validate_visible(params.layers[0], base_data, "base_data")
         top_data = base_data if len(params.layers) == 1 else up_pass(params, base_data, key_up)[-2]
-    return ais.ais_bernoulli_rbm(
+    return rbm_annealing.ais_bernoulli_rbm(
         key_ais,
         params.layers[-1],
         n_runs=n_runs,
@@ -112,7 +112,7 @@ def variational_bound_dbn(
     rng_key: PRNGKeyArray,
     params: DBNParams,
     data: Float[Array, "n visible"],
-    log_z_top: ais.AISResult | float,
+    log_z_top: rbm_annealing.AISResult | float,
     *,
     n_samples: int = 100,
     batch_size: int = 200,
@@ -124,7 +124,7 @@ def variational_bound_dbn(
     ``n_samples`` independent draws :math:`h^1 \sim q(h^1 \mid v)`, so
     ``per_example`` is an unbiased estimate of the bound and ``standard_error``
     is the Monte Carlo standard error of ``mean``. ``log_z_top`` is the top RBM's
-    :math:`\log Z` (an :class:`~numpyro_ebm.evaluation.ais.AISResult` from
+    :math:`\log Z` (an :class:`~numpyro_ebm.evaluation.rbm_annealing.AISResult` from
     :func:`ais_dbn`, or an exact value).
     """
     params = _check_dbn(params, 2)

@@ -3,7 +3,7 @@ r"""Partition functions and likelihood bounds for deep Boltzmann machines.
 **DBM** (two layers). The DBM is a Bernoulli RBM between its odd layer
 :math:`h^1` and its even layers :math:`x = (v, h^2)`
 (:func:`numpyro_ebm.energies.dbm.as_bipartite_rbm`), so :func:`ais_dbm` runs the
-RBM annealer :func:`numpyro_ebm.evaluation.ais.ais_bernoulli_rbm` on that RBM:
+RBM annealer :func:`numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm` on that RBM:
 :math:`h^1` is summed out analytically, the chains move over :math:`(v, h^2)`
 with the DBM's block-Gibbs sweep at each inverse temperature, and the base
 model is factorised over :math:`v` and :math:`h^2` with :math:`h^1` free
@@ -25,7 +25,7 @@ the bound computed with it is a lower bound only up to the AIS error (and its
 and :math:`c_2`), so :math:`Z(v) = \sum_{h^1,h^2} e^{-E(v,h^1,h^2)} = e^{b^\top v} Z_\text{RBM}(v)`
 is an RBM partition function and :math:`\log p(v) = \log Z(v) - \log Z`.
 :func:`ais_log_likelihood_dbm` estimates :math:`\log Z(v)` of every test vector
-by AIS (all at once, :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm_family`,
+by AIS (all at once, :func:`~numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm_family`,
 with :math:`h^1` summed out and each image's base at its mean-field
 :math:`\mu^2`), and :func:`bound_tightness_dbm` sets it beside the variational
 bound: the paper's check on 100 test images (Salakhutdinov & Hinton 2009,
@@ -33,7 +33,7 @@ section 4). The gap :math:`\log \hat Z(v) - (-\mathbb{E}_q[E] + H(q)) \approx
 \mathrm{KL}(q \,\|\, p(h \mid v))` does not involve :math:`\log Z` at all.
 
 Why no RAISE-type (conservative) estimate for the DBM: RAISE (Burda, Grosse &
-Salakhutdinov 2015; :func:`~numpyro_ebm.evaluation.ais.reverse_ais_bernoulli_rbm`)
+Salakhutdinov 2015; :func:`~numpyro_ebm.evaluation.rbm_annealing.reverse_ais_bernoulli_rbm`)
 starts its reverse chain at an exact draw from the target, which for the RBM is
 the test vector itself with the hidden units summed out. For the DBM the
 reverse chain over :math:`(v, h^2)` would have to start at :math:`h^2 \sim p(h^2 \mid v)`,
@@ -72,7 +72,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm import _checks, sharding
 from numpyro_ebm.energies import bernoulli_rbm, dbm
-from numpyro_ebm.evaluation import ais, exact
+from numpyro_ebm.evaluation import exact, rbm_annealing
 from numpyro_ebm.evaluation.deep_models import (
     VariationalBound,
     check_exact_hidden,
@@ -122,7 +122,7 @@ def base_biases_dbm(
     r"""Biases of the factorised AIS base over :math:`(v, h^2)` fitted to ``data``.
 
     Visible: the smoothed base rates of the data
-    (:func:`~numpyro_ebm.evaluation.ais.base_rate_visible_bias`); second hidden
+    (:func:`~numpyro_ebm.evaluation.rbm_annealing.base_rate_visible_bias`); second hidden
     layer: the smoothed logits of the mean-field means :math:`\mu^2` averaged over
     the data. Returned concatenated, shape ``(D + K2,)``.
     """
@@ -130,7 +130,7 @@ def base_biases_dbm(
     dtype = params.W1.dtype
     data = jnp.asarray(data, dtype)
     q = jax.jit(dbm.mean_field, static_argnums=2)(params, data, mean_field_iterations)
-    visible = ais.base_rate_visible_bias(data)
+    visible = rbm_annealing.base_rate_visible_bias(data)
     hidden2 = _smoothed_logit(jnp.mean(q.hidden2, axis=0), data.shape[0])
     return jnp.concatenate([visible, hidden2]).astype(dtype)
 
@@ -147,7 +147,7 @@ def ais_dbm(
     progress: bool = False,
     mesh=None,
     chain_axis: str | None = None,
-) -> ais.AISResult:
+) -> rbm_annealing.AISResult:
     r"""Estimate :math:`\log Z` of a two-layer DBM by AIS with :math:`h^1` summed out.
 
     The annealing path is the geometric path of the RBM
@@ -164,7 +164,7 @@ def ais_dbm(
     params
         The DBM.
     n_runs, schedule, progress
-        As for :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm` (default: the
+        As for :func:`~numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm` (default: the
         14,500 temperatures of Salakhutdinov & Murray 2008).
     base_data
         Binary training data for the base (:func:`base_biases_dbm`); recommended.
@@ -176,7 +176,7 @@ def ais_dbm(
     mesh, chain_axis
         Optional :class:`jax.sharding.Mesh` splitting the runs over its axis
         ``chain_axis`` (default ``"chain"``), as in
-        :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`.
+        :func:`~numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm`.
 
     Returns
     -------
@@ -190,7 +190,7 @@ def ais_dbm(
         raise ValueError("give base_data or base_biases, not both")
     if base_data is not None:
         base_biases = base_biases_dbm(params, base_data, mean_field_iterations)
-    result = ais.ais_bernoulli_rbm(
+    result = rbm_annealing.ais_bernoulli_rbm(
         rng_key,
         dbm.as_bipartite_rbm(params),
         n_runs=n_runs,
@@ -208,14 +208,14 @@ def ais_dbm(
 def variational_bound_dbm(
     params: dbm.DBMParams,
     data: Float[Array, "n visible"],
-    log_z: ais.AISResult | float,
+    log_z: rbm_annealing.AISResult | float,
     *,
     mean_field_iterations: int = 30,
     batch_size: int = 1000,
 ) -> VariationalBound:
     r"""Mean-field lower bound :math:`-\mathbb{E}_q[E] + H(q) - \log Z` on :math:`\log p(v)` per row.
 
-    ``log_z`` is an :class:`~numpyro_ebm.evaluation.ais.AISResult` (from
+    ``log_z`` is an :class:`~numpyro_ebm.evaluation.rbm_annealing.AISResult` (from
     :func:`ais_dbm`; its interval is carried through) or an exact value.
     More ``mean_field_iterations`` never loosen the bound (coordinate ascent).
     Rows are processed ``batch_size`` at a time.
@@ -259,7 +259,7 @@ class DBMLikelihoodEstimate(NamedTuple):
     log_z_clamped
         :math:`\log \hat Z(v)` per row.
     conditional
-        The :class:`~numpyro_ebm.evaluation.ais.AISResult` of the clamped models
+        The :class:`~numpyro_ebm.evaluation.rbm_annealing.AISResult` of the clamped models
         (leading axis: the rows), with ESS per row.
     log_z
         The :math:`\log Z` used.
@@ -269,7 +269,7 @@ class DBMLikelihoodEstimate(NamedTuple):
     per_example: Float[Array, " n"]
     interval: tuple[Float[Array, " n"], Float[Array, " n"]]
     log_z_clamped: Float[Array, " n"]
-    conditional: ais.AISResult
+    conditional: rbm_annealing.AISResult
     log_z: Float[Array, ""]
 
 
@@ -277,7 +277,7 @@ def ais_log_likelihood_dbm(
     rng_key: PRNGKeyArray,
     params: dbm.DBMParams,
     data: Float[Array, "n visible"],
-    log_z: ais.AISResult | float,
+    log_z: rbm_annealing.AISResult | float,
     *,
     n_runs: int = 100,
     schedule=None,
@@ -293,7 +293,7 @@ def ais_log_likelihood_dbm(
     :math:`W_2^\top`; its AIS base is the product of Bernoullis at the row's
     mean-field :math:`\mu^2` (clipped to ``[base_clip, 1 - base_clip]``), so each
     run starts near the posterior. All rows anneal together
-    (:func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm_family`): ``n * n_runs``
+    (:func:`~numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm_family`): ``n * n_runs``
     chains of :math:`K_2` units, two matmuls with :math:`W_2` per temperature.
 
     Parameters
@@ -305,11 +305,11 @@ def ais_log_likelihood_dbm(
     data
         Binary rows, shape ``(n, D)`` (the paper uses 100 test images, 10 per class).
     log_z
-        :math:`\log Z` (an :class:`~numpyro_ebm.evaluation.ais.AISResult` from
+        :math:`\log Z` (an :class:`~numpyro_ebm.evaluation.rbm_annealing.AISResult` from
         :func:`ais_dbm`, its interval carried through, or an exact value).
     n_runs, schedule, progress
         Runs per row and the schedule, as for
-        :func:`~numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`.
+        :func:`~numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm`.
     mean_field_iterations
         For the base's :math:`\mu^2`.
     base_clip
@@ -327,7 +327,7 @@ def ais_log_likelihood_dbm(
     q = jax.jit(dbm.mean_field, static_argnums=2)(params, data, mean_field_iterations)
     p2 = jnp.clip(q.hidden2, base_clip, 1 - base_clip)
     clamped = bernoulli_rbm.BernoulliRBMParams(params.W2.T, params.c2, params.c1)
-    conditional = ais.ais_bernoulli_rbm_family(
+    conditional = rbm_annealing.ais_bernoulli_rbm_family(
         rng_key,
         clamped,
         data @ params.W1 + params.c1,
@@ -377,7 +377,7 @@ def bound_tightness_dbm(
     rng_key: PRNGKeyArray,
     params: dbm.DBMParams,
     data: Float[Array, "n visible"],
-    log_z: ais.AISResult | float,
+    log_z: rbm_annealing.AISResult | float,
     *,
     n_runs: int = 100,
     schedule=None,

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from numpyro_ebm.evaluation import ais
+from numpyro_ebm.evaluation import rbm_annealing
 
 __all__ = ["VariationalBound", "log_z_and_interval", "MAX_EXACT_HIDDEN1", "check_exact_hidden"]
 
@@ -45,8 +45,8 @@ class VariationalBound(NamedTuple):
 
 
 def log_z_and_interval(log_z):
-    """``(log_z, (lower, upper))`` from an :class:`~numpyro_ebm.evaluation.ais.AISResult` or a number."""
-    if isinstance(log_z, ais.AISResult):
+    """``(log_z, (lower, upper))`` from an :class:`~numpyro_ebm.evaluation.rbm_annealing.AISResult` or a number."""
+    if isinstance(log_z, rbm_annealing.AISResult):
         return log_z.log_z, log_z.interval
     value = jnp.asarray(log_z)
     return value, (value, value)

@@ -294,7 +294,7 @@ def rbm_tempering(model: str = "bernoulli", *, base_visible_bias=None) -> Temper
     base_visible_bias
         Bernoulli only: visible biases :math:`b_A` of the base-rate model
         :math:`p_A(v) \propto e^{b_A^\top v}` (Salakhutdinov & Murray 2008;
-        :func:`numpyro_ebm.evaluation.ais.base_rate_visible_bias` makes them from
+        :func:`numpyro_ebm.evaluation.rbm_annealing.base_rate_visible_bias` makes them from
         data). The replicas follow the AIS path :math:`p_A^{1-\beta} p_B^\beta`,
         and the replica at :math:`\beta = 0` draws exact, independent samples of
         the base at every sweep. ``None``: :math:`b_A = 0`, plain tempering

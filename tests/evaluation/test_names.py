@@ -28,6 +28,7 @@ def test_old_names_are_aliases(module, old, new):
 @pytest.mark.parametrize(
     "old_module, new_modules",
     [
+        ("numpyro_ebm.evaluation.ais", ["numpyro_ebm.evaluation.rbm_annealing"]),
         (
             "numpyro_ebm.evaluation.deep",
             ["numpyro_ebm.evaluation.deep_boltzmann", "numpyro_ebm.evaluation.deep_belief"],
@@ -72,3 +73,15 @@ def test_batched_is_the_old_name_of_not_vmap_chains():
     assert resolve_vmap_chains(False, True) is False
     with pytest.raises(ValueError, match="contradict"):
         resolve_vmap_chains(True, True)
+
+
+def test_sampler_spec_takes_either_name_of_the_flag():
+    from numpyro_ebm.diagnostics import SamplerSpec
+    from numpyro_ebm.kernels import rbm_gibbs
+
+    gibbs = rbm_gibbs.as_top_level_api()
+    assert SamplerSpec(gibbs) == SamplerSpec(gibbs, vmap_chains=True)
+    assert SamplerSpec(gibbs, batched=True) == SamplerSpec(gibbs, vmap_chains=False)
+    assert SamplerSpec(gibbs, batched=True).vmap_chains is False
+    with pytest.raises(ValueError, match="contradict"):
+        SamplerSpec(gibbs, batched=True, vmap_chains=True)
