@@ -6,6 +6,8 @@ Shared by the goodness-of-fit tests of the Gibbs kernels (``test_binary_gibbs.py
 
 import jax
 
+from numpyro_ebm.kernels import runner
+
 
 def run_batched(algorithm, params, position, key, n_sweeps):
     """All chains as leading dimensions of one position; one key per sweep."""
@@ -13,11 +15,15 @@ def run_batched(algorithm, params, position, key, n_sweeps):
     @jax.jit
     def run(position, key):
         state = algorithm.init(position, params)
-
-        def body(state, k):
-            return algorithm.step(k, state, params)[0], None
-
-        return jax.lax.scan(body, state, jax.random.split(key, n_sweeps))[0].position
+        return runner.run_sampler(
+            key,
+            algorithm,
+            state,
+            params,
+            n_sweeps,
+            vmap_chains=False,
+            transform=runner.final_state_only,
+        )[0].position
 
     algorithm.init(position, params)  # validate concrete input outside jit
     return run(position, key)
