@@ -57,7 +57,6 @@ __all__ = [
     "checkpoint_callback",
     "mixing_warning_callback",
     "tree_is_finite",
-    "find_field",
 ]
 
 
@@ -72,24 +71,6 @@ def tree_is_finite(tree) -> bool:
         for x in jax.tree.leaves(tree)
         if jnp.issubdtype(x.dtype, jnp.inexact)
     )
-
-
-def find_field(tree, name: str):
-    """The value of the first field named ``name`` in a (nested) NamedTuple, or None.
-
-    Kept for code written against it; the engine no longer uses it: each rule's info
-    reports its own metrics (:func:`~numpyro_ebm.learning.composition.rule_metrics`).
-    """
-    if tree is None:
-        return None
-    if hasattr(tree, "_fields"):
-        if name in tree._fields:
-            return getattr(tree, name)
-        for field in tree._fields:
-            found = find_field(getattr(tree, field), name)
-            if found is not None:
-                return found
-    return None
 
 
 def init_state(params: Any, optimizer: optax.GradientTransformation, rule_state: Any) -> TrainState:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm
-from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import rbm_rules
 from numpyro_ebm.learning.base import LearningRule
 
 

@@ -24,7 +24,7 @@ SETUP = """
 import jax, jax.numpy as jnp, optax
 from numpyro_ebm import datasets
 from numpyro_ebm.energies import bernoulli_rbm
-from numpyro_ebm.learning import fit, rbm as rbm_rules
+from numpyro_ebm.learning import fit, rbm_rules
 
 DATA = jnp.asarray(datasets.load_digits().x_train[:100])
 PARAMS = bernoulli_rbm.init_params(jax.random.key(0), 64, 8, data=DATA)

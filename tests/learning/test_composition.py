@@ -208,3 +208,19 @@ def test_each_info_reports_its_own_metrics():
     score = rule_metrics(ScoreMatchingInfo(3 * one, one, 0 * one, None))
     assert set(score) == {"loss", "positive_energy", "negative_energy", "acceptance_rate"}
     assert score["loss"] == 3.0 and np.isnan(score["acceptance_rate"])
+
+
+def test_old_import_paths_are_the_new_objects():
+    """``learning.rbm``, ``learning.dbm`` and the alias modules keep old imports working."""
+    from numpyro_ebm import learning
+    from numpyro_ebm.learning import dbm, dbm_centering, dbm_pretraining, negative_phases, rbm
+
+    for name in rbm.__all__:
+        assert getattr(rbm, name) is getattr(rbm_rules, name)
+    for module in (dbm_rules, dbm_centering, dbm_pretraining):
+        for name in module.__all__:
+            assert getattr(dbm, name) is getattr(module, name)
+    assert learning.pcd is pcd
+    assert cdlib.PCDState is negative_phases.PCDState is dbn.CopiesPCDState
+    assert tempered.PTFPCDState is negative_phases.PTFPCDState
+    assert replay.ReplayState is negative_phases.ReplayState

@@ -16,8 +16,7 @@ from numpyro_ebm import datasets
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.evaluation import deep, exact
 from numpyro_ebm.kernels import rbm_gibbs
-from numpyro_ebm.learning import dbn, fit
-from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import dbn, fit, rbm_rules
 from numpyro_ebm.learning.contrastive_divergence import PCDState
 from numpyro_ebm.learning.fit import CHAIN_DIAGNOSTICS
 from tests._stats import chisquare_counts, configuration_index

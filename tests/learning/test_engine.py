@@ -9,8 +9,7 @@ import optax
 import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm
-from numpyro_ebm.learning import engine
-from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import engine, rbm_rules
 
 D, K, CHAINS = 6, 3, 8
 

@@ -8,8 +8,7 @@ import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
-from numpyro_ebm.learning import TrainingDiverged, fit, load_checkpoint, pcd
-from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import TrainingDiverged, fit, load_checkpoint, pcd, rbm_rules
 from numpyro_ebm.learning.fit import CHECKPOINT_NAME, CheckpointWarning
 
 D, K = 6, 4

@@ -13,8 +13,7 @@ import pytest
 
 from numpyro_ebm.energies import bernoulli_rbm, boltzmann
 from numpyro_ebm.kernels import boltzmann_gibbs, hmc, rbm_gibbs
-from numpyro_ebm.learning import cd, fit, pcd
-from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import cd, fit, pcd, rbm_rules
 from numpyro_ebm.learning.contrastive_divergence import LearningRule
 from numpyro_ebm.learning.dbn import copies_rbm_pcd
 from numpyro_ebm.learning.regularizers import with_sparsity_target

@@ -21,8 +21,7 @@ import pytest
 from numpyro_ebm import plots
 from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.kernels import rbm_gibbs
-from numpyro_ebm.learning import MixingWarning, cd, fit, pcd
-from numpyro_ebm.learning import rbm as rbm_rules
+from numpyro_ebm.learning import MixingWarning, cd, fit, pcd, rbm_rules
 from numpyro_ebm.learning import score_matching as sm
 from numpyro_ebm.learning.fit import CHAIN_DIAGNOSTICS, chain_energy_diagnostics
 from tests._figures import capture_saved_figures

@@ -31,12 +31,18 @@ import pytest
 from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm, potts, potts_rbm
 from numpyro_ebm.kernels import mala, potts_rbm_gibbs, rbm_gibbs
 from numpyro_ebm.kernels import parallel_tempering as pt
-from numpyro_ebm.learning import composition, negative_phases, replay, score_matching, tempered
+from numpyro_ebm.learning import (
+    composition,
+    negative_phases,
+    rbm_rules,
+    replay,
+    score_matching,
+    tempered,
+)
 from numpyro_ebm.learning import contrastive_divergence as cdlib
 from numpyro_ebm.learning import dbm as dbm_rules
 from numpyro_ebm.learning import dbn as dbn_rules
 from numpyro_ebm.learning import potts as potts_rules
-from numpyro_ebm.learning import rbm as rbm_rules
 
 D, K, K2, N = 6, 4, 3, 24
 

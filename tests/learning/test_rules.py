@@ -14,8 +14,7 @@ from numpyro_ebm.energies import bernoulli_rbm
 from numpyro_ebm.evaluation import exact
 from numpyro_ebm.kernels import rbm_gibbs
 from numpyro_ebm.learning import contrastive_divergence as cdlib
-from numpyro_ebm.learning import rbm as rbm_rules
-from numpyro_ebm.learning import regularizers, replay
+from numpyro_ebm.learning import rbm_rules, regularizers, replay
 
 D, K = 5, 3
 GIBBS = rbm_gibbs.as_top_level_api("bernoulli")
