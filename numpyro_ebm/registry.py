@@ -11,8 +11,8 @@ where a model or a rule is chosen by a string: the callers (``numpyro-ebm train 
 evaluate | sample``, :mod:`numpyro_ebm.sklearn`, ``bench/``) pass their flags through.
 
 The Bernoulli RBM and the DBM train with their closed-form gradients
-(:mod:`numpyro_ebm.learning.rbm`, :mod:`numpyro_ebm.learning.tempered`,
-:mod:`numpyro_ebm.learning.dbm`); the Gaussian-Bernoulli RBM with the generic rules
+(:mod:`numpyro_ebm.learning.rbm_rules`, :mod:`numpyro_ebm.learning.tempered`,
+:mod:`numpyro_ebm.learning.dbm_rules`); the Gaussian-Bernoulli RBM with the generic rules
 (:func:`numpyro_ebm.learning.pcd` and friends: automatic differentiation of its free
 energy, block-Gibbs negatives).
 
@@ -46,11 +46,9 @@ from blackjax.base import SamplingAlgorithm
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from numpyro_ebm.energies import bernoulli_rbm, dbm, gaussian_rbm
-from numpyro_ebm.evaluation import ais, annealing, deep, exact
+from numpyro_ebm.evaluation import annealing, deep_boltzmann, exact, rbm_annealing
 from numpyro_ebm.kernels import binary_gibbs, dbm_gibbs, rbm_gibbs
-from numpyro_ebm.learning import dbm as dbm_rules
-from numpyro_ebm.learning import rbm as rbm_rules
-from numpyro_ebm.learning import tempered
+from numpyro_ebm.learning import dbm_rules, rbm_rules, tempered
 from numpyro_ebm.learning.base import LearningRule
 from numpyro_ebm.learning.contrastive_divergence import (
     FPCDState,
@@ -209,7 +207,7 @@ def build_rule(
         The fast weights of ``"fpcd"`` and ``"pt-fpcd"``.
     centering
         Wrap the rule in the centered gradient (Melchior et al. 2016,
-        :func:`numpyro_ebm.learning.rbm.centered`; Bernoulli RBM only) with the offsets'
+        :func:`numpyro_ebm.learning.rbm_rules.centered`; Bernoulli RBM only) with the offsets'
         running-mean rate ``offset_rate`` and an L2 decay ``centered_weight_decay`` of the
         centered weights (pass the optimizer no weight decay then).
     inverse_temperatures
@@ -360,7 +358,7 @@ def log_partition(
         ``"auto"``: exact when :func:`exact_bits` is at most ``max_exact_bits``.
     n_runs, schedule
         AIS runs and inverse temperatures (default
-        :func:`numpyro_ebm.evaluation.ais.default_schedule`).
+        :func:`numpyro_ebm.evaluation.rbm_annealing.default_schedule`).
     base_data, base_visible_bias
         The AIS base model of a Bernoulli RBM or DBM: the base rates of ``base_data``, or
         the visible biases given (Salakhutdinov & Murray 2008); a Gaussian-Bernoulli
@@ -390,13 +388,13 @@ def log_partition(
         log_z = {
             "bernoulli-rbm": exact.log_partition_bernoulli_rbm,
             "gaussian-rbm": exact.log_partition_gaussian_rbm,
-            "dbm": deep.exact_log_partition_dbm,
+            "dbm": deep_boltzmann.exact_log_partition_dbm,
         }[name](params)
         return LogPartition("exact", float(log_z), None)
     if rng_key is None:
         raise ValueError("log_partition by AIS needs rng_key")
     if name == "bernoulli-rbm":
-        estimate = ais.ais_bernoulli_rbm(
+        estimate = rbm_annealing.ais_bernoulli_rbm(
             rng_key,
             params,
             n_runs=n_runs,
@@ -406,7 +404,7 @@ def log_partition(
             progress=progress,
         )
     elif name == "dbm":
-        estimate = deep.ais_dbm(
+        estimate = deep_boltzmann.ais_dbm(
             rng_key,
             params,
             n_runs=n_runs,

@@ -146,7 +146,7 @@ def evaluate_checkpoint(
 
     from numpyro_ebm import registry
     from numpyro_ebm.energies import dbm, gaussian_rbm
-    from numpyro_ebm.evaluation import ais, deep, exact, metrics
+    from numpyro_ebm.evaluation import deep_boltzmann, exact, metrics, rbm_annealing
 
     bits = registry.exact_bits(model, params)
     if method == "auto":
@@ -160,7 +160,7 @@ def evaluate_checkpoint(
     intervals: dict[str, tuple[float, float]] = {}
     x = jnp.asarray(data)
     key_ais, key_raise = jax.random.split(key)
-    schedule = ais.default_schedule(n_temperatures)
+    schedule = rbm_annealing.default_schedule(n_temperatures)
     partition = registry.log_partition(
         model,
         params,
@@ -182,7 +182,7 @@ def evaluate_checkpoint(
                 np.mean(exact.log_likelihood_bernoulli_rbm(params, x, log_z=partition.log_z))
             )
         else:
-            ll = ais.log_likelihood_bernoulli_rbm(params, x, estimate)
+            ll = rbm_annealing.ais_log_likelihood_bernoulli_rbm(params, x, estimate)
             values["log_likelihood"] = float(ll.mean)
             intervals["log_likelihood"] = tuple(float(b) for b in ll.interval)
             if raise_:
@@ -192,7 +192,7 @@ def evaluate_checkpoint(
                     picked = jax.random.choice(key_rows, x.shape[0], (raise_images,), replace=False)
                     rows = x[picked]
                 values["raise_images"] = int(rows.shape[0])
-                reverse = ais.raise_bernoulli_rbm(
+                reverse = rbm_annealing.reverse_ais_bernoulli_rbm(
                     key_raise, params, rows, schedule=schedule, base_data=x, progress=progress
                 )
                 values["log_likelihood_raise"] = float(reverse.mean)
@@ -215,9 +215,9 @@ def evaluate_checkpoint(
     else:
         if estimate is None:
             values["log_likelihood"] = float(
-                np.mean(deep.exact_log_likelihood_dbm(params, x, log_z=partition.log_z))
+                np.mean(deep_boltzmann.exact_log_likelihood_dbm(params, x, log_z=partition.log_z))
             )
-        bound = deep.dbm_variational_bound(
+        bound = deep_boltzmann.variational_bound_dbm(
             params, x, partition.log_z if estimate is None else estimate
         )
         values["log_likelihood_lower_bound"] = float(bound.mean)
@@ -232,9 +232,9 @@ def evaluate_checkpoint(
 
 def _warn_if_unreliable(estimate) -> None:
     """An interval unbounded below or a tiny ESS is not a result: say so, with the flags."""
-    from numpyro_ebm.evaluation import ais
+    from numpyro_ebm.evaluation import rbm_annealing
 
-    problem = ais.reliability_problem(estimate)
+    problem = rbm_annealing.reliability_problem(estimate)
     if problem is not None:
         warn("evaluate", as_flags(problem))
 

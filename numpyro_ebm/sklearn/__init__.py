@@ -43,7 +43,7 @@ per-sample pseudo-log-likelihood over all bits
 ``score_method="log_likelihood"`` the log-likelihood :math:`\log p(v)`: exact by
 enumeration of the smaller layer when it has at most ``max_exact_units`` units
 (:mod:`numpyro_ebm.evaluation.exact`), annealed importance sampling otherwise
-(:func:`numpyro_ebm.evaluation.ais.ais_bernoulli_rbm`, a stochastic estimate
+(:func:`numpyro_ebm.evaluation.rbm_annealing.ais_bernoulli_rbm`, a stochastic estimate
 whose :math:`\log Z` is biased low, so the log-likelihood is biased high).
 
 Importing this package needs scikit-learn (``pip install numpyro_ebm[sklearn]``);

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from numpyro_ebm import _executable_cache
 from numpyro_ebm.energies import bernoulli_rbm
-from numpyro_ebm.evaluation import ais, exact, metrics
+from numpyro_ebm.evaluation import exact, metrics, rbm_annealing
 from numpyro_ebm.learning import engine
 from numpyro_ebm.learning.checkpoint import TrainState, resume_from, run_fingerprint
 from numpyro_ebm.sklearn import inputs
@@ -415,5 +415,6 @@ default="stochastic_pseudo_likelihood"
         if partition.estimate is None:
             scores = exact.log_likelihood_bernoulli_rbm(params, v, log_z=partition.log_z)
         else:
-            scores = ais.log_likelihood_bernoulli_rbm(params, v, partition.estimate).per_example
+            estimate = partition.estimate
+            scores = rbm_annealing.ais_log_likelihood_bernoulli_rbm(params, v, estimate).per_example
         return np.asarray(scores, dtype=np.float64)

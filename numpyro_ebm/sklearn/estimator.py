@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from numpyro_ebm import registry
 from numpyro_ebm.energies import bernoulli_rbm, gaussian_rbm
-from numpyro_ebm.evaluation import ais, exact
+from numpyro_ebm.evaluation import exact, rbm_annealing
 from numpyro_ebm.kernels import parallel_tempering, rbm_gibbs, runner
 from numpyro_ebm.learning.checkpoint import TrainState
 from numpyro_ebm.learning.fit import fit as _train
@@ -205,7 +205,7 @@ class RBMEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             inputs.key(inputs.seed_of(self.random_state), inputs.SCORE, 1),
             method="ais",
             n_runs=int(self.ais_runs),
-            schedule=ais.default_schedule(int(self.ais_temperatures), params.W.dtype),
+            schedule=rbm_annealing.default_schedule(int(self.ais_temperatures), params.W.dtype),
             base_visible_bias=params.b if self._model == "bernoulli" else None,
         )
 
