@@ -294,15 +294,6 @@ SPECS += [
         _rbm_params,
         _binary_data,
     ),
-    RuleSpec(
-        "composed_potts_rbm_fpcd_weighted",
-        lambda: composition.pcd(
-            potts_rules.potts_rbm_estimator(3, weighted=True),
-            negative_phases.fast_weights(negative_phases.persistent_chains(8)),
-        ),
-        _potts_rbm_params,
-        _potts_weighted_codes,
-    ),
 ]
 # ---- end of the composed rules ----
 
