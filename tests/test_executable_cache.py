@@ -21,7 +21,14 @@ _ARGUMENTS = (jnp.linspace(0.0, 1.0, 12).reshape(4, 3), jnp.ones((3, 2)))
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMPYRO_EBM_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(_executable_cache, "_in_process", {})  # as in a fresh process
-    return tmp_path / "executables"
+    # the suite's JAX compilation cache (conftest) keeps compiles over 0.1 s: on a loaded
+    # machine this tiny program's compile in an earlier test crosses that, the next compile
+    # is a JAX cache hit, and such executables are rightly never stored (see
+    # test_an_executable_jax_loaded_from_its_own_cache_is_not_stored), so no file appears
+    previous = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    yield tmp_path / "executables"
+    jax.config.update("jax_enable_compilation_cache", previous)
 
 
 def _compile_count(monkeypatch):
