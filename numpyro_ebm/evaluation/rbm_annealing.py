@@ -358,6 +358,25 @@ def _anneal_chunk(rng_key, params, base_bias, carry: _Carry, betas, betas_prev, 
     return jax.lax.scan(backward if reverse else forward, carry, (keys, betas, betas_prev))[0]
 
 
+def _anneal_rbm(
+    rng_key, params, base_bias, carry, schedule, mesh, chain_axis, *, reverse, progress
+):
+    """Place the runs on ``mesh`` (when given) and anneal them with the fused RBM chunks:
+    forward (AIS, base to target) or reverse (RAISE, target to base)."""
+    if mesh is not None:
+        carry = sharding.put_chains(carry, mesh, chain_axis)
+        params, base_bias = sharding.put_replicated((params, base_bias), mesh)
+    return anneal(
+        rng_key,
+        _rbm_chunks(params, base_bias, reverse=reverse),
+        carry,
+        schedule,
+        reverse=reverse,
+        progress=progress,
+        description="RAISE" if reverse else "AIS",
+    )
+
+
 def _rbm_chunks(params, base_bias, *, reverse: bool):
     """:func:`anneal`'s ``run_chunk`` for the fused Bernoulli-RBM sweep."""
 
@@ -511,18 +530,8 @@ def ais_bernoulli_rbm(
     )
     zeros = jnp.zeros(n_runs, dtype)
     carry = _Carry(visible, visible @ params.W + params.c, zeros, zeros)
-    if mesh is not None:
-        carry = sharding.put_chains(carry, mesh, chain_axis)
-        params, base_bias = sharding.put_replicated((params, base_bias), mesh)
-    carry = anneal(
-        key_anneal,
-        _rbm_chunks(params, base_bias, reverse=False),
-        carry,
-        schedule,
-        reverse=False,
-        progress=progress,
-        description="AIS",
-    )
+    carry = _anneal_rbm(key_anneal, params, base_bias, carry, schedule, mesh, chain_axis,
+                        reverse=False, progress=progress)  # fmt: skip
     return summarize_log_weights(
         carry.log_weights,
         _log_z_base(base_bias, params.n_hidden),
@@ -605,18 +614,8 @@ def reverse_ais_bernoulli_rbm(
     log_f_target = visible @ params.b + jnp.sum(jax.nn.softplus(pre), axis=-1)
     start = log_f_target - _log_z_base(base_bias, params.n_hidden)
     carry = _Carry(visible, pre, start, jnp.zeros_like(start))
-    if mesh is not None:
-        carry = sharding.put_chains(carry, mesh, chain_axis)
-        params, base_bias = sharding.put_replicated((params, base_bias), mesh)
-    carry = anneal(
-        rng_key,
-        _rbm_chunks(params, base_bias, reverse=True),
-        carry,
-        schedule,
-        reverse=True,
-        progress=progress,
-        description="RAISE",
-    )
+    carry = _anneal_rbm(rng_key, params, base_bias, carry, schedule, mesh, chain_axis,
+                        reverse=True, progress=progress)  # fmt: skip
     log_weights = carry.log_weights.reshape(n, n_runs)
     per_example = jax.nn.logsumexp(log_weights, axis=1) - math.log(n_runs)
     standard_error = (
